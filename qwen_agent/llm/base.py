@@ -1,0 +1,110 @@
+"""The one contract every language model backend fulfils.
+
+A backend subclasses `LLM` and implements hooks; the public methods around them are written once here.
+
+| hook                                   | required | what it does                                                  |
+|----------------------------------------|----------|---------------------------------------------------------------|
+| `_generate(prompt, stop, config)`      | yes      | one completion; may return text that runs past a stop string  |
+| `_stream(prompt, stop, config)`        | no       | yields `Chunk`s of raw text; default: one chunk of _generate  |
+| `_close()`                             | no       | release servers, GPU memory, connections                      |
+
+`prompt` is either a `str` (raw text completion: the model continues exactly these characters) or a list of
+`Message` (chat: the backend applies the model's chat template). The base class trims stop strings on the
+decoded text, for both `generate` and `stream`, so a backend may ignore `stop` entirely; passing it on to a
+server or a stopping criterion is only an optimisation. A streamed answer never shows a stop string or a
+prefix of one, and `"".join(chunk.text for chunk in llm.stream(p))` equals `llm.generate(p).text`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+
+from qwen_agent.llm.stops import StopMatcher, partial_stop_len, trim_at_stop
+from qwen_agent.schema import Chunk, Generation, GenerationConfig, Message, Usage
+
+Prompt = str | Sequence[Message]
+
+
+class LLM(ABC):
+    """Base class of backends. Use as a context manager, or call `close()`, to release resources."""
+
+    #: short name used in logs and the server's /v1/models
+    model_name: str = "unknown"
+
+    def __init__(self, config: GenerationConfig | None = None) -> None:
+        self.default_config = config or GenerationConfig()
+
+    # --- public API ---------------------------------------------------------------------------------------
+    def generate(
+        self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
+    ) -> Generation:
+        """Complete `prompt` and return the text up to (not including) the first stop string."""
+        stop = list(stop)
+        raw = self._generate(_check_prompt(prompt), stop, config or self.default_config)
+        text, hit = trim_at_stop(raw.text, stop)
+        if hit is not None:
+            return Generation(text=text, finish_reason="stop", stop_string=hit, usage=raw.usage)
+        if raw.finish_reason == "length":
+            text = text[: len(text) - partial_stop_len(text, stop)]
+        return Generation(text=text, finish_reason=raw.finish_reason, stop_string=raw.stop_string, usage=raw.usage)
+
+    def stream(
+        self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
+    ) -> Iterator[Chunk]:
+        """Yield text deltas; the last chunk carries `finish_reason` (and `usage` when the backend knows it)."""
+        matcher = StopMatcher(stop)
+        source = self._stream(_check_prompt(prompt), list(stop), config or self.default_config)
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            for chunk in source:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.finish_reason is not None:
+                    finish = chunk.finish_reason
+                text = matcher.feed(chunk.text)
+                if text:
+                    yield Chunk(text=text)
+                if matcher.stopped is not None:
+                    break
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # stops the backend generating past the stop string
+        if matcher.stopped is not None:
+            finish = "stop"
+        tail = matcher.flush(keep_partial=finish != "length")
+        yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- hooks --------------------------------------------------------------------------------------------
+    @abstractmethod
+    def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation: ...
+
+    def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
+        result = self._generate(prompt, stop, config)
+        yield Chunk(text=result.text, finish_reason=result.finish_reason, usage=result.usage)
+
+    def _close(self) -> None:
+        return None
+
+
+def _check_prompt(prompt: Prompt) -> Prompt:
+    if isinstance(prompt, str):
+        return prompt
+    messages = list(prompt)
+    if not messages:
+        raise ValueError("prompt is an empty list of messages")
+    for m in messages:
+        if not isinstance(m, Message):
+            raise TypeError(f"prompt messages must be qwen_agent.schema.Message, got {type(m).__name__}")
+    return messages

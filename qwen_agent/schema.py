@@ -1,0 +1,229 @@
+"""The data that flows between the parts: messages, tool specs and calls, generations, agent steps."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal
+
+import json5
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+class ToolCall(BaseModel):
+    """One request of the model to run a tool. `arguments` is the raw text the model wrote."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    arguments: str = ""
+    id: str = Field(default_factory=new_call_id)
+
+    def parsed_arguments(self) -> dict[str, Any] | None:
+        """The arguments as a dict when they are a JSON/json5 object, else None."""
+        try:
+            value = json5.loads(self.arguments) if self.arguments.strip() else {}
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+class Message(BaseModel):
+    """A chat message in OpenAI's shape (role, content, tool_calls, tool_call_id)."""
+
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls(role="system", content=content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls(role="user", content=content)
+
+    @classmethod
+    def assistant(cls, content: str | None, tool_calls: list[ToolCall] | None = None) -> Message:
+        return cls(role="assistant", content=content, tool_calls=tool_calls or None)
+
+    @classmethod
+    def tool(cls, content: str, tool_call_id: str | None = None, name: str | None = None) -> Message:
+        return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)
+
+
+class ToolSpec(BaseModel):
+    """What a model needs to know about a tool: a name, a description and a JSON schema of its arguments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    name_for_human: str | None = None
+
+    @property
+    def human_name(self) -> str:
+        return self.name_for_human or self.name
+
+    # --- OpenAI `tools` / `functions` -------------------------------------------------------------------
+    def to_openai(self) -> dict[str, Any]:
+        return {"type": "function", "function": self.to_openai_function()}
+
+    def to_openai_function(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    @classmethod
+    def from_openai(cls, data: dict[str, Any]) -> ToolSpec:
+        """Accepts a `tools` entry ({"type": "function", "function": {...}}) or a bare `functions` entry."""
+        fn = data.get("function", data) if data.get("type", "function") == "function" else data
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise ValueError(f"not an OpenAI tool definition: {json.dumps(data)[:200]}")
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        return cls(name=fn["name"], description=fn.get("description") or "", parameters=params)
+
+    # --- Qwen plugin format ------------------------------------------------------------------------------
+    def to_qwen_plugin(self) -> dict[str, Any]:
+        props = self.parameters.get("properties", {}) or {}
+        required = set(self.parameters.get("required", []) or [])
+        params = []
+        for pname, pschema in props.items():
+            entry: dict[str, Any] = {
+                "name": pname,
+                "description": pschema.get("description", ""),
+                "required": pname in required,
+                "schema": {k: v for k, v in pschema.items() if k not in ("description", "title")},
+            }
+            params.append(entry)
+        return {
+            "name_for_human": self.human_name,
+            "name_for_model": self.name,
+            "description_for_model": self.description,
+            "parameters": params,
+        }
+
+    @classmethod
+    def from_qwen_plugin(cls, data: dict[str, Any]) -> ToolSpec:
+        name = data.get("name_for_model") or data.get("name")
+        if not name:
+            raise ValueError(f"not a Qwen plugin definition (no name_for_model): {json.dumps(data)[:200]}")
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        params = data.get("parameters", [])
+        if isinstance(params, dict):  # some plugin files already carry a JSON schema
+            return cls(
+                name=name,
+                description=data.get("description_for_model", ""),
+                parameters=params,
+                name_for_human=data.get("name_for_human"),
+            )
+        for p in params:
+            schema = dict(p.get("schema") or {"type": p.get("type", "string")})
+            if p.get("description"):
+                schema["description"] = p["description"]
+            props[p["name"]] = schema
+            if p.get("required"):
+                required.append(p["name"])
+        parameters: dict[str, Any] = {"type": "object", "properties": props}
+        if required:
+            parameters["required"] = required
+        return cls(
+            name=name,
+            description=data.get("description_for_model", ""),
+            parameters=parameters,
+            name_for_human=data.get("name_for_human"),
+        )
+
+
+class GenerationConfig(BaseModel):
+    """Sampling settings shared by every backend. `temperature=0` means greedy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+class Usage(BaseModel):
+    """Token accounting. `cached_tokens` counts prompt tokens served from a reused prefix cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def prefilled_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+class Generation(BaseModel):
+    """The result of `LLM.generate`: text with any stop string removed, and why generation ended."""
+
+    text: str
+    finish_reason: FinishReason = "stop"
+    stop_string: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Chunk(BaseModel):
+    """One piece of `LLM.stream`. The last chunk has `finish_reason` set (and `usage` when known)."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+StepKind = Literal["action", "observation", "final", "stopped"]
+
+
+class Step(BaseModel):
+    """One event of the agent loop.
+
+    - `action`: the model asked for a tool (`thought`, `tool_call`).
+    - `observation`: the tool ran (`tool_call`, `observation`, `is_error`).
+    - `final`: the model gave its answer (`thought`, `answer`).
+    - `stopped`: the loop ended without a final answer (`answer` holds a partial result, `reason` why).
+    """
+
+    kind: StepKind
+    index: int
+    thought: str = ""
+    tool_call: ToolCall | None = None
+    observation: str | None = None
+    is_error: bool = False
+    answer: str | None = None
+    reason: str | None = None
+    raw: str = ""
+
+
+class AgentResult(BaseModel):
+    """Everything one run produced."""
+
+    answer: str
+    finished: bool
+    steps: list[Step]
+    messages: list[Message]
+    usage: Usage = Field(default_factory=Usage)

@@ -1,0 +1,157 @@
+"""The Tool contract: a name, a description, a JSON schema of arguments, and `call`.
+
+`Tool.call(arguments)` is what the agent uses: it parses the model's raw argument text (JSON, json5, a
+fenced block), validates it, runs the tool and returns the observation text. Validation failures raise
+`ToolArgumentError` with a message written for the model, which the agent sends back as the observation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import json5
+
+from qwen_agent.errors import ToolArgumentError, ToolDefinitionError
+from qwen_agent.schema import ToolSpec
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,63}$")
+_FENCE_RE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def check_tool_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ToolDefinitionError(f"invalid tool name {name!r}: use letters, digits, '_', '-', '.' (max 64)")
+    return name
+
+
+def strip_code_fence(text: str) -> str:
+    """The inside of a single ```lang ... ``` block, or `text` unchanged."""
+    m = _FENCE_RE.match(text)
+    return m.group(1) if m else text
+
+
+def format_result(value: Any) -> str:
+    """Observation text for a tool's return value: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class Tool(ABC):
+    """Base class of tools. Subclasses set `name`, `description`, `parameters` and implement `run`.
+
+    Attributes:
+        name: the name the model writes after `Action:` (letters, digits, `_`, `-`, `.`).
+        description: what the tool is for, written for the model.
+        parameters: a JSON schema of type object describing the keyword arguments of `run`.
+        name_for_human: the name shown in Qwen's ReAct tool description; defaults to `name`.
+    """
+
+    name: str = ""
+    description: str = ""
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+    name_for_human: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            check_tool_name(cls.name)
+
+    @property
+    def spec(self) -> ToolSpec:
+        if not self.name:
+            raise ToolDefinitionError(f"{type(self).__name__} has no name")
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=self.parameters,
+            name_for_human=self.name_for_human,
+        )
+
+    @abstractmethod
+    def run(self, **kwargs: Any) -> Any:
+        """Do the work. Raise any exception to report a failure; the agent shows it to the model."""
+
+    def call(self, arguments: str | Mapping[str, Any]) -> str:
+        """Parse and validate `arguments`, run the tool, and return the observation text."""
+        return format_result(self.run(**self.parse_arguments(arguments)))
+
+    # --- argument handling ----------------------------------------------------------------------------------
+    def parse_arguments(self, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
+        """Turn the model's argument text into validated keyword arguments, or raise ToolArgumentError."""
+        args = dict(arguments) if isinstance(arguments, Mapping) else self._decode(arguments)
+        return self.validate(args)
+
+    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Check `args` against `parameters`. Subclasses with richer validation override this."""
+        import jsonschema  # imported on first use: it is slow to import
+
+        validator = jsonschema.Draft202012Validator(self.parameters)
+        errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            details = "; ".join(_describe_schema_error(e) for e in errors[:5])
+            raise ToolArgumentError(f"Invalid arguments for {self.name}: {details}. {self.usage_hint()}")
+        return args
+
+    def usage_hint(self) -> str:
+        props = self.parameters.get("properties", {})
+        return f"Expected a JSON object with keys {sorted(props)}." if props else "Expected an empty JSON object."
+
+    def _decode(self, text: str) -> dict[str, Any]:
+        body = strip_code_fence(text.strip())
+        if not body.strip():
+            return {}
+        try:
+            value = json5.loads(body)
+        except ValueError:
+            value = _first_json_object(body)
+        if isinstance(value, dict):
+            return value
+        sole = self._sole_string_parameter()
+        if sole is not None:  # e.g. raw code given to a tool whose one argument is `code`
+            return {sole: body if value is None or not isinstance(value, str) else value}
+        shown = text if len(text) <= 200 else text[:200] + "..."
+        raise ToolArgumentError(
+            f"Action Input for {self.name} must be a JSON object, got: {shown!r}. {self.usage_hint()}"
+        )
+
+    def _sole_string_parameter(self) -> str | None:
+        props = self.parameters.get("properties", {}) or {}
+        required = self.parameters.get("required", list(props))
+        if len(required) == 1 and props.get(required[0], {}).get("type", "string") == "string":
+            return required[0]
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _first_json_object(text: str) -> Any:
+    """The first {...} object that json5 can read inside `text` (trailing prose, unbalanced tails)."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        for i in range(start, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        return json5.loads(text[start : i + 1])
+                    except ValueError:
+                        break
+        start = text.find("{", start + 1)
+    return None
+
+
+def _describe_schema_error(error: Any) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
