@@ -28,3 +28,62 @@ def qwen_tokenizer(qwen_vocab: Path):
     from qwen_agent.llm.tokenizer import QwenTokenizer
 
     return QwenTokenizer.from_pretrained(qwen_vocab)
+
+
+# Qwen2-Instruct's chat template (ChatML with a default system message).
+QWEN2_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def save_qwen_fast_tokenizer(qwen_tokenizer, out_dir: Path) -> None:
+    """Save a transformers fast tokenizer with the real Qwen vocabulary (from qwen.tiktoken), its special
+    tokens at their real ids, and Qwen2's ChatML chat template, as a Qwen2 checkpoint ships one."""
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    backend = TikTokenConverter(
+        vocab_file=str(qwen_tokenizer.vocab_file),
+        pattern=qwen_tokenizer._enc._pat_str,
+        extra_special_tokens=qwen_tokenizer.special_tokens,
+    ).converted()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=QWEN2_CHAT_TEMPLATE,
+    )
+    fast.save_pretrained(out_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory, qwen_tokenizer) -> Path:
+    """A Qwen2-architecture checkpoint with tiny random weights (fixed seed) and the real Qwen tokenizer,
+    saved to a folder exactly as a downloaded checkpoint looks."""
+    import torch
+    from transformers import GenerationConfig as HFGenerationConfig
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-qwen2")
+    config = Qwen2Config(
+        vocab_size=qwen_tokenizer.vocab_size,  # 151851: every real token id is valid
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        initializer_range=0.5,  # peaked logits: greedy choices are far from floating-point ties
+        bos_token_id=qwen_tokenizer.eod_id,
+        eos_token_id=qwen_tokenizer.im_end_id,
+    )
+    torch.manual_seed(1234)
+    model = Qwen2ForCausalLM(config).eval()
+    model.generation_config = HFGenerationConfig(eos_token_id=[qwen_tokenizer.im_end_id, qwen_tokenizer.eod_id])
+    model.save_pretrained(out)
+    save_qwen_fast_tokenizer(qwen_tokenizer, out)
+    return out

@@ -41,20 +41,15 @@ class LLM(ABC):
     ) -> Generation:
         """Complete `prompt` and return the text up to (not including) the first stop string."""
         stop = list(stop)
-        raw = self._generate(_check_prompt(prompt), stop, config or self.default_config)
-        text, hit = trim_at_stop(raw.text, stop)
-        if hit is not None:
-            return Generation(text=text, finish_reason="stop", stop_string=hit, usage=raw.usage)
-        if raw.finish_reason == "length":
-            text = text[: len(text) - partial_stop_len(text, stop)]
-        return Generation(text=text, finish_reason=raw.finish_reason, stop_string=raw.stop_string, usage=raw.usage)
+        raw = self._generate(check_prompt(prompt), stop, config or self.default_config)
+        return trim_generation(raw, stop)
 
     def stream(
         self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
     ) -> Iterator[Chunk]:
         """Yield text deltas; the last chunk carries `finish_reason` (and `usage` when the backend knows it)."""
         matcher = StopMatcher(stop)
-        source = self._stream(_check_prompt(prompt), list(stop), config or self.default_config)
+        source = self._stream(check_prompt(prompt), list(stop), config or self.default_config)
         finish: str | None = None
         usage: Usage | None = None
         try:
@@ -98,7 +93,19 @@ class LLM(ABC):
         return None
 
 
-def _check_prompt(prompt: Prompt) -> Prompt:
+def trim_generation(raw: Generation, stop: Sequence[str]) -> Generation:
+    """What `generate` returns for a backend's raw result: cut at the first stop string; when the token limit
+    cut the text, also drop a tail that is the start of a stop string."""
+    text, hit = trim_at_stop(raw.text, stop)
+    if hit is not None:
+        return Generation(text=text, finish_reason="stop", stop_string=hit, usage=raw.usage)
+    if raw.finish_reason == "length":
+        text = text[: len(text) - partial_stop_len(text, stop)]
+    return Generation(text=text, finish_reason=raw.finish_reason, stop_string=raw.stop_string, usage=raw.usage)
+
+
+def check_prompt(prompt: Prompt) -> Prompt:
+    """A prompt as backends receive it: a str as is, or a non-empty list of Message (TypeError otherwise)."""
     if isinstance(prompt, str):
         return prompt
     messages = list(prompt)

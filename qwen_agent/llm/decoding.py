@@ -1,0 +1,147 @@
+"""The pieces of a decode loop: sampling, incremental detokenization with stop-string scanning, and a KV cache
+that remembers which tokens it holds so the next prompt reuses the longest shared prefix.
+
+torch is imported by the caller's module only; functions here take tensors and never import transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from qwen_agent.llm.stops import find_stop
+from qwen_agent.schema import GenerationConfig
+
+# A run of undecodable bytes longer than this is shown as replacement characters rather than held back.
+MAX_PENDING_TOKENS = 8
+
+
+def sample_next(logits: Any, config: GenerationConfig, generator: Any = None) -> Any:
+    """Next token ids ([batch]) from last-position logits ([batch, vocab]): argmax when greedy, else
+    temperature, top-k and top-p (nucleus) sampling."""
+    import torch
+
+    if config.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / config.temperature
+    if config.top_k is not None and 0 < config.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, config.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if config.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative - sorted_logits.softmax(dim=-1) >= config.top_p  # keeps at least the top token
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def make_generator(config: GenerationConfig, device: Any) -> Any:
+    """A seeded torch.Generator on `device` when sampling with a seed, else None (torch's global RNG)."""
+    if config.greedy or config.seed is None:
+        return None
+    import torch
+
+    return torch.Generator(device=device).manual_seed(config.seed)
+
+
+class TextTail:
+    """Turns generated token ids into text deltas, and notices a stop string as soon as it appears.
+
+    Decoding re-reads only a few tokens per step (a token can end in the middle of a UTF-8 character, so a
+    delta is released only once it decodes cleanly), and the stop scan looks only at the new delta plus the
+    few characters before it that could start a stop string: the per-token cost does not grow with the text.
+    """
+
+    def __init__(self, decode: Callable[[Sequence[int]], str], stops: Sequence[str]) -> None:
+        self._decode = decode
+        self.stops = [s for s in stops if s]
+        self._keep = max((len(s) for s in self.stops), default=1) - 1
+        self.ids: list[int] = []
+        self.parts: list[str] = []
+        self._prefix = 0  # ids[_prefix:_read] decode to the text already released (context for the next)
+        self._read = 0
+        self._recent = ""  # the last `_keep` characters released
+        self.stop: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def push(self, token_id: int) -> str:
+        """Add one token; return the text it completes ("" while a character is still incomplete)."""
+        self.ids.append(token_id)
+        return self._release(final=False)
+
+    def flush(self) -> str:
+        """Release whatever is held back (call once generation has ended)."""
+        return self._release(final=True)
+
+    def _release(self, final: bool) -> str:
+        if self._read == len(self.ids):
+            return ""
+        before = self._decode(self.ids[self._prefix : self._read]) if self._read > self._prefix else ""
+        now = self._decode(self.ids[self._prefix :])
+        pending = len(self.ids) - self._read
+        if not final and (len(now) <= len(before) or now.endswith("\ufffd")) and pending < MAX_PENDING_TOKENS:
+            return ""
+        delta = now[len(before) :]
+        self._prefix, self._read = self._read, len(self.ids)
+        self.parts.append(delta)
+        if self.stops and self.stop is None:
+            window = self._recent + delta
+            hit = find_stop(window, self.stops)
+            if hit is not None:
+                self.stop = hit[1]
+            self._recent = window[-self._keep :] if self._keep else ""
+        return delta
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PrefixCache:
+    """A batch-1 KV cache plus the token ids whose keys and values it holds.
+
+    `prepare(ids)` keeps the longest common prefix of `ids` with the cached tokens (at least one token of the
+    new prompt is always left to prefill, since its logits are needed) and returns (cache, reused); the cache
+    is None when nothing is reused (the model then starts a new one). After each forward pass the caller hands
+    back the model's cache with `record`. On any failure mid-way, `clear()` forgets everything, so a
+    half-written cache is never reused. A cache that cannot be cropped (a legacy tuple) is never reused.
+    """
+
+    def __init__(self) -> None:
+        self.cache: Any = None
+        self.ids: list[int] = []
+
+    def prepare(self, ids: Sequence[int], reuse: bool = True) -> tuple[Any, int]:
+        keep = common_prefix_len(self.ids, ids) if reuse and _croppable(self.cache) else 0
+        keep = min(keep, len(ids) - 1)
+        if keep <= 0:
+            self.clear()
+            return None, 0
+        if len(self.ids) > keep:
+            self.cache.crop(-(len(self.ids) - keep))  # negative: remove this many (transformers 4.x and 5.x)
+        self.ids = list(ids[:keep])
+        return self.cache, keep
+
+    def record(self, ids: Sequence[int], cache: Any) -> None:
+        """The model has just been fed `ids`; `cache` (the one it returned) now holds them too."""
+        self.ids.extend(ids)
+        self.cache = cache
+
+    def clear(self) -> None:
+        self.cache = None
+        self.ids = []
+
+
+def _croppable(cache: Any) -> bool:
+    if cache is None or not hasattr(cache, "crop"):
+        return False
+    return bool(getattr(cache, "is_croppable", True))

@@ -1,0 +1,331 @@
+"""Local backend: a Qwen checkpoint run in this process with transformers.
+
+Qwen1.5/2/2.5/3 checkpoints load natively and use their own tokenizer and chat template; Qwen-1 checkpoints
+(remote code) use `QwenTokenizer` over the `qwen.tiktoken` shipped with them and ChatML. A hub name and a local
+folder take the same path. The decode loop is our own (prefill, then one token at a time through a KV cache),
+which gives three things `model.generate` does not:
+
+- stop strings matched on the decoded text as it grows, only the new tail checked per token, and generation
+  ended as soon as one appears (so `Observation:` stops whatever tokens it was merged into);
+- streaming of text deltas straight from the loop;
+- prefix reuse: the cache remembers the tokens it holds, and a prompt that extends the previous one (the next
+  ReAct step appends an observation) prefills only the new tokens. `Usage.cached_tokens` says how many.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
+from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
+from qwen_agent.llm.decoding import PrefixCache, TextTail, make_generator, sample_next
+from qwen_agent.llm.local_setup import (
+    check_checkpoint_path,
+    choose_attn_implementation,
+    choose_device,
+    choose_device_map,
+    choose_dtype,
+    probe_machine,
+    quantization_method,
+    require_gptq,
+)
+from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec
+from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
+
+logger = logging.getLogger(__name__)
+
+QWEN1_MODEL_TYPE = "qwen"  # Qwen-1 (remote code); Qwen1.5 and later are "qwen2", "qwen3", "qwen2_moe", ...
+
+
+def _import_torch_transformers() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        raise MissingDependencyError(e.name or "transformers", "local", "The transformers backend") from e
+    return torch, transformers
+
+
+class TransformersLLM(LLM):
+    """A Qwen checkpoint run locally with transformers.
+
+    Args:
+        model: a local checkpoint folder or a hub name ("Qwen/Qwen2.5-7B-Instruct").
+        device: "cuda", "cuda:1", "cpu", "mps"; default: the GPU when there is one, else the CPU. Plain "cuda"
+            on a machine with several GPUs spreads the model over all of them (`device_map="auto"`).
+        dtype: "bfloat16", "float16", "float32" (or a torch.dtype); default: bf16 on GPUs that support it,
+            fp16 on other GPUs and for GPTQ checkpoints, fp32 on the CPU.
+        attn_implementation: "flash_attention_2", "sdpa" or "eager"; default: FlashAttention-2 when installed
+            and usable (CUDA, compute capability 8.0+, fp16/bf16), else SDPA. The log says which one is active.
+        trust_remote_code: run the checkpoint's own Python code; Qwen-1 checkpoints need it.
+        config: default generation settings.
+        reuse_prefix: keep the KV cache between calls and reuse the longest shared token prefix.
+        local_files_only: never contact the hub (only meaningful for hub names).
+        revision: hub revision (branch, tag or commit) of a hub checkpoint.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str | None = None,
+        dtype: Any = None,
+        attn_implementation: str | None = None,
+        trust_remote_code: bool = False,
+        config: GenerationConfig | None = None,
+        reuse_prefix: bool = True,
+        local_files_only: bool = False,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(config)
+        torch, transformers = _import_torch_transformers()
+        self._torch = torch
+        self.model_name = model
+        self.reuse_prefix = reuse_prefix
+        check_checkpoint_path(model)
+        hub: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
+        if local_files_only:
+            hub["local_files_only"] = True
+        hf_config = _load_config(transformers, model, hub)
+        self.is_qwen1 = getattr(hf_config, "model_type", None) == QWEN1_MODEL_TYPE
+        quant = quantization_method(hf_config.to_dict())
+        if quant == "gptq":
+            require_gptq()
+        machine = probe_machine()
+        self.device = choose_device(device, machine)
+        self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
+        self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
+        self.model = self._load_model(transformers, model, hub, choose_device_map(self.device, machine))
+        self.codec: PromptCodec = _load_codec(transformers, model, hub, self.is_qwen1, self.model)
+        self.max_positions = _max_positions(hf_config)
+        self.input_device = self.model.get_input_embeddings().weight.device
+        self._logits_kw = _logits_kwargs(self.model)
+        self._prefix = PrefixCache()
+        self._lock = threading.Lock()
+        active = getattr(self.model.config, "_attn_implementation", None) or self.attn_implementation
+        logger.info(
+            "loaded %s on %s (%s, attention: %s%s)",
+            model, self.input_device, self.dtype, active, f", {quant}" if quant else "",
+        )  # fmt: skip
+
+    # --- loading ------------------------------------------------------------------------------------------
+    def _load_model(self, transformers: Any, model: str, hub: dict[str, Any], device_map: Any) -> Any:
+        torch = self._torch
+        kwargs: dict[str, Any] = dict(hub)
+        kwargs[_dtype_kwarg(transformers)] = getattr(torch, self.dtype)
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        if self.is_qwen1:  # Qwen-1's remote code picks its kernels from its own flags
+            kwargs.update(bf16=self.dtype == "bfloat16", fp16=self.dtype == "float16", fp32=self.dtype == "float32")
+            kwargs["use_flash_attn"] = self.attn_implementation == "flash_attention_2"
+        else:
+            kwargs["attn_implementation"] = self.attn_implementation
+        try:
+            loaded = transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"could not load model weights from {model!r}: {e}") from e
+        if device_map is None:
+            loaded.to(self.device)
+        return loaded.eval()
+
+    # --- hooks --------------------------------------------------------------------------------------------
+    def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
+        parts: list[str] = []
+        finish: Any = "stop"
+        usage = Usage()
+        for chunk in self._stream(prompt, stop, config):
+            parts.append(chunk.text)
+            if chunk.finish_reason is not None:
+                finish, usage = chunk.finish_reason, chunk.usage or usage
+        return Generation(text="".join(parts), finish_reason=finish, usage=usage)
+
+    def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
+        ids = self.codec.encode(prompt)
+        max_new = self._budget(len(ids), config)
+        # One cache per model: a second generation while one is in progress (e.g. a stream not yet consumed)
+        # gets a private cache instead of waiting, so nothing deadlocks and the shared cache stays consistent.
+        owned = self._lock.acquire(blocking=False)
+        prefix = self._prefix if owned else PrefixCache()
+        try:
+            yield from self._decode_one(ids, stop, config, max_new, prefix)
+        finally:
+            if owned:
+                self._lock.release()
+
+    def _close(self) -> None:
+        self._prefix.clear()
+        self.model = None
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
+
+    # --- batches ------------------------------------------------------------------------------------------
+    def generate_batch(
+        self, prompts: Sequence[Prompt], *, stop: Sequence[str] = (), config: GenerationConfig | None = None
+    ) -> list[Generation]:
+        """Complete several prompts in one batch (left-padded); each result is trimmed like `generate`'s.
+
+        Greedy results equal those of calling `generate` on each prompt (up to floating-point ties). The batch
+        neither reads nor disturbs the prefix cache of single-prompt calls.
+        """
+        config = config or self.default_config
+        stop = list(stop)
+        rows = [self.codec.encode(check_prompt(p)) for p in prompts]
+        if not rows:
+            return []
+        if any(not r for r in rows):
+            raise ValueError("a prompt of the batch encodes to no tokens")
+        max_new = self._budget(max(len(r) for r in rows), config)
+        raws = self._decode_batch(rows, stop, config, max_new)
+        return [trim_generation(raw, stop) for raw in raws]
+
+    # --- the decode loops ---------------------------------------------------------------------------------
+    def _decode_one(
+        self, ids: list[int], stop: list[str], config: GenerationConfig, max_new: int, prefix: PrefixCache
+    ) -> Iterator[Chunk]:
+        torch = self._torch
+        with torch.inference_mode():
+            cache, reused = prefix.prepare(ids, reuse=self.reuse_prefix)
+        tail = TextTail(self.codec.decode, stop)
+        generator = make_generator(config, self.input_device)
+        logits = self._extend(prefix, ids[reused:])
+        finish: Any = "length"
+        for step in range(max_new):
+            token = int(sample_next(logits, config, generator)[0])
+            if token in self.codec.eos_ids:
+                finish = "stop"
+                break
+            delta = tail.push(token)
+            if delta:
+                yield Chunk(text=delta)
+            if tail.stop is not None:
+                finish = "stop"
+                break
+            if step + 1 < max_new:
+                logits = self._extend(prefix, [token])
+        delta = tail.flush()
+        usage = Usage(prompt_tokens=len(ids), completion_tokens=len(tail.ids), cached_tokens=reused)
+        yield Chunk(text=delta, finish_reason=finish, usage=usage)
+
+    def _extend(self, prefix: PrefixCache, tokens: list[int]) -> Any:
+        """Feed `tokens` through the model on top of `prefix`'s cache; return the last position's logits."""
+        torch = self._torch
+        try:
+            with torch.inference_mode():
+                input_ids = torch.tensor([tokens], dtype=torch.long, device=self.input_device)
+                out = self.model(input_ids=input_ids, past_key_values=prefix.cache, use_cache=True, **self._logits_kw)
+        except BaseException:
+            prefix.clear()  # the cache may hold part of this step: never reuse it
+            raise
+        prefix.record(tokens, out.past_key_values)
+        return out.logits[:, -1, :]
+
+    def _decode_batch(
+        self, rows: list[list[int]], stop: list[str], config: GenerationConfig, max_new: int
+    ) -> list[Generation]:
+        torch = self._torch
+        width = max(len(r) for r in rows)
+        pad = self.codec.pad_id
+        with torch.inference_mode():
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.input_device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.input_device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self._batch_forward(ids, mask, positions, None)
+        tails = [TextTail(self.codec.decode, stop) for _ in rows]
+        finish: list[Any] = ["length"] * len(rows)
+        done = [False] * len(rows)
+        generator = make_generator(config, self.input_device)
+        for step in range(max_new):
+            tokens = sample_next(out.logits[:, -1, :], config, generator).tolist()
+            for i, token in enumerate(tokens):
+                if not done[i]:
+                    done[i], finish[i] = self._push_row(tails[i], token, finish[i])
+            if all(done) or step + 1 == max_new:
+                break
+            with torch.inference_mode():
+                fed = torch.tensor([[pad if d else t] for t, d in zip(tokens, done, strict=True)], device=self.input_device)
+                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
+                positions = positions[:, -1:] + 1
+                out = self._batch_forward(fed, mask, positions, out.past_key_values)
+        results = []
+        for tail, reason, row in zip(tails, finish, rows, strict=True):
+            tail.flush()
+            usage = Usage(prompt_tokens=len(row), completion_tokens=len(tail.ids))
+            results.append(Generation(text=tail.text, finish_reason=reason, usage=usage))
+        return results
+
+    def _push_row(self, tail: TextTail, token: int, finish: Any) -> tuple[bool, Any]:
+        if token in self.codec.eos_ids:
+            return True, "stop"
+        tail.push(token)
+        return (True, "stop") if tail.stop is not None else (False, finish)
+
+    def _batch_forward(self, ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
+        return self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            **self._logits_kw,
+        )
+
+    def _budget(self, prompt_len: int, config: GenerationConfig) -> int:
+        if prompt_len == 0:
+            raise ValueError("the prompt encodes to no tokens")
+        if self.max_positions is not None and prompt_len >= self.max_positions:
+            raise ContextLengthError(
+                f"the prompt has {prompt_len} tokens; {self.model_name} takes at most {self.max_positions}"
+            )
+        if self.model is None:
+            raise ModelError("this TransformersLLM was closed")
+        room = self.max_positions - prompt_len if self.max_positions is not None else config.max_tokens
+        return max(0, min(config.max_tokens, room))
+
+
+def _load_config(transformers: Any, model: str, hub: dict[str, Any]) -> Any:
+    try:
+        return transformers.AutoConfig.from_pretrained(model, **hub)
+    except (OSError, ValueError) as e:
+        hint = " (this checkpoint runs its own code: pass trust_remote_code=True)" if "remote" in str(e) else ""
+        raise ConfigurationError(f"could not load the model config of {model!r}{hint}: {e}") from e
+
+
+def _load_codec(transformers: Any, model: str, hub: dict[str, Any], is_qwen1: bool, loaded: Any) -> PromptCodec:
+    eos = getattr(loaded.generation_config, "eos_token_id", None) if loaded.generation_config else None
+    eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if is_qwen1:
+        from qwen_agent.llm.tokenizer import VOCAB_FILE, QwenTokenizer
+
+        kwargs = {k: v for k, v in hub.items() if k != "trust_remote_code"}
+        path = transformers.utils.cached_file(model, VOCAB_FILE, **kwargs)
+        return TiktokenCodec(QwenTokenizer(path), eos_ids)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model, **hub)
+    except (OSError, ValueError) as e:
+        raise ConfigurationError(f"could not load the tokenizer of {model!r}: {e}") from e
+    return HFCodec(tokenizer, eos_ids)
+
+
+def _max_positions(hf_config: Any) -> int | None:
+    for name in ("max_position_embeddings", "seq_length", "n_positions"):
+        value = getattr(hf_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _dtype_kwarg(transformers: Any) -> str:
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def _logits_kwargs(model: Any) -> dict[str, Any]:
+    """Ask for the last position's logits only (a 2k-token prefill would otherwise build 2k x vocab logits),
+    when the model's forward accepts it (remote-code models may not)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
