@@ -40,6 +40,21 @@ def load_ranks(path: str | Path) -> dict[bytes, int]:
     return ranks
 
 
+def check_ranks(ranks: dict[bytes, int], path: str | Path) -> None:
+    """Raise ConfigurationError unless `ranks` is a usable byte-level BPE vocabulary for Qwen's specials: every
+    single byte present (else encoding some text fails deep in tiktoken), ranks distinct and below the first
+    special-token id."""
+    if not ranks:
+        raise ConfigurationError(f"{path}: empty tiktoken vocabulary")
+    missing = sum(1 for b in range(256) if bytes([b]) not in ranks)
+    if missing:
+        raise ConfigurationError(f"{path}: {missing} of the 256 single-byte tokens are missing; not a BPE vocabulary")
+    if len(set(ranks.values())) != len(ranks):
+        raise ConfigurationError(f"{path}: two tokens share a rank")
+    if max(ranks.values()) >= SPECIAL_START_ID:
+        raise ConfigurationError(f"{path}: ranks reach {max(ranks.values())}, into Qwen's special-token ids")
+
+
 class QwenTokenizer:
     """Encode, decode and count with Qwen's vocabulary; render and encode ChatML conversations."""
 
@@ -52,6 +67,7 @@ class QwenTokenizer:
         if not path.is_file():
             raise ConfigurationError(f"Qwen vocabulary file not found: {path}")
         ranks = load_ranks(path)
+        check_ranks(ranks, path)
         self.special_tokens = {tok: SPECIAL_START_ID + i for i, tok in enumerate(SPECIAL_TOKENS)}
         self._enc = tiktoken.Encoding(
             "qwen", pat_str=SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=self.special_tokens

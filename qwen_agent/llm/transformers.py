@@ -192,22 +192,22 @@ class TransformersLLM(LLM):
         generator = make_generator(config, self.input_device)
         logits = self._extend(prefix, ids[reused:])
         finish: Any = "length"
+        last = ""
         for step in range(max_new):
             token = int(sample_next(logits, config, generator)[0])
             if token in self.codec.eos_ids:
                 finish = "stop"
                 break
             delta = tail.push(token)
+            if tail.stop is not None:  # the delta goes out with the final chunk, so usage is not lost
+                finish, last = "stop", delta
+                break
             if delta:
                 yield Chunk(text=delta)
-            if tail.stop is not None:
-                finish = "stop"
-                break
             if step + 1 < max_new:
                 logits = self._extend(prefix, [token])
-        delta = tail.flush()
         usage = Usage(prompt_tokens=len(ids), completion_tokens=len(tail.ids), cached_tokens=reused)
-        yield Chunk(text=delta, finish_reason=finish, usage=usage)
+        yield Chunk(text=last + tail.flush(), finish_reason=finish, usage=usage)
 
     def _extend(self, prefix: PrefixCache, tokens: list[int]) -> Any:
         """Feed `tokens` through the model on top of `prefix`'s cache; return the last position's logits."""
