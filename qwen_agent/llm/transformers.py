@@ -98,18 +98,58 @@ class TransformersLLM(LLM):
         self.device = choose_device(device, machine)
         self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
-        self.model = self._load_model(transformers, model, hub, choose_device_map(self.device, machine))
-        self.codec: PromptCodec = _load_codec(transformers, model, hub, self.is_qwen1, self.model)
-        self.max_positions = _max_positions(hf_config)
-        self.input_device = self.model.get_input_embeddings().weight.device
-        self._logits_kw = _logits_kwargs(self.model)
-        self._prefix = PrefixCache()
-        self._lock = threading.Lock()
-        active = getattr(self.model.config, "_attn_implementation", None) or self.attn_implementation
+        loaded = self._load_model(transformers, model, hub, choose_device_map(self.device, machine))
+        self._attach(loaded, _load_codec(transformers, model, hub, self.is_qwen1, loaded))
+        active = getattr(loaded.config, "_attn_implementation", None) or self.attn_implementation
         logger.info(
             "loaded %s on %s (%s, attention: %s%s)",
             model, self.input_device, self.dtype, active, f", {quant}" if quant else "",
         )  # fmt: skip
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        config: GenerationConfig | None = None,
+        reuse_prefix: bool = True,
+        model_name: str | None = None,
+    ) -> TransformersLLM:
+        """Wrap a model already in memory (e.g. built from a config, or loaded with custom options).
+
+        Args:
+            model: a transformers causal LM, already on its device and in its dtype.
+            tokenizer: its transformers tokenizer, or a `QwenTokenizer` (ChatML for chat prompts).
+            config: default generation settings.
+            reuse_prefix: keep the KV cache between calls and reuse the longest shared token prefix.
+            model_name: the name shown in logs; default: the model config's `_name_or_path`.
+        """
+        from qwen_agent.llm.tokenizer import QwenTokenizer
+
+        torch, _ = _import_torch_transformers()
+        self = cls.__new__(cls)
+        LLM.__init__(self, config)
+        self._torch = torch
+        self.model_name = model_name or getattr(model.config, "_name_or_path", "") or "in-memory model"
+        self.reuse_prefix = reuse_prefix
+        self.is_qwen1 = getattr(model.config, "model_type", None) == QWEN1_MODEL_TYPE
+        self.device = str(model.get_input_embeddings().weight.device)
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.attn_implementation = getattr(model.config, "_attn_implementation", None) or "unknown"
+        eos = _eos_ids(model)
+        codec = TiktokenCodec(tokenizer, eos) if isinstance(tokenizer, QwenTokenizer) else HFCodec(tokenizer, eos)
+        self._attach(model.eval(), codec)
+        return self
+
+    def _attach(self, model: Any, codec: PromptCodec) -> None:
+        self.model = model
+        self.codec = codec
+        self.max_positions = _max_positions(model.config)
+        self.input_device = model.get_input_embeddings().weight.device
+        self._logits_kw = _logits_kwargs(model)
+        self._prefix = PrefixCache()
+        self._lock = threading.Lock()
 
     # --- loading ------------------------------------------------------------------------------------------
     def _load_model(self, transformers: Any, model: str, hub: dict[str, Any], device_map: Any) -> Any:
@@ -293,9 +333,14 @@ def _load_config(transformers: Any, model: str, hub: dict[str, Any]) -> Any:
         raise ConfigurationError(f"could not load the model config of {model!r}{hint}: {e}") from e
 
 
+def _eos_ids(model: Any) -> list[int]:
+    generation_config = getattr(model, "generation_config", None)
+    eos = getattr(generation_config, "eos_token_id", None)
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
 def _load_codec(transformers: Any, model: str, hub: dict[str, Any], is_qwen1: bool, loaded: Any) -> PromptCodec:
-    eos = getattr(loaded.generation_config, "eos_token_id", None) if loaded.generation_config else None
-    eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+    eos_ids = _eos_ids(loaded)
     if is_qwen1:
         from qwen_agent.llm.tokenizer import VOCAB_FILE, QwenTokenizer
 
