@@ -60,7 +60,11 @@ class Agent:
 
     # --- public API ---------------------------------------------------------------------------------------
     def run(self, query: Query, *, history: Sequence[Message] = ()) -> str:
-        """The final answer (or the partial result when `max_steps` ran out)."""
+        """The final answer (or the partial result when `max_steps` ran out).
+
+        `query` is the user's question, or a list of messages ending with it; `history` holds earlier turns
+        (`AgentResult.messages` of the previous run can be passed as it is).
+        """
         return self.run_result(query, history=history).answer
 
     def run_result(self, query: Query, *, history: Sequence[Message] = ()) -> AgentResult:
@@ -111,8 +115,9 @@ class Agent:
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
         messages: list[Message] = []
-        if self.system:
+        if self.system:  # the agent's own system message replaces any in the history (e.g. result.messages)
             messages.append(Message.system(self.system))
+            history = [m for m in history if m.role != "system"]
         messages.extend(history)
         if isinstance(query, str):
             messages.append(Message.user(query))
