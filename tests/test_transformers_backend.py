@@ -207,3 +207,22 @@ def test_on_gpu(tiny_qwen2_dir):
         streamed = "".join(c.text for c in gpu_llm.stream(PROMPT))
         assert streamed == gpu_llm.generate(PROMPT).text
         assert gpu_llm.generate(PROMPT + " x").usage.cached_tokens > 0
+
+
+@pytest.mark.slow
+def test_compiled_decoding_equals_eager(tiny_qwen2_dir, fresh, free_text):
+    """The static-cache, torch.compile'd decode step (on the CPU here: inductor, no CUDA graphs) gives the
+    same greedy tokens, with prefix reuse by rewinding the static cache."""
+    text, _ = free_text
+    compiled = TransformersLLM.from_model(fresh.model, fresh.codec.tokenizer, config=GREEDY, compile_decode=True)
+    if not compiled.compiled:
+        pytest.skip("torch.compile is not usable on this machine (see the warning in the log)")
+    assert compiled.generate(PROMPT).text == text
+    longer = PROMPT + text[:10] + "\nObservation: 42\nThought:"
+    again = compiled.generate(longer)
+    assert again.usage.cached_tokens > len(compiled.codec.encode(PROMPT)) - 2
+    assert again.text == fresh.generate(longer).text
+    assert "".join(c.text for c in compiled.stream(PROMPT, stop=[text[5:9]])) == text[: text.index(text[5:9])]
+    small = TransformersLLM.from_model(fresh.model, fresh.codec.tokenizer, config=GREEDY, compile_decode=True,
+                                       max_cache_len=16)  # too short for PROMPT + 24 tokens: eager fallback
+    assert small.generate(PROMPT).text == text
