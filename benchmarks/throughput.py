@@ -203,6 +203,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: stable "
                         "figures on a shared machine; a tiny model gains nothing from more)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=cuda,
+                        help="also measure compiled decoding (static cache + torch.compile; default: on CUDA)")
     parser.add_argument("--vocab", type=Path, default=None, help="a qwen.tiktoken file (default: synthetic)")
     args = parser.parse_args()
     if not args.device.startswith("cuda"):
@@ -214,10 +216,16 @@ def main() -> None:
     model = build_model(args.shape, args.device, dtype)
     llm = TransformersLLM.from_model(model, tokenizer, reuse_prefix=False)
     reusing = TransformersLLM.from_model(model, tokenizer, reuse_prefix=True)
-    run_benchmarks(args, model, tokenizer, llm, reusing)
+    compiled = None
+    if args.compile:
+        print("compiling the decode step ...", flush=True)
+        compiled = TransformersLLM.from_model(model, tokenizer, reuse_prefix=False, compile_decode=True)
+    run_benchmarks(args, model, tokenizer, llm, reusing, compiled)
 
 
-def run_benchmarks(args: argparse.Namespace, model: Any, tokenizer: QwenTokenizer, llm: Any, reusing: Any) -> None:
+def run_benchmarks(
+    args: argparse.Namespace, model: Any, tokenizer: QwenTokenizer, llm: Any, reusing: Any, compiled: Any
+) -> None:
     dev, reps, n = args.device, args.repeats, args.tokens
     bandwidth = copy_bandwidth(dev, model.dtype)
     wbytes = weight_bytes(model)
@@ -227,11 +235,16 @@ def run_benchmarks(args: argparse.Namespace, model: Any, tokenizer: QwenTokenize
     print(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s -> bound {bound:.1f} decode steps/s\n")
     print("| measure | ours | plain generate | ours / plain | ours / bound |")
     print("|---|---:|---:|---:|---:|")
-    for batch in (1, 8):
-        ours = decode_rate(ours_runner(llm, short[:batch], []), n, dev, reps)
-        plain = decode_rate(plain_runner(model, tokenizer, short[:batch]), n, dev, reps)
-        step_bound = bound * batch
-        print(f"| decode tokens/s, batch {batch} | {ours:.1f} | {plain:.1f} | {ours / plain:.2f}x "
+    rows = [("batch 1", llm, 1), ("batch 8", llm, 8)]
+    if compiled is not None:
+        rows.insert(1, ("batch 1, compiled decode" if compiled.compiled else "batch 1, compile FAILED", compiled, 1))
+    plain_rates = {}
+    for label, backend, batch in rows:
+        ours = decode_rate(ours_runner(backend, short[:batch], []), n, dev, reps)
+        if batch not in plain_rates:
+            plain_rates[batch] = decode_rate(plain_runner(model, tokenizer, short[:batch]), n, dev, reps)
+        plain, step_bound = plain_rates[batch], bound * batch
+        print(f"| decode tokens/s, {label} | {ours:.1f} | {plain:.1f} | {ours / plain:.2f}x "
               f"| {ours / step_bound:.0%} of {step_bound:.1f} |")  # fmt: skip
 
     long_prompt = make_prompt(tokenizer, args.prompt_tokens, salt=3)
@@ -254,12 +267,14 @@ def run_benchmarks(args: argparse.Namespace, model: Any, tokenizer: QwenTokenize
     print(f"| 5-step ReAct episode: wall time (s) | {t_reuse:.2f} with reuse | {t_full:.2f} without "
           f"| {t_full / t_reuse:.2f}x faster | |")  # fmt: skip
 
+    run_with, run_without = ours_runner(llm, short[:1], STOPS), ours_runner(llm, short[:1], [])
     with_stops, without = [], []
-    for _ in range(reps):  # interleaved, so drift in machine load hits both alike
-        with_stops.append(decode_rate(ours_runner(llm, short[:1], STOPS), n, dev, 1))
-        without.append(decode_rate(ours_runner(llm, short[:1], []), n, dev, 1))
-    a, b = max(with_stops), max(without)  # best of each, as for every rate here
-    print(f"| decode tokens/s with {len(STOPS)} stop strings | {a:.1f} | {b:.1f} without "
+    for _ in range(3 * reps):  # interleaved, so drift in machine load hits both alike
+        with_stops.append(timed(lambda: run_with(n), dev))
+        without.append(timed(lambda: run_without(n), dev))
+    (t_with, n_with), (t_without, n_without) = min(with_stops), min(without)
+    a, b = n_with / t_with, n_without / t_without
+    print(f"| generate {n} tokens, tokens/s: {len(STOPS)} stop strings vs none | {a:.1f} | {b:.1f} without "
           f"| {b / a - 1:+.1%} time per token | |")  # fmt: skip
     ids = tokenizer.encode(make_prompt(tokenizer, 4000, salt=5))
     per_token = stop_check_cost(tokenizer, ids)

@@ -160,6 +160,8 @@ class TransformersLLM(LLM):
         self.codec = codec
         self.max_positions = _max_positions(model.config)
         self.input_device = model.get_input_embeddings().weight.device
+        head = model.get_output_embeddings()
+        self.output_device = head.weight.device if head is not None else self.input_device  # logits live here
         self._logits_kw = _logits_kwargs(model)
         compile_len = min(self._compile_len, self.max_positions or self._compile_len) if self._compile_len else None
         self._session = make_session(model, self._logits_kw, compile_len)
@@ -244,7 +246,7 @@ class TransformersLLM(LLM):
     ) -> Iterator[Chunk]:
         reused = session.prepare(ids, reuse=self.reuse_prefix)
         tail = TextTail(self.codec.decode, stop)
-        generator = make_generator(config, self.input_device)
+        generator = make_generator(config, self.output_device)
         logits = session.extend(ids[reused:])
         finish: Any = "length"
         last = ""
@@ -278,7 +280,7 @@ class TransformersLLM(LLM):
         tails = [TextTail(self.codec.decode, stop) for _ in rows]
         finish: list[Any] = ["length"] * len(rows)
         done = [False] * len(rows)
-        generator = make_generator(config, self.input_device)
+        generator = make_generator(config, self.output_device)
         for step in range(max_new):
             tokens = sample_next(out.logits[:, -1, :], config, generator).tolist()
             for i, token in enumerate(tokens):
