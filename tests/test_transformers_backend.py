@@ -146,6 +146,23 @@ def test_chat_prompts_use_the_chat_template(llm):
     assert llm.generate(messages).text == llm.generate(rendered).text
     continued = [*messages, Message.assistant("Thought:")]
     assert llm.codec.decode(llm.codec.encode(continued)) == rendered + "Thought:"
+    assert llm.codec.encode([*messages, Message.assistant("")]) == llm.codec.encode(messages)
+    with_tools = [*messages, Message.assistant("Thought: use calc"), Message.tool("42", name="calc")]
+    assert llm.codec.decode(llm.codec.encode(with_tools)).endswith(
+        "<|im_start|>tool\n42<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_chat_template_kwargs_reach_the_template(tmp_path, tiny_qwen2_dir):
+    for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).symlink_to(tiny_qwen2_dir / name)
+    (tmp_path / "chat_template.jinja").write_text(
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "<|im_start|>assistant\n{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}"
+    )
+    with TransformersLLM(str(tmp_path), chat_template_kwargs={"enable_thinking": False}) as model:
+        text = model.codec.decode(model.codec.encode([Message.user("hi")]))
+    assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
 
 def test_seeded_sampling_is_reproducible(llm):
@@ -226,3 +243,13 @@ def test_compiled_decoding_equals_eager(tiny_qwen2_dir, fresh, free_text):
     small = TransformersLLM.from_model(fresh.model, fresh.codec.tokenizer, config=GREEDY, compile_decode=True,
                                        max_cache_len=16)  # too short for PROMPT + 24 tokens: eager fallback
     assert small.generate(PROMPT).text == text
+
+
+def test_qwen_tokenizer_codec_matches_the_chat_template(llm, qwen_tokenizer):
+    """The Qwen-1 path (our tiktoken tokenizer, ChatML) encodes chats to the same ids as Qwen2's template."""
+    ours = TransformersLLM.from_model(llm.model, qwen_tokenizer, config=GREEDY)
+    chat = [Message.system("Be brief."), Message.user("What is 21 * 2?"), Message.assistant("Thought:")]
+    assert ours.codec.encode(chat) == llm.codec.encode(chat)
+    assert ours.codec.encode(PROMPT) == llm.codec.encode(PROMPT)
+    assert ours.generate(chat).text == llm.generate(chat).text
+    assert {151643, 151645} <= ours.codec.eos_ids

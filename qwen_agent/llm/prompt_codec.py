@@ -57,8 +57,11 @@ def _continues(messages: Sequence[Message]) -> bool:
 class HFCodec:
     """A transformers tokenizer with a chat template."""
 
-    def __init__(self, tokenizer: Any, eos_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self, tokenizer: Any, eos_ids: Sequence[int] = (), template_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.tokenizer = tokenizer
+        self.template_kwargs = dict(template_kwargs or {})
         ids = set(eos_ids)
         for token in (tokenizer.eos_token, ENDOFTEXT, IM_END):
             tid = tokenizer.convert_tokens_to_ids(token) if token else None
@@ -75,9 +78,16 @@ class HFCodec:
             raise ConfigurationError(
                 "this checkpoint's tokenizer has no chat template; pass the prompt as text (a str)"
             )
-        cont = _continues(prompt)
+        messages = list(prompt)
+        if _continues(messages) and not (messages[-1].content or "").strip():
+            messages = messages[:-1]  # an empty assistant turn to continue is a plain generation prompt
+        cont = _continues(messages)
         text = self.tokenizer.apply_chat_template(
-            message_dicts(prompt), tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
+            message_dicts(messages),
+            tokenize=False,
+            add_generation_prompt=not cont,
+            continue_final_message=cont,
+            **self.template_kwargs,
         )
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 

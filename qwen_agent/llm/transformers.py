@@ -69,6 +69,8 @@ class TransformersLLM(LLM):
             decoding, with a warning, where it cannot be used.
         max_cache_len: positions of the static cache when `compile_decode` is on (capped by the model's
             context); longer generations use eager decoding.
+        chat_template_kwargs: extra variables for the chat template, e.g. `{"enable_thinking": False}` for
+            Qwen3.
         local_files_only: never contact the hub (only meaningful for hub names).
         revision: hub revision (branch, tag or commit) of a hub checkpoint.
     """
@@ -85,6 +87,7 @@ class TransformersLLM(LLM):
         reuse_prefix: bool = True,
         compile_decode: bool = False,
         max_cache_len: int = 8192,
+        chat_template_kwargs: dict[str, Any] | None = None,
         local_files_only: bool = False,
         revision: str | None = None,
     ) -> None:
@@ -108,7 +111,8 @@ class TransformersLLM(LLM):
         self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
         loaded = self._load_model(transformers, model, hub, choose_device_map(self.device, machine))
-        self._attach(loaded, _load_codec(transformers, model, hub, self.is_qwen1, loaded))
+        codec = _load_codec(transformers, model, hub, self.is_qwen1, loaded, chat_template_kwargs)
+        self._attach(loaded, codec)
         active = getattr(loaded.config, "_attn_implementation", None) or self.attn_implementation
         logger.info(
             "loaded %s on %s (%s, attention: %s%s)",
@@ -343,7 +347,14 @@ def _eos_ids(model: Any) -> list[int]:
     return [eos] if isinstance(eos, int) else list(eos or [])
 
 
-def _load_codec(transformers: Any, model: str, hub: dict[str, Any], is_qwen1: bool, loaded: Any) -> PromptCodec:
+def _load_codec(
+    transformers: Any,
+    model: str,
+    hub: dict[str, Any],
+    is_qwen1: bool,
+    loaded: Any,
+    template_kwargs: dict[str, Any] | None,
+) -> PromptCodec:
     eos_ids = _eos_ids(loaded)
     if is_qwen1:
         from qwen_agent.llm.tokenizer import VOCAB_FILE, QwenTokenizer
@@ -355,7 +366,7 @@ def _load_codec(transformers: Any, model: str, hub: dict[str, Any], is_qwen1: bo
         tokenizer = transformers.AutoTokenizer.from_pretrained(model, **hub)
     except (OSError, ValueError) as e:
         raise ConfigurationError(f"could not load the tokenizer of {model!r}: {e}") from e
-    return HFCodec(tokenizer, eos_ids)
+    return HFCodec(tokenizer, eos_ids, template_kwargs)
 
 
 def _max_positions(hf_config: Any) -> int | None:
