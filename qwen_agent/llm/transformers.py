@@ -182,6 +182,8 @@ class TransformersLLM(LLM):
         if self.is_qwen1:  # Qwen-1's remote code picks its kernels from its own flags
             kwargs.update(bf16=self.dtype == "bfloat16", fp16=self.dtype == "float16", fp32=self.dtype == "float32")
             kwargs["use_flash_attn"] = self.attn_implementation == "flash_attention_2"
+            if not kwargs["use_flash_attn"]:
+                self.attn_implementation = "remote code's own"
         else:
             kwargs["attn_implementation"] = self.attn_implementation
         try:
