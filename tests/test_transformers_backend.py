@@ -253,3 +253,14 @@ def test_qwen_tokenizer_codec_matches_the_chat_template(llm, qwen_tokenizer):
     assert ours.codec.encode(PROMPT) == llm.codec.encode(PROMPT)
     assert ours.generate(chat).text == llm.generate(chat).text
     assert {151643, 151645} <= ours.codec.eos_ids
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_compiled_decoding_on_gpu(tiny_qwen2_dir):
+    with TransformersLLM(str(tiny_qwen2_dir), config=GREEDY, compile_decode=True, max_cache_len=512) as gpu_llm:
+        assert gpu_llm.compiled, "CUDA graphs decode step did not compile (see the log)"
+        first = gpu_llm.generate(PROMPT)
+        assert "".join(c.text for c in gpu_llm.stream(PROMPT)) == first.text
+        longer = gpu_llm.generate(PROMPT + first.text + "\nObservation: 42\nThought:")
+        assert longer.usage.cached_tokens >= len(gpu_llm.codec.encode(PROMPT)) - 1
