@@ -1,0 +1,576 @@
+"""A restricted evaluator for the Python a HuggingFace-style agent writes: an AST walker with an allow-list.
+
+The model's code is never given to `exec`/`eval`. It is parsed with `ast.parse` and walked node by node; a node
+type that is not on the allow-list stops the evaluation with an `InterpreterError` whose message is meant to be
+shown to the model. What the walker allows:
+
+- statements: expressions, `=` / `+=` style assignments to names, tuples of names and `x[i]`, `if`/`elif`/
+  `else`, `for` over a list, tuple, string, dict or range (with `break` and `continue`), `pass`;
+- expressions: constants, names, list/tuple/dict literals, f-strings (simple format specs only), subscripts and
+  slices of builtin sequences and dicts, arithmetic, comparisons, `and`/`or`/`not`, conditional expressions;
+- calls of a plain name that is one of the given tools or one of the safe builtins (`SAFE_BUILTINS`).
+
+Everything else is refused: imports, attribute access (so no `x.__class__`, no `"{0.__class__}".format`),
+lambdas, comprehensions, generators, `while`, function and class definitions, `try`, `with`, `del`, `global`,
+`:=`, `*args` / `**kwargs` in calls, `%`-formatting of strings. Every evaluation is bounded: a total number of
+walked nodes, iterations per loop, nesting depth, the length of strings and containers it builds, the size of
+integers, and the text a value may render to.
+
+Errors never escape as exceptions: `evaluate` returns an `Evaluation` whose `error` is a message for the model
+and whose `error_kind` says where it came from ("syntax", "interpreter" for a refused or undefined construct or
+an exceeded limit, "runtime" for an exception raised by a tool or a builtin).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from qwen_agent.errors import QwenAgentError
+
+ErrorKind = Literal["syntax", "interpreter", "runtime"]
+
+
+class InterpreterError(QwenAgentError, ValueError):
+    """The restricted evaluator refused the code (unsupported construct, unknown name, exceeded limit)."""
+
+
+#: transformers spelled it this way; kept so ported code reads the same
+InterpretorError = InterpreterError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one evaluation. Each is checked before the work it bounds is done, where that is possible."""
+
+    max_code_chars: int = 20_000
+    max_steps: int = 100_000  # AST nodes walked in total, loop bodies included
+    max_iterations: int = 1_000  # per loop (and the length of a `range`)
+    max_depth: int = 60  # nesting of expressions and statements
+    max_length: int = 100_000  # characters of a string, items of a list/tuple/dict
+    max_int_bits: int = 4_096
+    max_output_chars: int = 100_000  # printed text kept
+
+
+@dataclass
+class Evaluation:
+    """What evaluating a snippet gave.
+
+    Attributes:
+        value: the value of the last statement that had one (the partial result if evaluation stopped early).
+        state: the variables after the run (the same dict that was passed in, updated in place).
+        output: what the code printed.
+        error: a message for the model, or None if the code ran to the end.
+        error_kind: "syntax", "interpreter" or "runtime"; None when `error` is None.
+    """
+
+    value: Any = None
+    state: dict[str, Any] = field(default_factory=dict)
+    output: str = ""
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _RuntimeFailure(Exception):
+    """An exception raised by a tool or builtin the code called; carries a message for the model."""
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow, ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift, ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+    ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+_UNARYOPS: dict[type, Callable[[Any], Any]] = {
+    ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert,
+}
+_SIZED = (str, bytes, list, tuple, dict)
+_INDEXABLE = (str, bytes, list, tuple, dict, range)
+_ITERABLE = (str, list, tuple, dict, range)
+_PLAIN_SCALARS = (str, int, float, bool)
+
+
+def evaluate(
+    code: str,
+    tools: Mapping[str, Callable[..., Any]],
+    state: dict[str, Any] | None = None,
+    *,
+    builtins: Mapping[str, Callable[..., Any]] | None = None,
+    limits: Limits | None = None,
+    fuzzy_names: bool = True,
+) -> Evaluation:
+    """Evaluate `code` statement by statement, calling only `tools` and `builtins`.
+
+    Args:
+        code: Python source written by the model.
+        tools: the functions the code may call, by name.
+        state: variables visible to the code; updated in place (chat mode carries it between turns).
+        builtins: the builtins the code may call; default `SAFE_BUILTINS`.
+        limits: bounds on the evaluation; default `Limits()`.
+        fuzzy_names: resolve an unknown variable name to the closest existing one (difflib), as transformers'
+            agent interpreter did; the HF Agent benchmark depends on it.
+
+    Returns:
+        An `Evaluation`; it never raises for anything the code does.
+    """
+    state = {} if state is None else state
+    walker = _Walker(tools, builtins if builtins is not None else SAFE_BUILTINS, state, limits or Limits(),
+                     fuzzy_names)
+    result = Evaluation(state=state)
+    try:
+        module = walker.parse(code)
+    except InterpreterError as e:
+        result.error, result.error_kind = str(e), "syntax"
+        return result
+    for index, node in enumerate(module.body):
+        try:
+            value = walker.statement(node)
+        except (InterpreterError, _RuntimeFailure, _Break, _Continue, RecursionError) as e:
+            kind: ErrorKind = "runtime" if isinstance(e, _RuntimeFailure) else "interpreter"
+            message = _loose_control_message(e) if isinstance(e, _Break | _Continue) else str(e)
+            result.error = f"Evaluation stopped at statement {index + 1} (line {node.lineno}): {message}"
+            result.error_kind = kind
+            break
+        if value is not None:
+            result.value = value
+    result.output = walker.output()
+    return result
+
+
+def _loose_control_message(e: Exception) -> str:
+    return f"'{'break' if isinstance(e, _Break) else 'continue'}' outside a loop"
+
+
+class _Walker:
+    """Walks one snippet; every node goes through `_visit`, which counts steps and depth."""
+
+    def __init__(self, tools: Mapping[str, Callable[..., Any]], builtins: Mapping[str, Callable[..., Any]],
+                 state: dict[str, Any], limits: Limits, fuzzy: bool) -> None:
+        self.tools = dict(tools)
+        self.limits = limits
+        self.state = state
+        self.fuzzy = fuzzy
+        self.steps = 0
+        self.depth = 0
+        self._printed: list[str] = []
+        self._printed_chars = 0
+        self.builtins = {name: _bind_builtin(fn, self) for name, fn in builtins.items()}
+
+    # --- entry points ------------------------------------------------------------------------------------
+    def parse(self, code: str) -> ast.Module:
+        if not isinstance(code, str):
+            raise InterpreterError(f"code must be a string, got {type(code).__name__}")
+        if len(code) > self.limits.max_code_chars:
+            raise InterpreterError(f"the code is {len(code)} characters long; the limit is "
+                                   f"{self.limits.max_code_chars}")
+        try:
+            return ast.parse(code)
+        except SyntaxError as e:
+            raise InterpreterError(f"the code is not valid Python: {e.msg} (line {e.lineno})") from None
+        except (ValueError, RecursionError, MemoryError) as e:
+            raise InterpreterError(f"the code could not be parsed: {type(e).__name__}") from None
+
+    def statement(self, node: ast.stmt) -> Any:
+        return self._visit(node)
+
+    def output(self) -> str:
+        return "".join(self._printed)
+
+    def write(self, text: str) -> None:
+        room = self.limits.max_output_chars - self._printed_chars
+        if room > 0:
+            self._printed.append(text[:room])
+            self._printed_chars += min(len(text), room)
+
+    # --- dispatch ----------------------------------------------------------------------------------------
+    def _visit(self, node: ast.AST) -> Any:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise InterpreterError(f"the code took more than {self.limits.max_steps} evaluation steps")
+        handler = _HANDLERS.get(type(node))
+        if handler is None:
+            raise InterpreterError(f"{type(node).__name__} is not supported.")
+        self.depth += 1
+        try:
+            if self.depth > self.limits.max_depth:
+                raise InterpreterError(f"the code is nested more than {self.limits.max_depth} levels deep")
+            return self.check_size(handler(self, node))
+        finally:
+            self.depth -= 1
+
+    def block(self, body: list[ast.stmt]) -> Any:
+        result = None
+        for node in body:
+            value = self._visit(node)
+            if value is not None:
+                result = value
+        return result
+
+    def check_size(self, value: Any) -> Any:
+        if isinstance(value, _SIZED) and len(value) > self.limits.max_length:
+            raise InterpreterError(f"a value of {len(value)} items exceeds the limit of {self.limits.max_length}")
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > self.limits.max_int_bits:
+            raise InterpreterError(f"an integer exceeds {self.limits.max_int_bits} bits")
+        return value
+
+    def render_guard(self, value: Any) -> None:
+        """Refuse to turn `value` into text when that text would exceed the length limit (nested containers)."""
+        budget = self.limits.max_length
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            budget -= len(item) + 1 if isinstance(item, str | bytes) else 2
+            if budget < 0:
+                raise InterpreterError(f"rendering this value would exceed {self.limits.max_length} characters")
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list | tuple | set | frozenset):
+                stack.extend(item)
+
+    # --- statements --------------------------------------------------------------------------------------
+    def do_expr(self, node: ast.Expr) -> Any:
+        return self._visit(node.value)
+
+    def do_pass(self, node: ast.Pass) -> None:
+        return None
+
+    def do_assign(self, node: ast.Assign) -> Any:
+        value = self._visit(node.value)
+        for target in node.targets:
+            self.assign(target, value)
+        return value
+
+    def do_augassign(self, node: ast.AugAssign) -> Any:
+        if not isinstance(node.target, ast.Name):
+            raise InterpreterError("augmented assignment is only supported on plain names")
+        current = self.lookup(node.target.id)
+        value = self.binop(node.op, current, self._visit(node.value))
+        self.state[node.target.id] = value
+        return value
+
+    def assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            self.state[_check_name(target.id)] = value
+        elif isinstance(target, ast.Tuple | ast.List):
+            items = list(value) if isinstance(value, _ITERABLE) else None
+            if items is None or len(items) != len(target.elts):
+                raise InterpreterError(f"cannot unpack {type(value).__name__} into {len(target.elts)} names")
+            for sub, item in zip(target.elts, items, strict=True):
+                self.assign(sub, item)
+        elif isinstance(target, ast.Subscript):
+            container = self._visit(target.value)
+            if not isinstance(container, list | dict):
+                raise InterpreterError(f"item assignment is only supported on lists and dicts, "
+                                       f"not {type(container).__name__}")
+            key = self._visit(target.slice)
+            self.guarded(operator.setitem, container, key, value)
+        else:
+            raise InterpreterError(f"cannot assign to {type(target).__name__}")
+
+    def do_if(self, node: ast.If) -> Any:
+        return self.block(node.body if self.truth(self._visit(node.test)) else node.orelse)
+
+    def do_for(self, node: ast.For) -> Any:
+        iterable = self._visit(node.iter)
+        if not isinstance(iterable, _ITERABLE):
+            raise InterpreterError(f"cannot loop over a {type(iterable).__name__}")
+        if len(iterable) > self.limits.max_iterations:
+            raise InterpreterError(f"a loop over {len(iterable)} items exceeds the limit of "
+                                   f"{self.limits.max_iterations} iterations")
+        result = None
+        for item in list(iterable):
+            self.assign(node.target, item)
+            try:
+                value = self.block(node.body)
+            except _Break:
+                return result
+            except _Continue:
+                continue
+            if value is not None:
+                result = value
+        else:
+            value = self.block(node.orelse)
+            result = value if value is not None else result
+        return result
+
+    def do_break(self, node: ast.Break) -> None:
+        raise _Break
+
+    def do_continue(self, node: ast.Continue) -> None:
+        raise _Continue
+
+    # --- expressions -------------------------------------------------------------------------------------
+    def do_constant(self, node: ast.Constant) -> Any:
+        return node.value
+
+    def do_name(self, node: ast.Name) -> Any:
+        return self.lookup(node.id)
+
+    def lookup(self, name: str) -> Any:
+        _check_name(name)
+        if name in self.state:
+            return self.state[name]
+        if self.fuzzy:
+            close = difflib.get_close_matches(name, [k for k in self.state if isinstance(k, str)])
+            if close:
+                return self.state[close[0]]
+        raise InterpreterError(f"The variable `{name}` is not defined.")
+
+    def do_list(self, node: ast.List) -> list[Any]:
+        return [self._visit(_no_starred(e)) for e in node.elts]
+
+    def do_tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
+        return tuple(self._visit(_no_starred(e)) for e in node.elts)
+
+    def do_dict(self, node: ast.Dict) -> dict[Any, Any]:
+        if any(k is None for k in node.keys):
+            raise InterpreterError("`**` unpacking in dict literals is not supported")
+        keys = [self._visit(k) for k in node.keys]  # type: ignore[arg-type]
+        values = [self._visit(v) for v in node.values]
+        return self.guarded(lambda: dict(zip(keys, values, strict=True)))
+
+    def do_joinedstr(self, node: ast.JoinedStr) -> str:
+        parts: list[str] = []
+        total = 0
+        for value in node.values:
+            part = self._visit(value)
+            total += len(part)
+            if total > self.limits.max_length:
+                raise InterpreterError(f"an f-string exceeds {self.limits.max_length} characters")
+            parts.append(part)
+        return "".join(parts)
+
+    def do_formattedvalue(self, node: ast.FormattedValue) -> str:
+        value = self._visit(node.value)
+        self.render_guard(value)
+        if node.conversion in (ord("r"), ord("a")):
+            value = self.guarded(repr if node.conversion == ord("r") else ascii, value)
+        elif node.conversion == ord("s"):
+            value = self.guarded(str, value)
+        spec = self._visit(node.format_spec) if node.format_spec is not None else ""
+        if spec:
+            return self.guarded(format, value, _check_format_spec(spec, value, self.limits))
+        return self.guarded(str, value)
+
+    def do_subscript(self, node: ast.Subscript) -> Any:
+        container = self._visit(node.value)
+        key = self._visit(node.slice)
+        if not isinstance(container, _INDEXABLE):
+            raise InterpreterError(f"cannot index a {type(container).__name__}")
+        if isinstance(container, dict) and key not in container and isinstance(key, str) and self.fuzzy:
+            close = difflib.get_close_matches(key, [k for k in container if isinstance(k, str)])
+            if close:
+                key = close[0]
+        if isinstance(container, dict) and key not in container:
+            raise InterpreterError(f"Could not index the dict with {key!r}.")
+        return self.guarded(operator.getitem, container, key)
+
+    def do_slice(self, node: ast.Slice) -> slice:
+        parts = [None if p is None else self._visit(p) for p in (node.lower, node.upper, node.step)]
+        if any(p is not None and not isinstance(p, int) for p in parts):
+            raise InterpreterError("slice bounds must be integers")
+        return slice(*parts)
+
+    def do_binop(self, node: ast.BinOp) -> Any:
+        return self.binop(node.op, self._visit(node.left), self._visit(node.right))
+
+    def binop(self, op: ast.operator, left: Any, right: Any) -> Any:
+        fn = _BINOPS.get(type(op))
+        if fn is None:
+            raise InterpreterError(f"the operator {type(op).__name__} is not supported")
+        _check_binop_size(op, left, right, self.limits)
+        return self.guarded(fn, left, right)
+
+    def do_unaryop(self, node: ast.UnaryOp) -> Any:
+        return self.guarded(_UNARYOPS[type(node.op)], self._visit(node.operand))
+
+    def do_boolop(self, node: ast.BoolOp) -> Any:
+        value: Any = None
+        for operand in node.values:
+            value = self._visit(operand)
+            if self.truth(value) == isinstance(node.op, ast.Or):
+                return value
+        return value
+
+    def do_compare(self, node: ast.Compare) -> bool:
+        left = self._visit(node.left)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = self._visit(comparator)
+            if not self.truth(self.guarded(_CMPOPS[type(op)], left, right)):
+                return False
+            left = right
+        return True
+
+    def do_ifexp(self, node: ast.IfExp) -> Any:
+        return self._visit(node.body if self.truth(self._visit(node.test)) else node.orelse)
+
+    def do_call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name):
+            raise InterpreterError(f"only tools and a few builtins can be called, by their plain name "
+                                   f"(tried to call a {type(node.func).__name__})")
+        name = node.func.id
+        func = self.tools[name] if name in self.tools else self.builtins.get(name)
+        if func is None:
+            raise InterpreterError(f"It is not permitted to call {name!r}: it is neither a provided tool nor an "
+                                   f"allowed builtin.")
+        args = [self._visit(_no_starred(a)) for a in node.args]
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise InterpreterError("`**` unpacking in calls is not supported")
+            kwargs[kw.arg] = self._visit(kw.value)
+        if name in self.tools:
+            try:
+                return func(*args, **kwargs)
+            except Exception as e:  # a tool that raised: the model can fix its call
+                raise _RuntimeFailure(f"the tool `{name}` raised {type(e).__name__}: {e}") from None
+        return self.guarded(func, *args, **kwargs)
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    def truth(self, value: Any) -> bool:
+        return bool(self.guarded(bool, value))
+
+    def guarded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a builtin operation; turn what it raises into a message for the model."""
+        try:
+            return fn(*args, **kwargs)
+        except InterpreterError:
+            raise
+        except (RecursionError, MemoryError) as e:
+            raise InterpreterError(f"{type(e).__name__} while evaluating the code") from None
+        except Exception as e:
+            raise _RuntimeFailure(f"{type(e).__name__}: {e}") from None
+
+
+_HANDLERS: dict[type, Callable[[_Walker, Any], Any]] = {
+    ast.Expr: _Walker.do_expr, ast.Pass: _Walker.do_pass, ast.Assign: _Walker.do_assign,
+    ast.AugAssign: _Walker.do_augassign, ast.If: _Walker.do_if, ast.For: _Walker.do_for,
+    ast.Break: _Walker.do_break, ast.Continue: _Walker.do_continue, ast.Constant: _Walker.do_constant,
+    ast.Name: _Walker.do_name, ast.List: _Walker.do_list, ast.Tuple: _Walker.do_tuple, ast.Dict: _Walker.do_dict,
+    ast.JoinedStr: _Walker.do_joinedstr, ast.FormattedValue: _Walker.do_formattedvalue,
+    ast.Subscript: _Walker.do_subscript, ast.Slice: _Walker.do_slice, ast.BinOp: _Walker.do_binop,
+    ast.UnaryOp: _Walker.do_unaryop, ast.BoolOp: _Walker.do_boolop, ast.Compare: _Walker.do_compare,
+    ast.IfExp: _Walker.do_ifexp, ast.Call: _Walker.do_call,
+}
+
+
+def _check_name(name: str) -> str:
+    if name.startswith("__"):
+        raise InterpreterError(f"names starting with '__' are not allowed ({name})")
+    return name
+
+
+def _no_starred(node: ast.expr) -> ast.expr:
+    if isinstance(node, ast.Starred):
+        raise InterpreterError("`*` unpacking is not supported")
+    return node
+
+
+def _check_binop_size(op: ast.operator, left: Any, right: Any, limits: Limits) -> None:
+    """Refuse an operation whose result would exceed the limits, before computing it."""
+    problem = _binop_problem(op, left, right, limits)
+    if problem:
+        raise InterpreterError(problem)
+
+
+def _binop_problem(op: ast.operator, left: Any, right: Any, limits: Limits) -> str | None:
+    both_ints = _is_int(left) and _is_int(right)
+    bits = limits.max_int_bits
+    if isinstance(op, ast.Mod) and isinstance(left, str | bytes):
+        return "%-formatting of strings is not supported; use an f-string"
+    if isinstance(op, ast.Mult):
+        seq, count = (left, right) if isinstance(left, _SIZED) else (right, left)
+        if isinstance(seq, _SIZED) and _is_int(count) and len(seq) * max(count, 0) > limits.max_length:
+            return f"repeating a sequence {count} times exceeds the limit of {limits.max_length}"
+        if both_ints and left.bit_length() + right.bit_length() > bits:
+            return f"the product exceeds {bits} bits"
+    if isinstance(op, ast.Add) and isinstance(left, _SIZED) and isinstance(right, _SIZED) \
+            and len(left) + len(right) > limits.max_length:
+        return f"concatenation exceeds the limit of {limits.max_length} items"
+    if isinstance(op, ast.Pow) and both_ints and abs(left) > 1 and (right > bits or left.bit_length() * right > bits):
+        return f"the power exceeds {bits} bits"
+    if isinstance(op, ast.LShift) and both_ints and (right > bits or left.bit_length() + right > bits):
+        return f"the shift exceeds {bits} bits"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_format_spec(spec: str, value: Any, limits: Limits) -> str:
+    """Only plain specs on plain values: no nested fields, width and precision bounded by the length limit."""
+    if not isinstance(value, _PLAIN_SCALARS):
+        raise InterpreterError(f"format specs are only supported on str, int, float and bool values, "
+                               f"not {type(value).__name__}")
+    digits = "".join(c if c.isdigit() else " " for c in spec).split()
+    if any(len(d) > 6 or int(d) > limits.max_length for d in digits):
+        raise InterpreterError(f"format spec {spec!r} asks for more than {limits.max_length} characters")
+    return spec
+
+
+def _bind_builtin(fn: Callable[..., Any], walker: _Walker) -> Callable[..., Any]:
+    """Builtins that need the walker's limits or its print buffer are built per walk."""
+    if fn is print:
+        return lambda *args, sep=" ", end="\n": _print(walker, args, sep, end)
+    if fn is range:
+        return lambda *args: _bounded_range(walker.limits, *args)
+    if fn in (str, repr):
+        return lambda *args: _render(walker, fn, *args)
+    if fn is sum:
+        return _numeric_sum
+    return fn
+
+
+def _print(walker: _Walker, args: tuple[Any, ...], sep: Any, end: Any) -> None:
+    walker.render_guard([*args, sep, end])
+    walker.write(str(sep).join(str(a) for a in args) + str(end))
+    return None
+
+
+def _render(walker: _Walker, fn: Callable[..., Any], *args: Any) -> Any:
+    for arg in args:
+        walker.render_guard(arg)
+    return fn(*args)
+
+
+def _bounded_range(limits: Limits, *args: Any) -> range:
+    r = range(*args)
+    if len(r) > limits.max_iterations:
+        raise InterpreterError(f"range of {len(r)} items exceeds the limit of {limits.max_iterations}")
+    return r
+
+
+def _numeric_sum(values: Any, start: int | float = 0) -> int | float:
+    if not isinstance(start, int | float) or not all(isinstance(v, int | float) for v in values):
+        raise InterpreterError("sum() only adds numbers")
+    return sum(values, start)
+
+
+#: builtins the code may call unless the caller passes its own set
+SAFE_BUILTINS: dict[str, Callable[..., Any]] = {
+    "print": print, "len": len, "str": str, "repr": repr, "int": int, "float": float, "bool": bool,
+    "range": range, "list": list, "tuple": tuple, "dict": dict, "abs": abs, "min": min, "max": max, "sum": sum,
+    "round": round, "sorted": sorted,
+}
