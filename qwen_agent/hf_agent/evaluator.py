@@ -427,8 +427,9 @@ class _Walker:
 
     def do_call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name):
-            raise InterpreterError(f"only tools and a few builtins can be called, by their plain name "
-                                   f"(tried to call a {type(node.func).__name__})")
+            shown = ast.unparse(node.func)[:80]
+            raise InterpreterError(f"only tools and a few builtins can be called, by their plain name; methods "
+                                   f"and attributes are not supported (tried to call `{shown}`)")
         name = node.func.id
         func = self.tools[name] if name in self.tools else self.builtins.get(name)
         if func is None:
