@@ -215,6 +215,9 @@ def _score_with_output(args: argparse.Namespace, task_set: TaskSet, agent: HfAge
     progress = _progress_bar(total, args.mode, disable=args.no_progress)
     if args.replay is not None:  # a replay writes no per-item file
         return score_items(args.mode, task_set, agent, completions, lambda record: None, progress)
+    if output.exists() and output.stat().st_size and not output.read_bytes().endswith(b"\n"):
+        with output.open("a", encoding="utf-8") as sink:
+            sink.write("\n")  # end a line cut short by a crash, so that the next record starts clean
     with output.open("a", encoding="utf-8") as sink:
         def write(record: dict[str, Any]) -> None:
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
