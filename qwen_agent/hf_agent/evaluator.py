@@ -26,34 +26,27 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qwen_agent.errors import QwenAgentError
+from qwen_agent.hf_agent.limits import (
+    SIZED_TYPES,
+    InterpreterError,
+    InterpretorError,
+    Limits,
+    bounded_range,
+    check_binop_size,
+    check_format_spec,
+    check_name,
+    no_starred,
+    numeric_sum,
+)
 
 ErrorKind = Literal["syntax", "interpreter", "runtime"]
 
-
-class InterpreterError(QwenAgentError, ValueError):
-    """The restricted evaluator refused the code (unsupported construct, unknown name, exceeded limit)."""
-
-
-#: transformers spelled it this way; kept so ported code reads the same
-InterpretorError = InterpreterError
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on one evaluation. Each is checked before the work it bounds is done, where that is possible."""
-
-    max_code_chars: int = 20_000
-    max_steps: int = 100_000  # AST nodes walked in total, loop bodies included
-    max_iterations: int = 1_000  # per loop (and the length of a `range`)
-    max_depth: int = 60  # nesting of expressions and statements
-    max_length: int = 100_000  # characters of a string, items of a list/tuple/dict
-    max_int_bits: int = 4_096
-    max_output_chars: int = 100_000  # printed text kept
+__all__ = ["SAFE_BUILTINS", "ErrorKind", "Evaluation", "InterpreterError", "InterpretorError", "Limits", "evaluate"]
 
 
 @dataclass
@@ -104,10 +97,8 @@ _CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
 _UNARYOPS: dict[type, Callable[[Any], Any]] = {
     ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert,
 }
-_SIZED = (str, bytes, list, tuple, dict)
 _INDEXABLE = (str, bytes, list, tuple, dict, range)
 _ITERABLE = (str, list, tuple, dict, range)
-_PLAIN_SCALARS = (str, int, float, bool)
 
 
 def evaluate(
@@ -184,7 +175,9 @@ class _Walker:
             raise InterpreterError(f"the code is {len(code)} characters long; the limit is "
                                    f"{self.limits.max_code_chars}")
         try:
-            return ast.parse(code)
+            with warnings.catch_warnings():  # model code is data here: no SyntaxWarning on the user's stderr
+                warnings.simplefilter("ignore", SyntaxWarning)
+                return ast.parse(code)
         except SyntaxError as e:
             raise InterpreterError(f"the code is not valid Python: {e.msg} (line {e.lineno})") from None
         except (ValueError, RecursionError, MemoryError) as e:
@@ -227,7 +220,7 @@ class _Walker:
         return result
 
     def check_size(self, value: Any) -> Any:
-        if isinstance(value, _SIZED) and len(value) > self.limits.max_length:
+        if isinstance(value, SIZED_TYPES) and len(value) > self.limits.max_length:
             raise InterpreterError(f"a value of {len(value)} items exceeds the limit of {self.limits.max_length}")
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > self.limits.max_int_bits:
             raise InterpreterError(f"an integer exceeds {self.limits.max_int_bits} bits")
@@ -271,7 +264,7 @@ class _Walker:
 
     def assign(self, target: ast.expr, value: Any) -> None:
         if isinstance(target, ast.Name):
-            self.state[_check_name(target.id)] = value
+            self.state[check_name(target.id)] = value
         elif isinstance(target, ast.Tuple | ast.List):
             items = list(value) if isinstance(value, _ITERABLE) else None
             if items is None or len(items) != len(target.elts):
@@ -328,7 +321,7 @@ class _Walker:
         return self.lookup(node.id)
 
     def lookup(self, name: str) -> Any:
-        _check_name(name)
+        check_name(name)
         if name in self.state:
             return self.state[name]
         if self.fuzzy:
@@ -338,10 +331,10 @@ class _Walker:
         raise InterpreterError(f"The variable `{name}` is not defined.")
 
     def do_list(self, node: ast.List) -> list[Any]:
-        return [self._visit(_no_starred(e)) for e in node.elts]
+        return [self._visit(no_starred(e)) for e in node.elts]
 
     def do_tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
-        return tuple(self._visit(_no_starred(e)) for e in node.elts)
+        return tuple(self._visit(no_starred(e)) for e in node.elts)
 
     def do_dict(self, node: ast.Dict) -> dict[Any, Any]:
         if any(k is None for k in node.keys):
@@ -370,7 +363,7 @@ class _Walker:
             value = self.guarded(str, value)
         spec = self._visit(node.format_spec) if node.format_spec is not None else ""
         if spec:
-            return self.guarded(format, value, _check_format_spec(spec, value, self.limits))
+            return self.guarded(format, value, check_format_spec(spec, value, self.limits))
         return self.guarded(str, value)
 
     def do_subscript(self, node: ast.Subscript) -> Any:
@@ -399,7 +392,7 @@ class _Walker:
         fn = _BINOPS.get(type(op))
         if fn is None:
             raise InterpreterError(f"the operator {type(op).__name__} is not supported")
-        _check_binop_size(op, left, right, self.limits)
+        check_binop_size(op, left, right, self.limits)
         return self.guarded(fn, left, right)
 
     def do_unaryop(self, node: ast.UnaryOp) -> Any:
@@ -435,7 +428,7 @@ class _Walker:
         if func is None:
             raise InterpreterError(f"It is not permitted to call {name!r}: it is neither a provided tool nor an "
                                    f"allowed builtin.")
-        args = [self._visit(_no_starred(a)) for a in node.args]
+        args = [self._visit(no_starred(a)) for a in node.args]
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None:
@@ -476,71 +469,16 @@ _HANDLERS: dict[type, Callable[[_Walker, Any], Any]] = {
 }
 
 
-def _check_name(name: str) -> str:
-    if name.startswith("__"):
-        raise InterpreterError(f"names starting with '__' are not allowed ({name})")
-    return name
-
-
-def _no_starred(node: ast.expr) -> ast.expr:
-    if isinstance(node, ast.Starred):
-        raise InterpreterError("`*` unpacking is not supported")
-    return node
-
-
-def _check_binop_size(op: ast.operator, left: Any, right: Any, limits: Limits) -> None:
-    """Refuse an operation whose result would exceed the limits, before computing it."""
-    problem = _binop_problem(op, left, right, limits)
-    if problem:
-        raise InterpreterError(problem)
-
-
-def _binop_problem(op: ast.operator, left: Any, right: Any, limits: Limits) -> str | None:
-    both_ints = _is_int(left) and _is_int(right)
-    bits = limits.max_int_bits
-    if isinstance(op, ast.Mod) and isinstance(left, str | bytes):
-        return "%-formatting of strings is not supported; use an f-string"
-    if isinstance(op, ast.Mult):
-        seq, count = (left, right) if isinstance(left, _SIZED) else (right, left)
-        if isinstance(seq, _SIZED) and _is_int(count) and len(seq) * max(count, 0) > limits.max_length:
-            return f"repeating a sequence {count} times exceeds the limit of {limits.max_length}"
-        if both_ints and left.bit_length() + right.bit_length() > bits:
-            return f"the product exceeds {bits} bits"
-    if isinstance(op, ast.Add) and isinstance(left, _SIZED) and isinstance(right, _SIZED) \
-            and len(left) + len(right) > limits.max_length:
-        return f"concatenation exceeds the limit of {limits.max_length} items"
-    if isinstance(op, ast.Pow) and both_ints and abs(left) > 1 and (right > bits or left.bit_length() * right > bits):
-        return f"the power exceeds {bits} bits"
-    if isinstance(op, ast.LShift) and both_ints and (right > bits or left.bit_length() + right > bits):
-        return f"the shift exceeds {bits} bits"
-    return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_format_spec(spec: str, value: Any, limits: Limits) -> str:
-    """Only plain specs on plain values: no nested fields, width and precision bounded by the length limit."""
-    if not isinstance(value, _PLAIN_SCALARS):
-        raise InterpreterError(f"format specs are only supported on str, int, float and bool values, "
-                               f"not {type(value).__name__}")
-    digits = "".join(c if c.isdigit() else " " for c in spec).split()
-    if any(len(d) > 6 or int(d) > limits.max_length for d in digits):
-        raise InterpreterError(f"format spec {spec!r} asks for more than {limits.max_length} characters")
-    return spec
-
-
 def _bind_builtin(fn: Callable[..., Any], walker: _Walker) -> Callable[..., Any]:
     """Builtins that need the walker's limits or its print buffer are built per walk."""
     if fn is print:
         return lambda *args, sep=" ", end="\n": _print(walker, args, sep, end)
     if fn is range:
-        return lambda *args: _bounded_range(walker.limits, *args)
+        return lambda *args: bounded_range(walker.limits, *args)
     if fn in (str, repr):
         return lambda *args: _render(walker, fn, *args)
     if fn is sum:
-        return _numeric_sum
+        return numeric_sum
     return fn
 
 
@@ -554,19 +492,6 @@ def _render(walker: _Walker, fn: Callable[..., Any], *args: Any) -> Any:
     for arg in args:
         walker.render_guard(arg)
     return fn(*args)
-
-
-def _bounded_range(limits: Limits, *args: Any) -> range:
-    r = range(*args)
-    if len(r) > limits.max_iterations:
-        raise InterpreterError(f"range of {len(r)} items exceeds the limit of {limits.max_iterations}")
-    return r
-
-
-def _numeric_sum(values: Any, start: int | float = 0) -> int | float:
-    if not isinstance(start, int | float) or not all(isinstance(v, int | float) for v in values):
-        raise InterpreterError("sum() only adds numbers")
-    return sum(values, start)
 
 
 #: builtins the code may call unless the caller passes its own set
