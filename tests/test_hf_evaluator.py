@@ -80,6 +80,10 @@ def test_tool_errors_and_builtin_errors_are_runtime_errors_with_a_message() -> N
     assert evaluate("1 / 0", TOOLS).error_kind == "runtime"
     wrong_call = evaluate("echo()", TOOLS)
     assert wrong_call.error_kind == "runtime" and "TypeError" in wrong_call.error
+    # found by the fuzzer: a dict indexed by an unhashable key
+    unhashable = evaluate("{'k': text}[[text]]", TOOLS, {"text": "hi"})
+    assert unhashable.error_kind == "runtime" and "unhashable type: 'list'" in unhashable.error
+    assert evaluate("break", TOOLS).error.endswith("'break' outside a loop")
 
 
 def test_syntax_errors_are_reported_not_raised() -> None:

@@ -134,13 +134,10 @@ def evaluate(
         result.error, result.error_kind = str(e), "syntax"
         return result
     for index, node in enumerate(module.body):
-        try:
-            value = walker.statement(node)
-        except (InterpreterError, _RuntimeFailure, _Break, _Continue, RecursionError) as e:
-            kind: ErrorKind = "runtime" if isinstance(e, _RuntimeFailure) else "interpreter"
-            message = _loose_control_message(e) if isinstance(e, _Break | _Continue) else str(e)
+        value, failure = _run_statement(walker, node)
+        if failure is not None:
+            result.error_kind, message = failure
             result.error = f"Evaluation stopped at statement {index + 1} (line {node.lineno}): {message}"
-            result.error_kind = kind
             break
         if value is not None:
             result.value = value
@@ -148,8 +145,17 @@ def evaluate(
     return result
 
 
-def _loose_control_message(e: Exception) -> str:
-    return f"'{'break' if isinstance(e, _Break) else 'continue'}' outside a loop"
+def _run_statement(walker: _Walker, node: ast.stmt) -> tuple[Any, tuple[ErrorKind, str] | None]:
+    try:
+        return walker.statement(node), None
+    except _RuntimeFailure as e:
+        return None, ("runtime", str(e))
+    except (_Break, _Continue) as e:
+        return None, ("interpreter", f"'{'break' if isinstance(e, _Break) else 'continue'}' outside a loop")
+    except (InterpreterError, RecursionError) as e:
+        return None, ("interpreter", str(e) or type(e).__name__)
+    except Exception as e:  # a safety net for an operation the walker failed to guard
+        return None, ("runtime", f"{type(e).__name__}: {e}")
 
 
 class _Walker:
@@ -371,13 +377,19 @@ class _Walker:
         key = self._visit(node.slice)
         if not isinstance(container, _INDEXABLE):
             raise InterpreterError(f"cannot index a {type(container).__name__}")
-        if isinstance(container, dict) and key not in container and isinstance(key, str) and self.fuzzy:
+        if isinstance(container, dict):
+            key = self.dict_key(container, key)
+        return self.guarded(operator.getitem, container, key)
+
+    def dict_key(self, container: dict[Any, Any], key: Any) -> Any:
+        """`key`, or with fuzzy lookup the closest string key; an unhashable key is a runtime error."""
+        if self.guarded(operator.contains, container, key):
+            return key
+        if isinstance(key, str) and self.fuzzy:
             close = difflib.get_close_matches(key, [k for k in container if isinstance(k, str)])
             if close:
-                key = close[0]
-        if isinstance(container, dict) and key not in container:
-            raise InterpreterError(f"Could not index the dict with {key!r}.")
-        return self.guarded(operator.getitem, container, key)
+                return close[0]
+        raise InterpreterError(f"Could not index the dict with {key!r}.")
 
     def do_slice(self, node: ast.Slice) -> slice:
         parts = [None if p is None else self._visit(p) for p in (node.lower, node.upper, node.step)]
