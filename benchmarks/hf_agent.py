@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.hf_agent_data import TaskSet, fake_tool_functions, fake_tools, load_task_set
+from benchmarks.hf_agent_data import (
+    TaskSet,
+    fake_tool_functions,
+    fake_tools,
+    given_tools_description,
+    load_task_set,
+)
 from benchmarks.hf_agent_scoring import evaluate_code, reference_results, score_step
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.hf_agent import HfAgent, parse_chat, parse_run
@@ -153,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("openai", "transformers"), help="default: openai with --base-url")
     p.add_argument("--prompt-style", choices=("text", "chat"), default="text",
                    help="text: raw completion prompt; chat: the prompt in a user message (chat templates)")
+    p.add_argument("--run-template", type=Path, help="a run prompt template file (<<all_tools>>, <<prompt>>)")
+    p.add_argument("--chat-template", type=Path, help="a chat prompt template file (<<all_tools>>)")
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--output", type=Path, help="per-item jsonl (default hf_agent_<mode>.jsonl); resumable")
     p.add_argument("--results", type=Path, help="scores as JSON (default: --output with .json)")
@@ -199,7 +207,7 @@ def _main(args: argparse.Namespace) -> int:
     else:
         config = GenerationConfig(max_tokens=args.max_tokens, temperature=0.0)
         with make_llm(args) as llm:
-            agent = HfAgent(llm, fake_tools(task_set.tools), prompt_style=args.prompt_style, config=config)
+            agent = _make_agent(args, llm, task_set, config)
             records = _score_with_output(args, task_set, agent, completions, output, total)
     scores = summarize(records)
     model = args.model or f"replay:{args.replay.name}"
@@ -208,6 +216,25 @@ def _main(args: argparse.Namespace) -> int:
                "scores": scores}
     results_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _make_agent(args: argparse.Namespace, llm: LLM, task_set: TaskSet, config: GenerationConfig) -> HfAgent:
+    try:
+        return HfAgent(llm, fake_tools(task_set.tools), prompt_style=args.prompt_style, config=config,
+                       tools_description=given_tools_description(task_set.tools), **_templates(args))
+    except ValueError as e:  # a template that does not fit
+        raise ConfigurationError(str(e)) from None
+
+
+def _templates(args: argparse.Namespace) -> dict[str, str]:
+    templates = {}
+    for key, path in (("run_template", args.run_template), ("chat_template", args.chat_template)):
+        if path is not None:
+            try:
+                templates[key] = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise ConfigurationError(f"cannot read the {key.replace('_', ' ')} {path}: {e}") from None
+    return templates
 
 
 def _score_with_output(args: argparse.Namespace, task_set: TaskSet, agent: HfAgent | None, completions: Completions,

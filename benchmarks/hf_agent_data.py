@@ -5,7 +5,8 @@ transformers<=4.50 source tree with `python -m benchmarks.extract_hf_agent_tasks
 
     {"run":   [problem, ...],
      "chat":  [[problem, ...], ...],          # one list of steps per conversation
-     "tools": {name: {"args": ["text", "seconds=2"], "returns": "template {text}", "requires": {arg: word}}}}
+     "tools": {name: {"args": ["text", "seconds=2"], "returns": "template {text}", "requires": {arg: word},
+                     "description": "optional: the text the prompt's tool list shows"}}}
 
 A problem is {"task": str | [phrasings], "inputs": [names] | {name: value}, "answer": code | [codes]}.
 """
@@ -168,7 +169,7 @@ class FakeTool(Tool):
 
     def __init__(self, name: str, spec: dict[str, Any]) -> None:
         self.name = name
-        self.description = TOOL_DESCRIPTIONS.get(name, f"The {name} tool")
+        self.description = spec.get("description") or TOOL_DESCRIPTIONS.get(name, f"The {name} tool")
         params = [_parameter(a) for a in spec["args"]]
         self.parameters = {
             "type": "object",
@@ -183,3 +184,11 @@ class FakeTool(Tool):
 
 def fake_tools(specs: dict[str, dict[str, Any]]) -> list[Tool]:
     return [FakeTool(name, spec) for name, spec in specs.items()]
+
+
+def given_tools_description(specs: dict[str, dict[str, Any]]) -> str | None:
+    """When every tool of the file has a "description", the prompt's tool list as transformers wrote it
+    (`- name: description` per line); else None, and the agent describes the tools itself."""
+    if not specs or not all(isinstance(spec.get("description"), str) for spec in specs.values()):
+        return None
+    return "\n".join(f"- {name}: {spec['description']}" for name, spec in specs.items())

@@ -175,6 +175,30 @@ def test_chat_mode_resumes_mid_conversation_with_the_recorded_history(tasks_path
     assert json.loads(output.with_suffix(".json").read_text())["scores"]["code"] == 100.0
 
 
+def test_given_templates_and_tool_descriptions_make_the_exact_prompt(tasks_path: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(tasks_path.read_text())
+    for name, spec in data["tools"].items():
+        spec["description"] = f"described {name}"
+    custom_tasks = tmp_path / "tasks.json"
+    custom_tasks.write_text(json.dumps(data))
+    template = tmp_path / "run_prompt.txt"
+    template.write_text('Tools:\n<<all_tools>>\n\nTask: "<<prompt>>"\n\nI will use the following')
+    llm = ScriptedLLM([" nothing\nAnswer:\nx = 1"], cycle=True)
+    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    assert hf_agent.main(["--mode", "run", "--tasks", str(custom_tasks), "--model", "m", "--base-url", "u",
+                          "--run-template", str(template), "--output", str(tmp_path / "o.jsonl"),
+                          "--no-progress"]) == 0
+    tool_lines = "\n".join(f"- {name}: described {name}" for name in data["tools"])
+    first_task = data["run"][0]["task"][0]
+    assert llm.calls[0][0] == f'Tools:\n{tool_lines}\n\nTask: "{first_task}"\n\nI will use the following'
+    template.write_text("Task: <<prompt>> with <<all_tools>>")  # does not end with the cue
+    assert hf_agent.main(["--mode", "run", "--tasks", str(custom_tasks), "--model", "m", "--base-url", "u",
+                          "--run-template", str(template), "--output", str(tmp_path / "o2.jsonl")]) == 2
+    assert "must end with 'I will use the following'" in capsys.readouterr().err
+
+
 def test_bad_input_gets_a_clear_error(tasks_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = hf_agent.main(["--mode", "run", "--tasks", str(tmp_path / "nope.json"), "--replay", "x"])
     assert missing == 2 and "task file not found" in capsys.readouterr().err

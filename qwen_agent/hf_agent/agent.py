@@ -119,6 +119,8 @@ class HfAgent:
         prompt_style: "text" sends the prompt as raw text for completion; "chat" wraps it in a user message
             and (run mode) continues an assistant message holding `I will use the following`.
         run_template / chat_template / chat_turn_template: prompt templates (see `qwen_agent.prompts.hf_agent`).
+        tools_description: the text that replaces `<<all_tools>>`; default one `- name: description` line per
+            tool with its arguments.
         config: generation settings (default: the backend's).
         limits / builtins: bounds and builtins of the restricted evaluator.
     """
@@ -132,6 +134,7 @@ class HfAgent:
         run_template: str = RUN_TEMPLATE,
         chat_template: str = CHAT_TEMPLATE,
         chat_turn_template: str = CHAT_TURN,
+        tools_description: str | None = None,
         config: GenerationConfig | None = None,
         limits: Limits | None = None,
         builtins: Mapping[str, Callable[..., Any]] | None = None,
@@ -150,7 +153,7 @@ class HfAgent:
         self.limits = limits
         self.builtins = dict(SAFE_BUILTINS if builtins is None else builtins)
         self.functions = {t.name: tool_function(t) for t in self.tools}
-        self.tools_description = describe_tools(self.tools.specs())
+        self.tools_description = tools_description or describe_tools(self.tools.specs())
         self.reset_chat()
 
     # --- run mode ----------------------------------------------------------------------------------------
