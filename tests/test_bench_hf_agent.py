@@ -13,6 +13,7 @@ from benchmarks.hf_agent_data import Item, TaskSet, fake_tool_functions, load_ta
 from benchmarks.hf_agent_scoring import reference_results
 from qwen_agent import ScriptedLLM
 from qwen_agent.errors import ConfigurationError
+from tests.scripted_server import ScriptedOpenAIServer
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,29 @@ def test_planted_chat_mistakes_score_what_hand_arithmetic_says(tasks_path: Path,
     assert scores["tool_selection"] == 100.0
     assert scores["tool_used"] == pytest.approx(100 * (46 + 0.75) / 47)  # 99.47
     assert scores["code"] == pytest.approx(100 * (45 + 0.75 + 0.3) / 47)  # 97.98
+
+
+@pytest.mark.parametrize(("mode", "style", "path"), [("run", "text", "/v1/completions"),
+                                                     ("chat", "chat", "/v1/chat/completions")])
+def test_end_to_end_over_http_with_the_openai_backend(mode: str, style: str, path: str, tasks_path: Path,
+                                                      task_set: TaskSet, tmp_path: Path) -> None:
+    """The CLI against a real HTTP server replaying the reference answers (a scripted server, named as such)."""
+    completions = list(reference_completions(mode, task_set).values())
+    output = tmp_path / f"{mode}.jsonl"
+    with ScriptedOpenAIServer(completions) as server:
+        code = hf_agent.main(["--mode", mode, "--tasks", str(tasks_path), "--base-url", server.base_url,
+                              "--model", "scripted", "--prompt-style", style, "--output", str(output),
+                              "--no-progress"])
+    assert code == 0
+    assert {r["_path"] for r in server.requests} == {path}
+    first = server.requests[0]
+    if mode == "run":
+        assert first["stop"] == ["Task:"] and first["prompt"].endswith("I will use the following")
+    else:
+        assert first["stop"] == ["Human:", "====="] and first["messages"][-1]["role"] == "user"
+        assert completions[0].strip() in server.requests[1]["messages"][-1]["content"]  # the carried transcript
+    assert json.loads(output.with_suffix(".json").read_text())["scores"] == {
+        "tool_selection": 100.0, "tool_used": 100.0, "code": 100.0}
 
 
 def test_run_mode_resumes_and_sends_the_right_prompts(tasks_path: Path, task_set: TaskSet, tmp_path: Path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import tempfile
+import warnings
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -72,7 +73,9 @@ def _check(code: str) -> None:
     result = evaluate(code, {"echo": echo}, state)  # must not raise
     assert not SENTINEL.exists(), code
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         assert result.error is not None
         return
