@@ -34,7 +34,6 @@ from benchmarks.hf_agent_scoring import evaluate_code, reference_results, score_
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.hf_agent import HfAgent, parse_chat, parse_run
 from qwen_agent.llm import LLM, get_llm
-from qwen_agent.prompts.hf_agent import CHAT_STOP
 from qwen_agent.schema import GenerationConfig
 
 SCORE_NAMES = ("tool_selection", "tool_used", "code")
@@ -119,10 +118,9 @@ def _chat_steps(task_set: TaskSet, agent: Any, completions: Completions,
             if agent is not None:
                 agent.reset_chat()
         task = item.problem.task
-        completion, is_new = completions.get(item.id, lambda task=task: agent.llm.generate(
-            agent.chat_prompt(task), stop=CHAT_STOP, config=agent.config).text)
-        if agent is not None:
-            agent.record_chat_turn(task, completion)
+        completion, is_new = completions.get(item.id, lambda task=task: agent.generate_chat(task))
+        if agent is not None and not is_new:
+            agent.record_chat_turn(task, completion)  # a recorded answer joins the transcript as if generated
         explanation, code = parse_chat(completion)
         answer = evaluate_code(code, item.problem.inputs, tools, agent_state)
         references = reference_results(item.problem.answer, item.problem.inputs, tools, reference_states)
