@@ -173,6 +173,19 @@ def test_the_corpus_is_large_enough() -> None:
     assert len(HOSTILE) >= 20
 
 
+def test_large_inputs_and_tool_results_pass_through_but_do_not_grow() -> None:
+    def download(url: str) -> str:
+        return "x" * 2_000_000  # larger than Limits.max_length
+
+    tools = {"download": download, "echo": echo}
+    ok = evaluate("page = download(url)\nhead = page[:5]\nechoed = echo(page, suffix='')", tools, {"url": "u"})
+    assert ok.error is None and ok.value == "x" * 2_000_000 and ok.state["head"] == "xxxxx"
+    grown = evaluate("page = download(url)\npage + page", tools, {"url": "u"})
+    assert grown.error_kind == "interpreter" and "concatenation exceeds" in grown.error
+    shown = evaluate("print(download(url))", tools, {"url": "u"})
+    assert shown.error_kind == "interpreter" and "rendering this value" in shown.error
+
+
 def test_limits_are_configurable() -> None:
     tight = Limits(max_iterations=3)
     assert evaluate("for i in range(3):\n    pass", TOOLS, limits=tight).error is None

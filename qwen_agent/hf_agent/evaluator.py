@@ -213,7 +213,7 @@ class _Walker:
         try:
             if self.depth > self.limits.max_depth:
                 raise InterpreterError(f"the code is nested more than {self.limits.max_depth} levels deep")
-            return self.check_size(handler(self, node))
+            return handler(self, node)
         finally:
             self.depth -= 1
 
@@ -226,6 +226,8 @@ class _Walker:
         return result
 
     def check_size(self, value: Any) -> Any:
+        """Refuse a value the code built (operators, builtins) beyond the limits. Inputs and tool results are
+        not checked: they may be large, and every operation that would grow them is."""
         if isinstance(value, SIZED_TYPES) and len(value) > self.limits.max_length:
             raise InterpreterError(f"a value of {len(value)} items exceeds the limit of {self.limits.max_length}")
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > self.limits.max_int_bits:
@@ -405,7 +407,7 @@ class _Walker:
         if fn is None:
             raise InterpreterError(f"the operator {type(op).__name__} is not supported")
         check_binop_size(op, left, right, self.limits)
-        return self.guarded(fn, left, right)
+        return self.check_size(self.guarded(fn, left, right))
 
     def do_unaryop(self, node: ast.UnaryOp) -> Any:
         return self.guarded(_UNARYOPS[type(node.op)], self._visit(node.operand))
@@ -451,7 +453,7 @@ class _Walker:
                 return func(*args, **kwargs)
             except Exception as e:  # a tool that raised: the model can fix its call
                 raise _RuntimeFailure(f"the tool `{name}` raised {type(e).__name__}: {e}") from None
-        return self.guarded(func, *args, **kwargs)
+        return self.check_size(self.guarded(func, *args, **kwargs))
 
     # --- helpers -----------------------------------------------------------------------------------------
     def truth(self, value: Any) -> bool:

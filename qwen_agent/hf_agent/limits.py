@@ -28,7 +28,7 @@ class Limits:
     max_steps: int = 100_000  # AST nodes walked in total, loop bodies included
     max_iterations: int = 1_000  # per loop (and the length of a `range`)
     max_depth: int = 60  # nesting of expressions and statements
-    max_length: int = 100_000  # characters of a string, items of a list/tuple/dict
+    max_length: int = 1_000_000  # characters of a string, items of a list/tuple/dict the code builds or renders
     max_int_bits: int = 4_096
     max_output_chars: int = 100_000  # printed text kept
 
@@ -83,7 +83,7 @@ def check_format_spec(spec: str, value: Any, limits: Limits) -> str:
         raise InterpreterError(f"format specs are only supported on str, int, float and bool values, "
                                f"not {type(value).__name__}")
     digits = "".join(c if c.isdigit() else " " for c in spec).split()
-    if any(len(d) > 6 or int(d) > limits.max_length for d in digits):
+    if any(len(d) > 7 or int(d) > limits.max_length for d in digits):
         raise InterpreterError(f"format spec {spec!r} asks for more than {limits.max_length} characters")
     return spec
 
