@@ -175,7 +175,8 @@ def make_llm(args: argparse.Namespace) -> LLM:
                                  "--backend transformers), unless --replay is given")
     if backend == "openai":
         if not args.base_url:
-            raise ConfigurationError("--base-url is required for the openai backend")
+            raise ConfigurationError("--base-url is required for the openai backend (for a local checkpoint, "
+                                     "pass --backend transformers)")
         return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
     return get_llm("transformers", model=args.model)
 
