@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.hf_agent_data import (
+    Item,
     TaskSet,
     fake_tool_functions,
     fake_tools,
@@ -55,6 +56,19 @@ class Completions:
         return generate(), True
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One item, answered and evaluated: what scoring needs."""
+
+    item: Item
+    completion: str
+    is_new: bool
+    explanation: str
+    code: str
+    answer: Any  # the result of the agent's code
+    references: Any  # the reference result (a list of them when the problem has alternatives)
+
+
 def read_records(path: Path) -> dict[str, dict[str, Any]]:
     """Records of a jsonl output file by item id; a truncated last line (a crash mid-write) is ignored."""
     records: dict[str, dict[str, Any]] = {}
@@ -83,32 +97,32 @@ def score_items(mode: str, task_set: TaskSet, agent: HfAgent | None, completions
     tools = fake_tool_functions(task_set.tools)
     steps = _run_steps if mode == "run" else _chat_steps
     records = []
-    for item, completion, is_new, explanation, code, answer, references in progress(
-        steps(task_set, agent, completions, tools)
-    ):
-        scores = score_step(explanation, code, answer, references, item.problem.answer, tools)
+    for step in progress(steps(task_set, agent, completions, tools)):
+        problem = step.item.problem
+        scores = score_step(step.explanation, step.code, step.answer, step.references, problem.answer, tools)
         record = {
-            "id": item.id, "mode": mode, "task": item.problem.task, "completion": completion,
-            "explanation": explanation, "code": code, "result": _show(answer), "scores": asdict(scores),
+            "id": step.item.id, "mode": mode, "task": problem.task, "completion": step.completion,
+            "explanation": step.explanation, "code": step.code, "result": _show(step.answer),
+            "scores": asdict(scores),
         }
         records.append(record)
-        if is_new:
+        if step.is_new:
             sink(record)
     return records
 
 
 def _run_steps(task_set: TaskSet, agent: Any, completions: Completions,
-               tools: dict[str, Callable[..., Any]]) -> Iterator[tuple[Any, ...]]:
+               tools: dict[str, Callable[..., Any]]) -> Iterator[_Step]:
     for item in task_set.run:
         completion, is_new = completions.get(item.id, lambda item=item: agent.generate_run(item.problem.task))
         explanation, code = parse_run(completion)
         answer = evaluate_code(code, item.problem.inputs, tools)
         references = reference_results(item.problem.answer, item.problem.inputs, tools)
-        yield item, completion, is_new, explanation, code, answer, references
+        yield _Step(item, completion, is_new, explanation, code, answer, references)
 
 
 def _chat_steps(task_set: TaskSet, agent: Any, completions: Completions,
-                tools: dict[str, Callable[..., Any]]) -> Iterator[tuple[Any, ...]]:
+                tools: dict[str, Callable[..., Any]]) -> Iterator[_Step]:
     conversation: str | None = None
     agent_state: dict[str, Any] = {}
     reference_states: list[dict[str, Any]] = []
@@ -124,7 +138,7 @@ def _chat_steps(task_set: TaskSet, agent: Any, completions: Completions,
         explanation, code = parse_chat(completion)
         answer = evaluate_code(code, item.problem.inputs, tools, agent_state)
         references = reference_results(item.problem.answer, item.problem.inputs, tools, reference_states)
-        yield item, completion, is_new, explanation, code, answer, references
+        yield _Step(item, completion, is_new, explanation, code, answer, references)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, float]:
