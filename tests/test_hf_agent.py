@@ -81,6 +81,25 @@ def test_chat_carries_transcript_and_variables_between_turns() -> None:
     assert agent.chat_state == {} and "Now summarize it" not in agent.chat_history
 
 
+def test_chat_with_chat_prompt_style_sends_the_transcript_as_a_user_message() -> None:
+    llm = ScriptedLLM(["Use `summarizer`.\n```py\nsummarizer(text)\n```"])
+    result = HfAgent(llm, [summarizer], prompt_style="chat").chat("Summarize `text`.", text="abc")
+    messages = llm.calls[0][0]
+    assert [m.role for m in messages] == ["user"]
+    assert messages[0].content.endswith("\nHuman: Summarize `text`.\n\nAssistant: ")
+    assert result.value == "summary(abc)"
+
+
+def test_tool_list_marks_optional_arguments() -> None:
+    @tool
+    def video(prompt: str, seconds: int = 2) -> str:
+        """Make a video."""
+        return prompt
+
+    assert HfAgent(ScriptedLLM([]), [video]).tools_description == (
+        "- video: Make a video. Arguments: `prompt`, `seconds` (optional).")
+
+
 def test_code_errors_come_back_as_messages() -> None:
     llm = ScriptedLLM([" `summarizer`.\nAnswer:\nsummarizer('')", " `summarizer`.\nAnswer:\nsummarizer(text=1, x=2)"])
     agent = HfAgent(llm, [summarizer])
