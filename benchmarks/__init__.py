@@ -1,1 +1,0 @@
-"""Benchmark harnesses: `python -m benchmarks.<name>`; they use only qwen_agent's public API."""

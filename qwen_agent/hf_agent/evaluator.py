@@ -36,13 +36,13 @@ from qwen_agent.hf_agent.limits import (
     InterpreterError,
     InterpretorError,
     Limits,
-    bounded_range,
     check_binop_size,
     check_format_spec,
     check_name,
+    check_render_size,
     no_starred,
-    numeric_sum,
 )
+from qwen_agent.hf_agent.safe_builtins import SAFE_BUILTINS, bind_builtin
 
 ErrorKind = Literal["syntax", "interpreter", "runtime"]
 
@@ -171,7 +171,7 @@ class _Walker:
         self.depth = 0
         self._printed: list[str] = []
         self._printed_chars = 0
-        self.builtins = {name: _bind_builtin(fn, self) for name, fn in builtins.items()}
+        self.builtins = {name: bind_builtin(fn, self) for name, fn in builtins.items()}
 
     # --- entry points ------------------------------------------------------------------------------------
     def parse(self, code: str) -> ast.Module:
@@ -235,19 +235,7 @@ class _Walker:
         return value
 
     def render_guard(self, value: Any) -> None:
-        """Refuse to turn `value` into text when that text would exceed the length limit (nested containers)."""
-        budget = self.limits.max_length
-        stack = [value]
-        while stack:
-            item = stack.pop()
-            budget -= len(item) + 1 if isinstance(item, str | bytes) else 2
-            if budget < 0:
-                raise InterpreterError(f"rendering this value would exceed {self.limits.max_length} characters")
-            if isinstance(item, dict):
-                stack.extend(item.keys())
-                stack.extend(item.values())
-            elif isinstance(item, list | tuple | set | frozenset):
-                stack.extend(item)
+        check_render_size(value, self.limits)
 
     # --- statements --------------------------------------------------------------------------------------
     def do_expr(self, node: ast.Expr) -> Any:
@@ -480,37 +468,4 @@ _HANDLERS: dict[type, Callable[[_Walker, Any], Any]] = {
     ast.Subscript: _Walker.do_subscript, ast.Slice: _Walker.do_slice, ast.BinOp: _Walker.do_binop,
     ast.UnaryOp: _Walker.do_unaryop, ast.BoolOp: _Walker.do_boolop, ast.Compare: _Walker.do_compare,
     ast.IfExp: _Walker.do_ifexp, ast.Call: _Walker.do_call,
-}
-
-
-def _bind_builtin(fn: Callable[..., Any], walker: _Walker) -> Callable[..., Any]:
-    """Builtins that need the walker's limits or its print buffer are built per walk."""
-    if fn is print:
-        return lambda *args, sep=" ", end="\n": _print(walker, args, sep, end)
-    if fn is range:
-        return lambda *args: bounded_range(walker.limits, *args)
-    if fn in (str, repr):
-        return lambda *args: _render(walker, fn, *args)
-    if fn is sum:
-        return numeric_sum
-    return fn
-
-
-def _print(walker: _Walker, args: tuple[Any, ...], sep: Any, end: Any) -> None:
-    walker.render_guard([*args, sep, end])
-    walker.write(str(sep).join(str(a) for a in args) + str(end))
-    return None
-
-
-def _render(walker: _Walker, fn: Callable[..., Any], *args: Any) -> Any:
-    for arg in args:
-        walker.render_guard(arg)
-    return fn(*args)
-
-
-#: builtins the code may call unless the caller passes its own set
-SAFE_BUILTINS: dict[str, Callable[..., Any]] = {
-    "print": print, "len": len, "str": str, "repr": repr, "int": int, "float": float, "bool": bool,
-    "range": range, "list": list, "tuple": tuple, "dict": dict, "abs": abs, "min": min, "max": max, "sum": sum,
-    "round": round, "sorted": sorted,
 }

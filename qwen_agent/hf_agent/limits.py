@@ -99,3 +99,20 @@ def numeric_sum(values: Any, start: int | float = 0) -> int | float:
     if not isinstance(start, int | float) or not all(isinstance(v, int | float) for v in values):
         raise InterpreterError("sum() only adds numbers")
     return sum(values, start)
+
+
+def check_render_size(value: Any, limits: Limits) -> None:
+    """Refuse to turn `value` into text when the text would exceed the length limit: nested containers that
+    repeat one another (`[[big] * 100] * 100`) render far larger than they are in memory."""
+    budget = limits.max_length
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= len(item) + 1 if isinstance(item, str | bytes) else 2
+        if budget < 0:
+            raise InterpreterError(f"rendering this value would exceed {limits.max_length} characters")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
