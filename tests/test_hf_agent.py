@@ -139,7 +139,7 @@ def test_parse_chat(completion: str, explanation: str, code: str) -> None:
 def test_templates_fail_loudly_and_do_not_rescan_values() -> None:
     with pytest.raises(KeyError, match="needs \\['prompt'\\]"):
         render_hf("<<all_tools>> <<prompt>>", all_tools="x")
-    with pytest.raises(KeyError, match="no placeholder"):
+    with pytest.raises(KeyError, match="has no field"):
         render_hf("<<a>>", a="1", b="2")
     assert render_hf("<<a>>|<<b>>", a="<<b>>", b="2") == "<<b>>|2"
     with pytest.raises(ValueError, match="must end with"):

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from qwen_agent.prompts.render import check_variables
 from qwen_agent.schema import ToolSpec
 
 RUN_STOP = ("Task:",)
@@ -124,13 +125,7 @@ def render_hf(template: str, **values: Any) -> str:
     Raises:
         KeyError: a placeholder has no value, or a value has no placeholder.
     """
-    wanted = set(_PLACEHOLDER.findall(template))
-    missing = wanted - values.keys()
-    if missing:
-        raise KeyError(f"HF agent template needs {sorted(missing)}; got {sorted(values)}")
-    unused = values.keys() - wanted
-    if unused:
-        raise KeyError(f"HF agent template has no placeholder(s) {sorted(unused)}")
+    check_variables(set(_PLACEHOLDER.findall(template)), values, "HF agent template")
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
 
 
