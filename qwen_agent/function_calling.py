@@ -22,6 +22,7 @@ from qwen_agent.planner import Turn, react_turn
 from qwen_agent.prompts.react import STOP_WORDS, Lang, build_react_messages
 from qwen_agent.react import parse_react
 from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
+from qwen_agent.tools.registry import normalize_tool_name
 
 ChoiceMode = Literal["none", "auto", "required", "function"]
 
@@ -92,13 +93,22 @@ class FunctionCallingRequest:
     def uses_tools(self) -> bool:
         return bool(self.tools) and self.choice.mode != "none"
 
+    @property
+    def prefill(self) -> str:
+        """What the model's turn starts with ("required" with a single tool forces that tool)."""
+        if not self.uses_tools:
+            return ""
+        if self.choice.mode == "required" and len(self.tools) == 1:
+            return ToolChoice("function", self.tools[0].name).prefill
+        return self.choice.prefill
+
     def prompt(self, messages: Sequence[Message]) -> list[Message]:
         """The chat the text-only model reads: ReAct transcript plus, when a tool is forced, the prefill."""
         if not self.uses_tools:
             return build_react_messages(messages, (), self.lang)
         out = build_react_messages(messages, self.tools, self.lang)
-        if self.choice.prefill:
-            out.append(Message.assistant(self.choice.prefill))
+        if self.prefill:
+            out.append(Message.assistant(self.prefill))
         return out
 
     def stop(self, extra: Sequence[str] = ()) -> list[str]:
@@ -112,12 +122,19 @@ class FunctionCallingRequest:
         """The assistant message meant by `text`, the model's output after the prefill."""
         if not self.uses_tools:
             return Turn(Message.assistant(text), text, usage or Usage())
-        turn = react_turn(self.choice.prefill + text, usage)
+        turn = react_turn(self.prefill + text, usage)
         calls = turn.message.tool_calls
-        if calls and (not self.parallel_tool_calls or self.choice.mode == "function"):
-            message = Message.assistant(turn.message.content, calls[:1])
-            turn = Turn(message, turn.raw, turn.usage, turn.thought)
-        return turn
+        if not calls:
+            return turn
+        if not self.parallel_tool_calls or self.choice.mode == "function":
+            calls = calls[:1]
+        calls = [c.model_copy(update={"name": self._canonical_name(c.name)}) for c in calls]
+        return Turn(Message.assistant(turn.message.content, calls), turn.raw, turn.usage, turn.thought)
+
+    def _canonical_name(self, name: str) -> str:
+        """The offered tool's exact name when `name` is a variant of it (case, quotes, '-' for '_')."""
+        wanted = normalize_tool_name(name)
+        return next((t.name for t in self.tools if normalize_tool_name(t.name) == wanted), name)
 
 
 class FunctionCallingPlanner:
@@ -178,7 +195,7 @@ class ToolCallStream:
 
     def __init__(self, request: FunctionCallingRequest) -> None:
         self.request = request
-        self._buffer = request.choice.prefill if request.uses_tools else ""
+        self._buffer = request.prefill
         self._shown = ""
 
     def feed(self, delta: str) -> str:
@@ -199,8 +216,7 @@ class ToolCallStream:
 
     def finish(self, usage: Usage | None = None) -> tuple[str, Turn]:
         """The text not shown yet (for a text answer) and the whole turn."""
-        prefill = self.request.choice.prefill if self.request.uses_tools else ""
-        turn = self.request.read(self._buffer[len(prefill) :], usage)
+        turn = self.request.read(self._buffer[len(self.request.prefill) :], usage)
         content = turn.message.content or ""
         if turn.message.tool_calls or not content.startswith(self._shown):
             return "", turn

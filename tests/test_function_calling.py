@@ -73,9 +73,11 @@ def test_parallel_false_and_named_choice_keep_one_call():
 
 
 def test_required_prefills_action_and_none_hides_tools():
-    req = FunctionCallingRequest([WEATHER], ToolChoice("required"))
+    req = FunctionCallingRequest([WEATHER, TIME], ToolChoice("required"))
     assert req.prompt([Message.user("hi")])[-1].content == "Action: "
-    assert req.read('get_weather\nAction Input: {"city": "Oslo"}').message.tool_calls[0].name == "get_weather"
+    assert req.read('"Get-Time"\nAction Input: {"city": "Oslo"}').message.tool_calls[0].name == "get_time"
+    single = FunctionCallingRequest([WEATHER], ToolChoice("required"))
+    assert single.prompt([Message.user("hi")])[-1].content == "Action: get_weather\nAction Input: "
     none = FunctionCallingRequest([WEATHER], ToolChoice("none"))
     prompt = none.prompt([Message.user("hi")])
     assert prompt == [Message.user("hi")] and none.stop() == []
