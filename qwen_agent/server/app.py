@@ -113,6 +113,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         err = p.APIError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
         return JSONResponse(err.body(), status_code=exc.status_code)
 
+    @app.exception_handler(QwenAgentError)
+    async def backend_error(request: Request, exc: QwenAgentError) -> JSONResponse:
+        err = _model_failure(exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
     @app.exception_handler(Exception)
     async def any_error(request: Request, exc: Exception) -> JSONResponse:
         err = _model_failure(exc)
