@@ -50,6 +50,7 @@ class _Request(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
+    top_k: int | None = Field(default=None, ge=-1)
     seed: int | None = None
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
@@ -65,6 +66,8 @@ class _Request(BaseModel):
         for key in ("temperature", "top_p", "seed"):
             if getattr(self, key) is not None:
                 update[key] = getattr(self, key)
+        if self.top_k is not None:
+            update["top_k"] = self.top_k if self.top_k > 0 else None  # vLLM: -1 means no top-k
         if self.requested_max_tokens is not None:
             update["max_tokens"] = self.requested_max_tokens
         return default.model_copy(update=update)
