@@ -3,7 +3,7 @@
 A local model (one GPU, one KV cache) must never see two requests interleaved; a remote backend loses
 little by being serialised here too. Streamed generation runs on the worker thread and feeds an asyncio
 queue, so the event loop keeps serving other connections while tokens are produced. A client that goes
-away stops its generation at the next chunk.
+away stops its generation at the next chunk. Chunks that pile up while a client is slow are sent merged.
 """
 
 from __future__ import annotations
@@ -67,15 +67,33 @@ class ModelWorker:
 
         loop.run_in_executor(self._executor, work)
         try:
+            item = await queue.get()
             while True:
-                item = await queue.get()
                 if item is _END:
                     return
                 if isinstance(item, _Failure):
                     raise item.error
-                yield item  # type: ignore[misc]
+                chunk, item = _coalesce(item, queue)  # type: ignore[arg-type]
+                yield chunk
+                if item is None:
+                    item = await queue.get()
         finally:
             cancelled.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _coalesce(chunk: Chunk, queue: asyncio.Queue[object]) -> tuple[Chunk, object | None]:
+    """Merge the chunks already waiting behind `chunk` into one, so a client that reads slower than the model
+    writes gets fewer, larger deltas instead of a growing backlog. Returns the merged chunk and the next
+    queued item that is not a chunk (end or failure), if any."""
+    texts = [chunk.text]
+    finish, usage = chunk.finish_reason, chunk.usage
+    while not queue.empty():
+        item = queue.get_nowait()
+        if not isinstance(item, Chunk):
+            return Chunk(text="".join(texts), finish_reason=finish, usage=usage), item
+        texts.append(item.text)
+        finish, usage = item.finish_reason or finish, item.usage or usage
+    return Chunk(text="".join(texts), finish_reason=finish, usage=usage), None
