@@ -29,6 +29,7 @@ class ServerThread:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2,
                                 lifespan="on")
+        self.app = app
         self.host = host
         self.port = port
         self._server = uvicorn.Server(config)

@@ -29,7 +29,9 @@ def tiny_server(request):
 
     llm = get_llm("transformers", model=str(model_dir))
     with running(llm, model_name="tiny") as server:
-        yield openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=120)
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=120)
+        client.worker = server.app.state.qwen.worker  # to see how requests were batched
+        yield client
     llm.close()
 
 
@@ -60,8 +62,13 @@ def test_forced_tool_call_and_concurrent_requests(tiny_server):
         return tiny_server.chat.completions.create(model="tiny", messages=msgs, max_tokens=6,
                                                    temperature=0).choices[0].message.content
 
+    before = len(tiny_server.worker.batch_sizes)
     with ThreadPoolExecutor(4) as pool:
         concurrent = list(pool.map(ask, range(4)))
-    assert concurrent == [ask(i) for i in range(4)]  # serialised requests give the same greedy text
+    batches = tiny_server.worker.batch_sizes[before:]
+    print("batch sizes of 4 concurrent requests:", batches)
+    assert sum(batches) == 4  # each request ran exactly once, batched (generate_batch) or alone
+    # whether batched or one by one, the greedy text is the same
+    assert concurrent == [ask(i) for i in range(4)]
     completion = tiny_server.completions.create(model="tiny", prompt="Once upon", max_tokens=5, temperature=0)
     assert completion.usage.completion_tokens <= 5
