@@ -17,27 +17,14 @@ from langchain_core.tools import tool
 
 from qwen_agent.integrations.langchain import QwenAgentLLM
 from qwen_agent.llm.base import LLM
+from qwen_agent.prompts.react import REACT_TEMPLATE
 from qwen_agent.react import parse_react
 
-TEMPLATE = """Answer the following questions as best you can. You have access to the following tools:
-
-{tools}
-
-Use the following format:
-
-Question: the input question you must answer
-Thought: you should always think about what to do
-Action: the action to take, should be one of [{tool_names}]
-Action Input: the input to the action
-Observation: the result of the action
-... (this Thought/Action/Action Input/Observation can be repeated zero or more times)
-Thought: I now know the final answer
-Final Answer: the final answer to the original input question
-
-Begin!
-
-Question: {input}
-Thought:{agent_scratchpad}"""
+# Qwen's ReAct wording, in LangChain's variable names, ending where the model continues.
+TEMPLATE = (
+    REACT_TEMPLATE["en"].replace("{tool_descs}", "{tools}").replace("{query}", "{input}")
+    + "\nThought:{agent_scratchpad}"
+)
 
 
 @tool
@@ -53,7 +40,7 @@ def run_chain(question: str, llm: LLM, max_steps: int = 5) -> str:
     """Answer `question` with a ReAct chain; returns the final answer."""
     tools = {t.name: t for t in [calculator]}
     prompt = PromptTemplate.from_template(TEMPLATE).partial(
-        tools="\n".join(f"{t.name}: {t.description}" for t in tools.values()), tool_names=", ".join(tools)
+        tools="\n\n".join(f"{t.name}: {t.description}" for t in tools.values()), tool_names=",".join(tools)
     )
     chain = prompt | QwenAgentLLM(llm=llm).bind(stop=["\nObservation:"])
     scratchpad = ""

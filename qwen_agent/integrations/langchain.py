@@ -37,35 +37,13 @@ try:
     from langchain_core.runnables import Runnable
     from langchain_core.tools import BaseTool, StructuredTool, ToolException
     from langchain_core.utils.function_calling import convert_to_openai_tool
-    from pydantic import ConfigDict, Field, SecretStr
+    from pydantic import BaseModel, ConfigDict, Field, SecretStr
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("langchain-core", "langchain", "The LangChain integration") from e
 
 
-class _QwenBacked:
-    """Settings shared by both wrappers (mixed into pydantic models)."""
-
-    def _qwen_config(self, kwargs: dict[str, Any]) -> GenerationConfig:
-        base: GenerationConfig = self.llm.default_config  # type: ignore[attr-defined]
-        update = {}
-        for key in ("temperature", "max_tokens", "top_p", "seed"):
-            value = kwargs.get(key, getattr(self, key, None))
-            if value is not None:
-                update[key] = value
-        return base.model_copy(update=update)
-
-    def _qwen_model_name(self) -> str:
-        return self.model_name or getattr(self.llm, "model_name", None) or "qwen"  # type: ignore[attr-defined]
-
-
-# --- text completion ------------------------------------------------------------------------------------------
-class QwenAgentLLM(_QwenBacked, LangChainLLM):
-    """A LangChain text-completion model over a qwen_agent `LLM` (the prompt is continued as raw text).
-
-    Example:
-        >>> llm = QwenAgentLLM(llm=get_llm("transformers", model="Qwen/Qwen-7B-Chat"))
-        >>> llm.invoke("Question: ...\\nThought:", stop=["\\nObservation:"])
-    """
+class _QwenBacked(BaseModel):
+    """The backend and sampling settings both wrappers share."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
@@ -77,12 +55,35 @@ class QwenAgentLLM(_QwenBacked, LangChainLLM):
     seed: int | None = None
 
     @property
-    def _llm_type(self) -> str:
-        return "qwen_agent"
-
-    @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self._qwen_model_name(), "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    def _qwen_config(self, kwargs: dict[str, Any]) -> GenerationConfig:
+        base = self.llm.default_config
+        update = {}
+        for key in ("temperature", "max_tokens", "top_p", "seed"):
+            value = kwargs.get(key, getattr(self, key, None))
+            if value is not None:
+                update[key] = value
+        return base.model_copy(update=update)
+
+    def _qwen_model_name(self) -> str:
+        return self.model_name or getattr(self.llm, "model_name", None) or "qwen"
+
+
+# --- text completion ------------------------------------------------------------------------------------------
+class QwenAgentLLM(_QwenBacked, LangChainLLM):
+    """A LangChain text-completion model over a qwen_agent `LLM` (the prompt is continued as raw text).
+
+    Example:
+        >>> llm = QwenAgentLLM(llm=get_llm("transformers", model="Qwen/Qwen-7B-Chat"))
+        >>> llm.invoke("Question: ...\\nThought:", stop=["\\nObservation:"])
+    """
+
+
+    @property
+    def _llm_type(self) -> str:
+        return "qwen_agent"
 
     def _call(
         self, prompt: str, stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None,
@@ -118,14 +119,6 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         >>> chat.bind_tools([get_weather]).invoke("Weather in Paris?").tool_calls
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
-
-    llm: QwenLLM = Field(exclude=True)
-    model_name: str | None = Field(default=None, alias="model")
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
     stop: list[str] | None = None
     lang: str = "en"
     parallel_tool_calls: bool = True
@@ -137,10 +130,6 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "qwen_agent-chat"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self._qwen_model_name(), "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params: dict[str, Any] = {

@@ -75,7 +75,11 @@ def create_app(
     app = FastAPI(title="qwen_agent OpenAI-compatible server", lifespan=lifespan)
     app.state.qwen = state
     _add_error_handlers(app)
+    _add_routes(app, state)
+    return app
 
+
+def _add_routes(app: FastAPI, state: _Server) -> None:
     @app.get("/v1/models", response_model=None)
     async def list_models(request: Request) -> JSONResponse:
         _check_auth(state, request)
@@ -98,8 +102,6 @@ def create_app(
         _check_auth(state, request)
         req = p.validate(p.CompletionRequest, await _json_body(request))
         return await _completion(state, req)
-
-    return app
 
 
 # --- request plumbing ---------------------------------------------------------------------------------------

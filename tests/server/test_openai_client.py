@@ -15,14 +15,8 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-TIME = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "description": "Local time in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+TIME = {"type": "function",
+        "function": {**WEATHER["function"], "name": "get_time", "description": "Local time in a city."}}
 CALL = 'Thought: I should check.\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation: rainy'
 TWO = (
     'Thought: both\nAction: get_weather\nAction Input: {"city": "Paris"}\n'
