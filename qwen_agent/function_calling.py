@@ -179,6 +179,53 @@ def _answered_tool_call(messages: Sequence[Message]) -> bool:
     return any(m.role == "tool" for m in messages[last_user + 1 :])
 
 
+# --- transcript -> messages ---------------------------------------------------------------------------------
+_OBSERVATION = re.compile(r"^[ \t]*Observation[ \t]*[:：][ \t]?", re.MULTILINE | re.IGNORECASE)
+_NEXT_STEP = re.compile(r"^[ \t]*(?:Thought|Action|Final Answer)[ \t]*[:：]", re.MULTILINE | re.IGNORECASE)
+
+
+def messages_from_transcript(text: str) -> list[Message]:
+    """The inverse of `transcript_of`: a ReAct transcript (Thought / Action / Action Input / Observation ...
+    Final Answer) as assistant `tool_calls` messages, `tool` results and a final assistant message.
+
+    A step with no Thought of its own joins the previous assistant message (a parallel call), as
+    `transcript_of` writes the Thought only before the first call of a message. An observation runs until
+    the next Thought, Action or Final Answer line. Calls at the end with no Observation yet get no result.
+    """
+    out: list[Message] = []
+    segments = _OBSERVATION.split(text)
+    turn = segments[0]
+    for k in range(1, len(segments) + 1):
+        parsed = parse_react(turn)
+        if parsed.kind != "tool_calls":
+            if parsed.answer:
+                out.append(Message.assistant(parsed.answer))
+            break
+        calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed.calls]
+        if k == len(segments):  # calls still waiting for their observation
+            _append_step(out, parsed.thought, calls, [])
+            break
+        observation, turn = _split_observation(segments[k])
+        _append_step(out, parsed.thought, calls, [Message.tool(observation, tool_call_id=c.id) for c in calls])
+    return out
+
+
+def _split_observation(segment: str) -> tuple[str, str]:
+    m = _NEXT_STEP.search(segment)
+    observation, rest = (segment[: m.start()], segment[m.start() :]) if m else (segment, "")
+    return (observation[:-1] if observation.endswith("\n") else observation), rest
+
+
+def _append_step(out: list[Message], thought: str, calls: list[ToolCall], results: list[Message]) -> None:
+    last_call = max((i for i, m in enumerate(out) if m.role == "assistant"), default=-1)
+    if not thought and last_call >= 0 and out[last_call].tool_calls and all(m.role == "tool" for m in out[last_call + 1 :]):
+        prev = out[last_call]
+        out[last_call] = Message.assistant(prev.content, [*(prev.tool_calls or []), *calls])
+    else:
+        out.append(Message.assistant(thought or None, calls))
+    out.extend(results)
+
+
 # --- streaming ---------------------------------------------------------------------------------------------
 _KEYWORDS = ("thought", "action input", "action", "observation", "final answer")
 _FINAL_LINE = re.compile(r"^[ \t>*#]*final answer[ \t]*\**[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
@@ -276,6 +323,7 @@ __all__ = [
     "FunctionCallingRequest",
     "ToolCallStream",
     "ToolChoice",
+    "messages_from_transcript",
     "tool_calls_from_openai",
     "tool_calls_to_openai",
 ]

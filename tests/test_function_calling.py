@@ -182,3 +182,32 @@ def test_planner_rejects_named_tool_it_does_not_have():
     agent = Agent(ScriptedLLM(["x"]), [], planner=FunctionCallingPlanner(tool_choice="missing"))
     with pytest.raises(ValueError, match="not among the tools"):
         agent.run("hi")
+
+
+def test_transcript_round_trips_to_messages():
+    from qwen_agent.function_calling import messages_from_transcript
+    from qwen_agent.prompts.react import transcript_of
+
+    a = ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="a")
+    b = ToolCall(name="get_time", arguments='{"city": "Tokyo"}', id="b")
+    c = ToolCall(name="get_weather", arguments='{"city": "Oslo"}', id="c")
+    conversation = [
+        Message.assistant("Two lookups.", [a, b]),
+        Message.tool("rainy\nand cold", tool_call_id="a"),
+        Message.tool("9 am", tool_call_id="b"),
+        Message.assistant("One more.", [c]),
+        Message.tool("snow", tool_call_id="c"),
+        Message.assistant("Rainy in Paris, 9 am in Tokyo, snow in Oslo."),
+    ]
+    text = transcript_of(conversation)
+    back = messages_from_transcript(text)
+
+    def shape(msgs):  # ids are new on the way back; tool results follow their calls in order
+        return [(m.role, m.content, [(t.name, t.arguments) for t in m.tool_calls or []]) for m in msgs]
+
+    assert shape(back) == shape(conversation)
+    assert [m.tool_call_id for m in back if m.role == "tool"] == [t.id for m in back for t in m.tool_calls or []]
+    assert transcript_of(back) == text
+    # a transcript cut before its last observation keeps the pending call, with no result
+    cut = messages_from_transcript('Thought: x\nAction: get_time\nAction Input: {}\n')
+    assert [(m.role, m.content, len(m.tool_calls or [])) for m in cut] == [("assistant", "x", 1)]
