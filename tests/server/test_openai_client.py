@@ -146,22 +146,32 @@ def test_multi_turn_with_tool_results(serve_scripted):
 
 
 def test_legacy_functions_answer_with_function_call(serve_scripted):
-    _, client, _ = serve_scripted([CALL])
+    _, client, _ = serve_scripted([CALL, '{"city": "Paris"}'])
     resp = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Weather?"}], functions=[WEATHER["function"]],
     )
     choice = resp.choices[0]
     assert choice.finish_reason == "function_call"
     assert choice.message.function_call.name == "get_weather"
+    assert choice.message.tool_calls is None
+    chunks = list(client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Weather?"}], functions=[WEATHER["function"]],
+        function_call={"name": "get_weather"}, stream=True,
+    ))
+    calls = [c.choices[0].delta.function_call for c in chunks if c.choices[0].delta.function_call]
+    assert [(f.name, f.arguments) for f in calls] == [("get_weather", '{"city": "Paris"}')]
+    assert chunks[-1].choices[0].finish_reason == "function_call"
 
 
-def test_text_completion_plain_and_streamed(serve_scripted):
-    llm, client, _ = serve_scripted(["Paris.\nQuestion: next", "Rome is nice."])
+def test_text_completion_plain_streamed_and_echo(serve_scripted):
+    llm, client, _ = serve_scripted(["Paris.\nQuestion: next", "Rome is nice.", " sky"])
     resp = client.completions.create(model=MODEL, prompt="Capital of France:", stop=["\nQuestion:"])
     assert resp.choices[0].text == "Paris."
     assert llm.calls[0] == ("Capital of France:", ["\nQuestion:"])
     pieces = list(client.completions.create(model=MODEL, prompt="Say", stream=True))
     assert "".join(c.choices[0].text for c in pieces if c.choices) == "Rome is nice."
+    echoed = client.completions.create(model=MODEL, prompt="Blue", echo=True, max_tokens=3)
+    assert echoed.choices[0].text == "Blue sky"
 
 
 def test_models_listing(serve_scripted):
