@@ -9,9 +9,11 @@ receive whichever reply the server's queue hands it; any difference (lost, dupli
 pieces) counts as corrupted. Against --base-url, run that server with the script this tool writes
 (--write-script FILE) and `--served-model-name scripted-load`.
 
-Prints requests/s, streamed characters/s and completion tokens/s as the server's usage reports them (the
-scripted backend counts characters), latency percentiles, errors, and the ratio of concurrent to sequential
-throughput measured in the same run (sequential: --baseline requests, one at a time). Exits 1 on any error.
+Prints requests/s, streamed characters/s, Qwen tokens/s (the received text counted with the Qwen tokenizer
+given by --tokenizer, a qwen.tiktoken file or checkpoint folder; without it the server's usage figure, which
+the scripted backend reports in characters), latency percentiles, errors, and the ratio of concurrent to
+sequential throughput measured in the same run (sequential: --baseline requests, one at a time).
+Exits 1 on any error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 import openai
 
 MODEL = "scripted-load"
+COUNT_TOKENS = None  # set from --tokenizer
 _ID = re.compile(r"^R(\d{4}):")
 
 
@@ -51,6 +54,7 @@ class Outcome:
     first_token: list[float] = field(default_factory=list)
     chars: int = 0
     completion_tokens: int = 0
+    texts: list[str] = field(default_factory=list)
 
 
 async def one_request(client: openai.AsyncOpenAI, model: str, replies: list[str], i: int, out: Outcome,
@@ -71,6 +75,7 @@ async def one_request(client: openai.AsyncOpenAI, model: str, replies: list[str]
     out.first_token.append(first)
     out.chars += len(text)
     out.completion_tokens += usage
+    out.texts.append(text)
 
 
 async def _stream(client: openai.AsyncOpenAI, model: str, i: int, start: float) -> tuple[str, float, int]:
@@ -122,10 +127,11 @@ def _pct(values: list[float], q: float) -> float:
 
 def report(label: str, out: Outcome, elapsed: float, n: int) -> float:
     rps = out.ok / elapsed if elapsed else 0.0
+    tokens = sum(map(COUNT_TOKENS, out.texts)) if COUNT_TOKENS else out.completion_tokens  # after the clock
     print(f"{label}: {out.ok}/{n} complete and exact, {out.corrupted} corrupted, "
           f"{len(out.errors) - out.corrupted} failed, {elapsed:.2f} s")
     print(f"  throughput: {rps:.2f} requests/s, {out.chars / elapsed:,.0f} chars/s, "
-          f"{out.completion_tokens / elapsed:,.0f} completion tokens/s (server usage)")
+          f"{tokens / elapsed:,.0f} {'Qwen tokens' if COUNT_TOKENS else 'usage tokens'}/s")
     if out.latencies:
         print(f"  latency p50 {statistics.median(out.latencies):.3f} s, p95 {_pct(out.latencies, 0.95):.3f} s; "
               f"first token p50 {statistics.median(out.first_token):.3f} s, p95 {_pct(out.first_token, 0.95):.3f} s")
@@ -172,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api-key", default="none")
     ap.add_argument("--model", default=MODEL)
     ap.add_argument("--write-script", type=Path, help="write the scripted replies (JSON) here and exit")
+    ap.add_argument("--tokenizer", type=Path, help="qwen.tiktoken file or checkpoint folder, to count tokens")
     args = ap.parse_args(argv)
+    if args.tokenizer:
+        from qwen_agent.llm.tokenizer import QwenTokenizer
+
+        global COUNT_TOKENS
+        COUNT_TOKENS = QwenTokenizer.from_pretrained(args.tokenizer).count
 
     replies = make_replies(max(args.requests, args.baseline), args.words)
     if args.write_script:
