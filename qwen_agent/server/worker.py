@@ -4,7 +4,8 @@ A local model (one GPU, one KV cache) must never see two requests interleaved; a
 little by being serialised here too. Non-streamed requests that wait together with the same stop strings
 and settings run as one batch when the backend has `generate_batch` (TransformersLLM does). Streamed generation runs on the worker thread and feeds an asyncio
 queue, so the event loop keeps serving other connections while tokens are produced. A client that goes
-away stops its generation at the next chunk. Chunks that pile up while a client is slow are sent merged.
+away stops its generation at the next chunk. Chunks that pile up while a client is slow are sent merged;
+past `stream_buffer` of them the model thread waits for that client, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ class ModelWorker:
     Args:
         llm: the backend.
         max_batch: most non-streamed requests run together when the backend has `generate_batch`.
+        stream_buffer: most undelivered chunks of one stream before the model thread waits for its client.
     """
 
-    def __init__(self, llm: LLM, *, max_batch: int = 8) -> None:
+    def __init__(self, llm: LLM, *, max_batch: int = 8, stream_buffer: int = 4096) -> None:
         self.llm = llm
         self.max_batch = max_batch
+        self.stream_buffer = stream_buffer
         self.batch_sizes: list[int] = []  #: size of every generate call made, for monitoring
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-agent-model")
         self._pending: list[_Job] = []
@@ -110,59 +113,86 @@ class ModelWorker:
 
     async def stream(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
         """Chunks of `llm.stream`, produced on the worker thread. Closing the iterator cancels generation."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancelled = threading.Event()
-
-        def put(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone (server shutting down)
-                cancelled.set()
+        channel = _Channel(asyncio.get_running_loop(), self.stream_buffer)
 
         def work() -> None:
-            if cancelled.is_set():
-                put(_END)
+            if channel.cancelled.is_set():  # the client left while the request was queued
+                channel.send(_END)
                 return
             chunks = self.llm.stream(prompt, stop=list(stop), config=config)
             try:
                 for chunk in chunks:
-                    put(chunk)
-                    if cancelled.is_set():
+                    if not channel.send(chunk, needs_slot=True):
                         break
             except BaseException as e:  # noqa: BLE001 - handed to the request's coroutine to report
-                put(_Failure(e))
+                channel.send(_Failure(e))
             finally:
                 chunks.close()
-                put(_END)
+                channel.send(_END)
 
-        loop.run_in_executor(self._executor, work)
+        self._executor.submit(work)
         try:
-            item = await queue.get()
+            item = await channel.receive()
             while True:
                 if item is _END:
                     return
                 if isinstance(item, _Failure):
                     raise item.error
-                chunk, item = _coalesce(item, queue)  # type: ignore[arg-type]
+                chunk, item = _coalesce(item, channel)  # type: ignore[arg-type]
                 yield chunk
                 if item is None:
-                    item = await queue.get()
+                    item = await channel.receive()
         finally:
-            cancelled.set()
+            channel.cancelled.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _coalesce(chunk: Chunk, queue: asyncio.Queue[object]) -> tuple[Chunk, object | None]:
+class _Channel:
+    """Carries items from the worker thread to the event loop, and cancellation back.
+
+    At most `capacity` chunks wait undelivered: past that the worker thread waits for the client (or for
+    cancellation), so a fast producer and a slow or stalled client cannot grow memory without bound.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        self._slots = threading.Semaphore(capacity)
+
+    def send(self, item: object, *, needs_slot: bool = False) -> bool:
+        """On the worker thread: hand `item` over; False once the receiver is gone."""
+        if needs_slot:
+            while not self._slots.acquire(timeout=0.05):
+                if self.cancelled.is_set():
+                    return False
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (server shutting down)
+            self.cancelled.set()
+        return not self.cancelled.is_set()
+
+    async def receive(self) -> object:
+        return self._took(await self.queue.get())
+
+    def receive_nowait(self) -> object | None:
+        return None if self.queue.empty() else self._took(self.queue.get_nowait())
+
+    def _took(self, item: object) -> object:
+        if isinstance(item, Chunk):
+            self._slots.release()
+        return item
+
+
+def _coalesce(chunk: Chunk, channel: _Channel) -> tuple[Chunk, object | None]:
     """Merge the chunks already waiting behind `chunk` into one, so a client that reads slower than the model
     writes gets fewer, larger deltas instead of a growing backlog. Returns the merged chunk and the next
-    queued item that is not a chunk (end or failure), if any."""
+    waiting item that is not a chunk (end or failure), if any."""
     texts = [chunk.text]
     finish, usage = chunk.finish_reason, chunk.usage
-    while not queue.empty():
-        item = queue.get_nowait()
+    while (item := channel.receive_nowait()) is not None:
         if not isinstance(item, Chunk):
             return Chunk(text="".join(texts), finish_reason=finish, usage=usage), item
         texts.append(item.text)
