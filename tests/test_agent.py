@@ -130,3 +130,20 @@ def test_chinese_prompt() -> None:
     llm = ScriptedLLM(["Final Answer: 好"])
     assert Agent(llm=llm, tools=[add], lang="zh").run("一加一？") == "好"
     assert "尽你所能回答以下问题" in llm.calls[0][0][-1].content
+
+
+def test_huge_observation_is_cut_in_the_middle() -> None:
+    @tool
+    def dump() -> str:
+        """Return a lot of text."""
+        return "HEAD\n" + "x" * 100_000 + "\nTAIL"
+
+    llm = ScriptedLLM([call("dump", "{}"), FINAL])
+    result = Agent(llm=llm, tools=[dump], max_observation_chars=1000).run_result("q")
+    obs = result.steps[1].observation
+    assert obs.startswith("HEAD\n") and obs.endswith("\nTAIL")
+    assert "characters omitted" in obs and len(obs) < 1100
+    # What is kept plus what the note says was omitted adds up to the original 100,010 characters.
+    head, rest = obs.split("\n[... ", 1)
+    omitted, tail = rest.split(" characters omitted ...]\n", 1)
+    assert len(head) + int(omitted) + len(tail) == 100_010
