@@ -19,31 +19,45 @@ def strip_code_fence(text: str) -> str:
     return m.group(1) if m and text.lstrip().startswith("```") else text
 
 
+class _BraceScanner:
+    """Tracks brace depth through text, ignoring braces inside '...' or "..." string literals."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote: str | None = None
+        self._escaped = False
+
+    def feed(self, ch: str) -> bool:
+        """Advance over `ch`; True when it was a brace outside any string."""
+        if self.quote:
+            if self._escaped:
+                self._escaped = False
+            elif ch == "\\":
+                self._escaped = True
+            elif ch == self.quote:
+                self.quote = None
+            return False
+        if ch in "\"'":
+            self.quote = ch
+            return False
+        if ch == "{":
+            self.depth += 1
+            return True
+        if ch == "}":
+            self.depth -= 1
+            return True
+        return False
+
+
 def object_span(text: str) -> tuple[int, int] | None:
     """(start, end) of the first balanced `{...}` in `text`, skipping braces inside strings."""
     start = text.find("{")
     if start == -1:
         return None
-    depth = 0
-    quote: str | None = None
-    escaped = False
+    scanner = _BraceScanner()
     for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return start, i + 1
+        if scanner.feed(text[i]) and scanner.depth == 0:
+            return start, i + 1
     return None
 
 
@@ -86,21 +100,7 @@ def loads_object(text: str) -> dict[str, Any] | None:
 
 def _close_braces(text: str) -> str:
     """`text` with the braces and one open string it left open closed, for outputs cut off mid-object."""
-    depth = 0
-    quote: str | None = None
-    escaped = False
+    scanner = _BraceScanner()
     for ch in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-    return text + (quote or "") + "}" * max(depth, 0)
+        scanner.feed(ch)
+    return text + (scanner.quote or "") + "}" * max(scanner.depth, 0)

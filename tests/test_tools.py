@@ -142,3 +142,14 @@ def test_registry_wraps_plain_functions() -> None:
 
     reg = ToolRegistry([add])
     assert reg.get("add").call('{"a": 2, "b": "3"}') == "5"
+
+
+def test_unknown_builtin_and_backend_names_are_configuration_errors() -> None:
+    from qwen_agent.errors import ConfigurationError
+    from qwen_agent.llm import get_llm
+    from qwen_agent.tools import load_builtin
+
+    with pytest.raises(ConfigurationError, match="unknown built-in tool 'shell'; choose one of"):
+        load_builtin("shell")
+    with pytest.raises(ConfigurationError, match="unknown LLM backend 'vllm'; choose one of \\['openai', "):
+        get_llm("vllm", model="x")

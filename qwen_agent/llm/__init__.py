@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from qwen_agent.errors import ConfigurationError
+from qwen_agent.lazy import load_from_table
 from qwen_agent.llm.base import LLM, Prompt
 from qwen_agent.llm.scripted import ScriptedLLM
 
@@ -24,12 +23,7 @@ def get_llm(backend: str = "openai", **kwargs: Any) -> LLM:
             or "transformers" (a local checkpoint, hub name or path).
         **kwargs: passed to the backend's constructor (e.g. `model`, `base_url`, `api_key`).
     """
-    try:
-        target = BACKENDS[backend]
-    except KeyError:
-        raise ConfigurationError(f"unknown LLM backend {backend!r}; choose one of {sorted(BACKENDS)}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    return load_from_table(BACKENDS, backend, "LLM backend")(**kwargs)
 
 
 __all__ = ["BACKENDS", "LLM", "Prompt", "ScriptedLLM", "get_llm"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
-from qwen_agent.errors import ConfigurationError
+from qwen_agent.lazy import load_from_table
 from qwen_agent.tools.base import Tool
 from qwen_agent.tools.function import FunctionTool, tool
 from qwen_agent.tools.registry import ToolRegistry, as_tool
@@ -17,12 +15,7 @@ BUILTIN_TOOLS: dict[str, str] = {
 
 def load_builtin(name: str, **kwargs: object) -> Tool:
     """Instantiate the built-in tool registered under `name`."""
-    try:
-        target = BUILTIN_TOOLS[name]
-    except KeyError:
-        raise ConfigurationError(f"unknown built-in tool {name!r}; known: {', '.join(BUILTIN_TOOLS)}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    return load_from_table(BUILTIN_TOOLS, name, "built-in tool")(**kwargs)
 
 
 __all__ = ["BUILTIN_TOOLS", "FunctionTool", "Tool", "ToolRegistry", "as_tool", "load_builtin", "tool"]
