@@ -16,6 +16,7 @@ that caps processes even for root (RLIMIT_NPROC is not enforced for root).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -168,15 +169,11 @@ def kill_cgroup(path: Path | None) -> None:
         if not pids:
             break
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.02)
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 def _rlimits(config: SandboxConfig, level: str) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import queue
 import shutil
 import tempfile
@@ -156,6 +157,10 @@ class KernelSession:
             self._check_open()
             lost_note = self._ensure_kernel()
             result = self._run(code, timeout)
+            if result.status == "died" and not result.started:  # it died before the call reached it
+                self._await_pending()
+                lost_note = "The kernel had died since the last call; this code ran in a fresh kernel."
+                result = self._run(code, timeout)
             if lost_note and not result.state_lost:
                 result.state_lost = True
                 result.message = " ".join(m for m in (lost_note, result.message) if m)
@@ -212,6 +217,8 @@ class KernelSession:
                 continue
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
                 return "idle"
+            result = collector.result
+            result.started = True
             collector.add(msg)
             if collector.flooded and not interrupting:
                 return "flood"
@@ -289,23 +296,38 @@ class KernelSession:
         rel = Path(name if name is not None else source.name)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             raise ValueError(f"upload name must be a relative path inside the work dir, got {str(rel)!r}")
-        target = self.work_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._inside(rel)
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
-            shutil.copyfile(source, target)
+            if target.is_symlink():  # never write through a link the code in the kernel planted
+                target.unlink()
+            shutil.copyfile(source, target, follow_symlinks=True)
         return rel.as_posix()
 
+    def _inside(self, rel: Path, replace_links: bool = False) -> Path:
+        """`work_dir / rel` with its parents created; a symlinked parent (planted by code in the kernel to
+        make the host write elsewhere) is refused, or removed when `replace_links`."""
+        folder = self.work_dir
+        for part in rel.parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                if not replace_links:
+                    raise SandboxError(f"{rel.as_posix()!r} leads outside the work dir through a symlink")
+                folder.unlink()
+            folder.mkdir(exist_ok=True)
+        return folder / rel.parts[-1]
+
     def _save_png(self, b64: str) -> Path:
-        folder = self.work_dir / "figures"
-        folder.mkdir(exist_ok=True)
+        folder = self._inside(Path("figures") / "x", replace_links=True).parent
         while True:
             self._figures += 1
             path = folder / f"fig-{self._figures}.png"
-            if not path.exists():
+            if not os.path.lexists(path):
                 break
-        path.write_bytes(base64.b64decode(b64))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(b64))
         return path
 
 
