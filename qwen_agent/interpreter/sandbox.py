@@ -204,6 +204,7 @@ def clean_env(home: str) -> dict[str, str]:
         "MPLCONFIGDIR": f"{home}/.mpl",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "JPY_PARENT_PID": "",
+        "MALLOC_ARENA_MAX": "2",  # per-thread malloc arenas eat the address-space limit (RLIMIT_AS)
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
     }
@@ -239,7 +240,7 @@ def _bwrap_args(config: SandboxConfig, python: str, work_dir: Path, runtime: Pat
              "--bind", str(runtime / "tmp"), "/tmp",
              "--bind", str(runtime), str(runtime),
              "--bind", str(work_dir), str(work_dir),
-             "--chdir", str(work_dir)]
+             "--remount-ro", "/", "--chdir", str(work_dir)]
     return args
 
 

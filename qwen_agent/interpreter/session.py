@@ -110,6 +110,13 @@ class KernelSession:
                 self._replace_kernel()
         return self
 
+    def restart(self) -> None:
+        """Kill the kernel and everything it started, and start a fresh one (variables are lost)."""
+        with self._lock:
+            self._check_open()
+            self._await_pending()
+            self._replace_kernel()
+
     def close(self) -> None:
         """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent."""
         with self._lock:
