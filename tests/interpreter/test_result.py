@@ -96,3 +96,19 @@ def test_importing_the_package_starts_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], check=True).stdout
     assert out.strip() == "False"
+
+
+def test_auto_level_falls_back_with_one_warning(monkeypatch):
+    import warnings
+
+    from qwen_agent.interpreter import sandbox
+
+    monkeypatch.setattr(sandbox, "available_levels", lambda: ("rlimits", "none"))
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert sandbox.resolve_level(SandboxConfig()) == "rlimits"
+        assert sandbox.resolve_level(SandboxConfig()) == "rlimits"
+    assert len(caught) == 1 and "bubblewrap" in str(caught[0].message)
+    with pytest.raises(ConfigurationError, match="bubblewrap"):
+        sandbox.resolve_level(SandboxConfig(level="bwrap"))

@@ -149,3 +149,16 @@ def test_kernel_killed_from_outside(session: KernelSession):
     start = time.monotonic()
     r = session.execute("import time\ntime.sleep(30)", timeout=20)
     assert r.status == "died" and time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("level", ["bwrap", "namespaces", "rlimits", "none"])
+def test_every_available_level_runs_code(level: str):
+    from qwen_agent.interpreter import SandboxConfig, available_levels
+
+    if level not in available_levels():
+        pytest.skip(f"sandbox level {level} is not available on this host")
+    with KernelSession(sandbox=SandboxConfig(level=level)) as s:
+        assert s.level == level and s.sandbox_description.startswith(level)
+        r = s.execute("import os\nprint(os.getcwd())\nsorted(k for k in os.environ if 'SECRET' in k)")
+        assert r.status == "ok", r.to_text()
+        assert r.stdout.strip() == str(s.work_dir) and r.result == "[]"
