@@ -13,25 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-import json5
-
 from qwen_agent.errors import ToolArgumentError, ToolDefinitionError
+from qwen_agent.jsonish import loads_object, loads_value, strip_code_fence
 from qwen_agent.schema import ToolSpec
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,63}$")
-_FENCE_RE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 
 
 def check_tool_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise ToolDefinitionError(f"invalid tool name {name!r}: use letters, digits, '_', '-', '.' (max 64)")
     return name
-
-
-def strip_code_fence(text: str) -> str:
-    """The inside of a single ```lang ... ``` block, or `text` unchanged."""
-    m = _FENCE_RE.match(text)
-    return m.group(1) if m else text
 
 
 def format_result(value: Any) -> str:
@@ -105,18 +97,19 @@ class Tool(ABC):
         return f"Expected a JSON object with keys {sorted(props)}." if props else "Expected an empty JSON object."
 
     def _decode(self, text: str) -> dict[str, Any]:
-        body = strip_code_fence(text.strip())
-        if not body.strip():
+        if not text.strip():
             return {}
-        try:
-            value = json5.loads(body)
-        except ValueError:
-            value = _first_json_object(body)
-        if isinstance(value, dict):
+        value = loads_object(text)
+        if value is not None:
             return value
         sole = self._sole_string_parameter()
         if sole is not None:  # e.g. raw code given to a tool whose one argument is `code`
-            return {sole: body if value is None or not isinstance(value, str) else value}
+            body = strip_code_fence(text.strip())
+            try:
+                decoded = loads_value(body)
+            except ValueError:
+                decoded = None
+            return {sole: decoded if isinstance(decoded, str) else body}
         shown = text if len(text) <= 200 else text[:200] + "..."
         raise ToolArgumentError(
             f"Action Input for {self.name} must be a JSON object, got: {shown!r}. {self.usage_hint()}"
@@ -131,25 +124,6 @@ class Tool(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-def _first_json_object(text: str) -> Any:
-    """The first {...} object that json5 can read inside `text` (trailing prose, unbalanced tails)."""
-    start = text.find("{")
-    while start != -1:
-        depth = 0
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        return json5.loads(text[start : i + 1])
-                    except ValueError:
-                        break
-        start = text.find("{", start + 1)
-    return None
 
 
 def _describe_schema_error(error: Any) -> str:

@@ -1,0 +1,106 @@
+"""Reading the JSON-like objects real models write: JSON, json5, Python dict literals, ```json fences,
+trailing prose after the object, and objects whose closing braces were never written."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+import json5
+
+_FENCE_RE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:\n?[ \t]*```|$)", re.DOTALL)
+
+
+def strip_code_fence(text: str) -> str:
+    """The inside of the first ```lang ... ``` block (closed or not), or `text` unchanged."""
+    m = _FENCE_RE.search(text)
+    return m.group(1) if m and text.lstrip().startswith("```") else text
+
+
+def object_span(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first balanced `{...}` in `text`, skipping braces inside strings."""
+    start = text.find("{")
+    if start == -1:
+        return None
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return start, i + 1
+    return None
+
+
+def loads_value(text: str) -> Any:
+    """A JSON/json5/Python literal value, or raise ValueError."""
+    try:
+        return json.loads(text)  # the common case, and ~100x faster than json5's pure-Python parser
+    except ValueError:
+        pass
+    try:
+        return json5.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise ValueError(f"not a JSON or Python literal: {e}") from None
+
+
+def loads_object(text: str) -> dict[str, Any] | None:
+    """The first object `text` holds, read as tolerantly as is safe; None when there is none."""
+    body = strip_code_fence(text.strip()).strip()
+    if not body:
+        return None
+    candidates = [body]
+    span = object_span(body)
+    if span is not None:
+        candidates.append(body[span[0] : span[1]])
+    elif body.startswith("{"):
+        candidates.append(_close_braces(body))
+    for candidate in candidates:
+        try:
+            value = loads_value(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _close_braces(text: str) -> str:
+    """`text` with the braces and one open string it left open closed, for outputs cut off mid-object."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+    return text + (quote or "") + "}" * max(depth, 0)

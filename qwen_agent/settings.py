@@ -1,0 +1,47 @@
+"""The one place that reads environment variables.
+
+| variable                | meaning                                               | default                      |
+|-------------------------|-------------------------------------------------------|------------------------------|
+| QWEN_AGENT_BACKEND      | "openai" or "transformers"                            | openai                       |
+| QWEN_AGENT_BASE_URL     | OpenAI-compatible endpoint (vLLM, SGLang, Ollama ...) | http://127.0.0.1:8000/v1     |
+| QWEN_AGENT_MODEL        | model name on the server, or checkpoint path / hub id | Qwen2.5-7B-Instruct          |
+| QWEN_AGENT_API_KEY      | API key for the server (falls back to OPENAI_API_KEY) | "EMPTY"                      |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from qwen_agent.llm import LLM, get_llm
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+DEFAULT_MODEL = "Qwen2.5-7B-Instruct"
+
+
+class Settings(BaseModel):
+    """Which model to use when the code does not say."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend: str = "openai"
+    base_url: str = DEFAULT_BASE_URL
+    model: str = DEFAULT_MODEL
+    api_key: str = "EMPTY"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            backend=env.get("QWEN_AGENT_BACKEND", "openai"),
+            base_url=env.get("QWEN_AGENT_BASE_URL", DEFAULT_BASE_URL),
+            model=env.get("QWEN_AGENT_MODEL", DEFAULT_MODEL),
+            api_key=env.get("QWEN_AGENT_API_KEY") or env.get("OPENAI_API_KEY") or "EMPTY",
+        )
+
+    def make_llm(self) -> LLM:
+        if self.backend == "openai":
+            return get_llm("openai", model=self.model, base_url=self.base_url, api_key=self.api_key)
+        return get_llm(self.backend, model=self.model)
