@@ -12,6 +12,7 @@ import json5
 
 from qwen_agent.errors import ConfigurationError, ToolArgumentError
 from qwen_agent.interpreter import KernelPool, KernelSession, SandboxConfig
+from qwen_agent.text import truncate_middle
 from qwen_agent.tools.base import Tool
 
 _FENCED_RE = re.compile(r"```[ \t]*(?:py|python|python3|ipython)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -44,18 +45,6 @@ def extract_code(text: str) -> str:
     if not body.strip():
         raise ToolArgumentError("code_interpreter got no code: send Python code to run.")
     return body
-
-
-def truncate_middle(text: str, limit: int) -> str:
-    """`text` cut to about `limit` characters, keeping its head and tail, with a note of what was cut."""
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    tail = limit - head
-    cut = len(text) - head - tail
-    cut_lines = text[head : len(text) - tail].count("\n")
-    note = f"\n[... {cut} characters ({cut_lines} lines) cut from the middle of the output ...]\n"
-    return text[:head] + note + text[len(text) - tail :]
 
 
 class CodeInterpreter(Tool):

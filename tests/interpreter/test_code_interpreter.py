@@ -41,7 +41,7 @@ def test_errors_and_timeouts_become_observations(tool: CodeInterpreter):
 def test_long_output_is_cut_with_a_note(tool: CodeInterpreter):
     text = tool.call("for i in range(2000):\n    print(f'row {i}')")
     assert text.startswith("row 0\n") and text.endswith("row 1999")
-    assert "cut from the middle" in text and len(text) < 600
+    assert "characters omitted" in text and len(text) < 700
 
 
 def test_plot_gives_image_markdown_and_upload_gives_relative_path(tool: CodeInterpreter, tmp_path: Path):
@@ -68,3 +68,19 @@ def test_tool_takes_sessions_from_a_pool():
         tool.close()
         assert not work_dir.exists()  # the pool discarded it
         tool.close()  # idempotent
+
+
+def test_agent_runs_code_through_the_tool(tool: CodeInterpreter):
+    from qwen_agent import Agent, ScriptedLLM
+
+    llm = ScriptedLLM([
+        "Thought: compute it\nAction: code_interpreter\nAction Input: ```py\nimport math\nprint(math.factorial(10))\n```",
+        "Thought: and fail once\nAction: code_interpreter\nAction Input: {\"code\": \"undefined_name\"}",
+        "Thought: I now know the final answer\nFinal Answer: 3628800",
+    ])
+    result = Agent(llm=llm, tools=[tool]).run_result("What is 10!?")
+    observations = [s.observation for s in result.steps if s.kind == "observation"]
+    assert observations[0] == "3628800"
+    assert "NameError" in observations[1]
+    assert result.finished and result.answer == "3628800"
+    assert "Observation: 3628800" in str(llm.calls[1])  # the model saw the kernel's output

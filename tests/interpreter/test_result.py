@@ -10,7 +10,7 @@ import pytest
 from qwen_agent.errors import ConfigurationError, ToolArgumentError
 from qwen_agent.interpreter import ErrorInfo, ExecutionResult, SandboxConfig
 from qwen_agent.interpreter.result import strip_ansi
-from qwen_agent.tools.code_interpreter import CodeInterpreter, extract_code, truncate_middle
+from qwen_agent.tools.code_interpreter import CodeInterpreter, extract_code
 
 
 def test_strip_ansi_removes_colours_and_keeps_text():
@@ -33,15 +33,6 @@ def test_to_text_keeps_order_and_shows_images_relative(tmp_path: Path):
 
 def test_to_text_of_silent_success_says_so():
     assert ExecutionResult(status="ok").to_text() == "(no output)"
-
-
-def test_truncate_middle_keeps_head_and_tail_and_says_what_was_cut():
-    text = "".join(f"line {i}\n" for i in range(1000))
-    cut = truncate_middle(text, 300)
-    assert cut.startswith("line 0\n") and cut.endswith("line 999\n")
-    assert "characters" in cut and "cut from the middle" in cut
-    assert len(cut) < 400
-    assert truncate_middle("short", 300) == "short"
 
 
 @pytest.mark.parametrize(
