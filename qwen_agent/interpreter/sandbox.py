@@ -144,6 +144,7 @@ def make_cgroup(config: SandboxConfig) -> Path | None:
     """A fresh pids cgroup limited to `config.max_processes`, or None where the host has none."""
     if not cgroups_available():
         return None
+    _sweep_stale_cgroups()
     path = _CGROUP_ROOT / f"qwen_agent-{os.getpid()}-{uuid.uuid4().hex[:10]}"
     try:
         path.mkdir()
@@ -152,6 +153,15 @@ def make_cgroup(config: SandboxConfig) -> Path | None:
         logger.warning("could not make pids cgroup %s: %s", path, exc)
         return None
     return path
+
+
+def _sweep_stale_cgroups() -> None:
+    """Remove empty cgroups left by processes that were killed before they could clean up."""
+    for path in _CGROUP_ROOT.glob("qwen_agent-*-*"):
+        owner = path.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # fails, harmlessly, while processes remain in it
 
 
 def kill_cgroup(path: Path | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import queue
 import shutil
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qwen_agent.errors import SandboxError
+from qwen_agent.errors import ConfigurationError, SandboxError
 from qwen_agent.interpreter import sandbox
 from qwen_agent.interpreter.config import SandboxConfig
 from qwen_agent.interpreter.kernel import Kernel
@@ -86,6 +87,9 @@ class KernelSession:
     def __init__(self, work_dir: str | Path | None = None, sandbox: SandboxConfig | None = None,
                  font_family: str | None = None) -> None:
         self.config = sandbox or SandboxConfig()
+        python = self.config.python
+        if python is not None and not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise ConfigurationError(f"SandboxConfig.python {python!r} is not an executable file")
         self.level = _resolve(self.config)
         self._own_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="qwen-agent-")) if work_dir is None else Path(work_dir)
@@ -139,7 +143,8 @@ class KernelSession:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True) and getattr(self, "_kernel", None) is not None:
-            self.close()
+            with contextlib.suppress(Exception):  # interpreter shutdown: modules may be half torn down
+                self.close()
 
     @property
     def sandbox_description(self) -> str:

@@ -162,3 +162,21 @@ def test_every_available_level_runs_code(level: str):
         r = s.execute("import os\nprint(os.getcwd())\nsorted(k for k in os.environ if 'SECRET' in k)")
         assert r.status == "ok", r.to_text()
         assert r.stdout.strip() == str(s.work_dir) and r.result == "[]"
+
+
+def test_bad_settings_fail_clearly(tmp_path: Path):
+    from qwen_agent.errors import ConfigurationError, KernelStartError
+    from qwen_agent.interpreter import SandboxConfig
+
+    with pytest.raises(SandboxError, match="not an existing directory"):
+        KernelSession(work_dir=tmp_path / "missing")
+    with pytest.raises(ConfigurationError, match="not an executable"):
+        KernelSession(sandbox=SandboxConfig(python=str(tmp_path / "no-python")))
+    bare_python = "/usr/bin/python3"
+    probe = __import__("subprocess").run([bare_python, "-c", "import ipykernel"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("the system python has ipykernel; no python without it to try")
+    session = KernelSession(sandbox=SandboxConfig(python=bare_python, startup_timeout=20))
+    with pytest.raises(KernelStartError, match="ipykernel"):
+        session.start()
+    session.close()
