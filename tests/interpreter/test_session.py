@@ -74,6 +74,11 @@ def test_upload_rejects_bad_input(session: KernelSession, tmp_path: Path):
             session.upload(tmp_path / "f", bad)
 
 
+def test_input_is_an_error_not_a_hang(session: KernelSession):
+    r = session.execute("answer = input('name? ')", timeout=10)
+    assert r.status == "error" and r.error.ename == "StdinNotImplementedError"
+
+
 def test_execute_rejects_bad_arguments(session: KernelSession):
     with pytest.raises(ValueError):
         session.execute("1", timeout=0)
