@@ -228,6 +228,20 @@ def test_planted_symlink_cannot_redirect_upload(box: KernelSession, tmp_path: Pa
     assert not (box.work_dir / "planted.csv").is_symlink()
 
 
+def test_planted_symlinked_folder_is_refused(box: KernelSession, tmp_path: Path):
+    from qwen_agent.errors import SandboxError
+
+    run(box, f"import os\nos.symlink({str(tmp_path)!r}, 'linked_dir')")
+    src = tmp_path.parent / f"{tmp_path.name}-src.csv"
+    src.write_text("data")
+    try:
+        with pytest.raises(SandboxError, match="symlink"):
+            box.upload(src, "linked_dir/x.csv")
+    finally:
+        src.unlink()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_planted_symlink_cannot_redirect_figures(box: KernelSession, tmp_path: Path):
     run(box, f"import os, shutil\nshutil.rmtree('figures', ignore_errors=True)\nos.symlink({str(tmp_path)!r}, 'figures')")
     r = run(box, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")

@@ -88,10 +88,14 @@ def test_execute_rejects_bad_arguments(session: KernelSession):
 
 def test_sessions_are_isolated(session: KernelSession):
     session.execute("secret_value = 123")
+    if session.level == "bwrap":  # elsewhere /tmp is the host's
+        session.execute("open('/tmp/left-by-first', 'w').write('x')")
     with KernelSession() as other:
         assert other.work_dir != session.work_dir
         r = other.execute("secret_value")
         assert r.status == "error" and r.error.ename == "NameError"
+        if other.level == "bwrap":
+            assert other.execute("import os\nos.path.exists('/tmp/left-by-first')").result == "False"
         other_dir = other.work_dir
     assert not other_dir.exists()  # a temporary work dir goes with its session
     with pytest.raises(SandboxError):
