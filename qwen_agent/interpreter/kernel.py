@@ -129,10 +129,8 @@ class Kernel:
                 except queue.Empty:
                     break
 
-    def kill(self) -> None:
-        """Kill the kernel and everything it started; remove its runtime dir. Idempotent."""
-        with contextlib.suppress(Exception):  # channels may already be closed
-            self.client.stop_channels()
+    def kill_process(self) -> None:
+        """Kill the kernel's processes only (safe from any thread; the client is left to its owner)."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -141,6 +139,12 @@ class Kernel:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         sandbox.kill_cgroup(self.cgroup)
+
+    def kill(self) -> None:
+        """Kill the kernel and everything it started; close the client; remove the runtime dir. Idempotent."""
+        with contextlib.suppress(Exception):  # channels may already be closed
+            self.client.stop_channels()
+        self.kill_process()
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -122,13 +122,21 @@ class KernelSession:
             self._replace_kernel()
 
     def close(self) -> None:
-        """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent."""
+        """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent.
+
+        Safe from another thread while `execute` runs: the kernel is killed at once and that call returns
+        a "died" result.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        running = self._kernel
+        if running is not None:
+            running.kill_process()  # at once: a running execute sees the death and returns
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             if self._pending is not None:
                 self._pending.join()
+                self._pending = None
             if self._kernel is not None:
                 self._kernel.kill()
                 self._kernel = None
@@ -270,11 +278,16 @@ class KernelSession:
         old.kill()
         self._kernel = None
         self._pending_error = None
+        if self._closed:
+            return
 
         def run() -> None:
             try:
                 kernel = Kernel(self.config, self.level, self.work_dir, self._font)
                 kernel.wait_ready(self.config.startup_timeout)
+                if self._closed:  # closed while starting
+                    kernel.kill()
+                    return
                 self._kernel = kernel
             except BaseException as exc:  # reported by the next call
                 self._pending_error = exc

@@ -189,3 +189,16 @@ def test_bad_settings_fail_clearly(tmp_path: Path):
     with pytest.raises(KernelStartError, match="ipykernel"):
         session.start()
     session.close()
+
+
+def test_close_from_another_thread_stops_a_running_call():
+    import threading
+
+    s = KernelSession().start()
+    pid = kernel_pid(s)
+    threading.Timer(0.5, s.close).start()
+    start = time.monotonic()
+    r = s.execute("import time\ntime.sleep(60)", timeout=60)
+    assert r.status == "died" and time.monotonic() - start < 5
+    time.sleep(0.5)
+    assert not alive(pid) and s._kernel is None and not s.work_dir.exists()
