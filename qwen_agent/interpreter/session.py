@@ -177,7 +177,7 @@ class KernelSession:
             self._check_open()
             lost_note = self._ensure_kernel()
             result = self._run(code, timeout)
-            if result.status == "died" and not result.started:  # it died before the call reached it
+            if result.status == "died" and not result.started and not self._closed:  # died before the call
                 self._await_pending()
                 lost_note = "The kernel had died since the last call; this code ran in a fresh kernel."
                 result = self._run(code, timeout)
@@ -203,7 +203,8 @@ class KernelSession:
             return self._died(result, kernel)
         why = (f"Execution exceeded the {timeout:g} s timeout" if outcome == "deadline"
                else "Output exceeded the output limit")
-        kernel.interrupt()
+        with contextlib.suppress(Exception):  # a broken control channel just means no interrupt: restart
+            kernel.interrupt()
         grace_end = time.monotonic() + self.config.interrupt_grace
         after = self._wait_idle(kernel, msg_id, grace_end, collector, interrupting=True)
         result.status, result.error = ("timeout" if outcome == "deadline" else "error"), None
