@@ -221,6 +221,7 @@ def clean_env(home: str) -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=8)
 def _python_paths(python: str) -> list[str]:
     """Directories that make up the Python installation (venv, base, executable's real location)."""
     code = "import sys, json; print(json.dumps(sorted({sys.prefix, sys.base_prefix, sys.exec_prefix})))"
@@ -229,7 +230,7 @@ def _python_paths(python: str) -> list[str]:
     else:
         paths = set(json.loads(subprocess.check_output([python, "-c", code], text=True)))
     paths.add(str(Path(os.path.realpath(python)).parent.parent))
-    return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr")
+    return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr")  # bound anyway
 
 
 def _bwrap_args(config: SandboxConfig, python: str, work_dir: Path, runtime: Path) -> list[str]:
