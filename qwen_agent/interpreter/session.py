@@ -82,6 +82,11 @@ class KernelSession:
         work_dir: the kernel's working directory; None makes a fresh temporary one (removed on close).
         sandbox: limits and isolation level.
         font_family: CJK font family for matplotlib (default: the first one found on the host).
+
+    Attributes:
+        work_dir: the kernel's working directory (absolute); uploads and figures go here.
+        level: the sandbox level in force ("bwrap", "namespaces", "rlimits" or "none").
+        config: the SandboxConfig in use.
     """
 
     def __init__(self, work_dir: str | Path | None = None, sandbox: SandboxConfig | None = None,
