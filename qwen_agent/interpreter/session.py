@@ -1,0 +1,313 @@
+"""KernelSession: run code in a confined Jupyter kernel with caller-side deadlines."""
+
+from __future__ import annotations
+
+import base64
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from qwen_agent.errors import SandboxError
+from qwen_agent.interpreter import sandbox
+from qwen_agent.interpreter.config import SandboxConfig
+from qwen_agent.interpreter.kernel import Kernel
+from qwen_agent.interpreter.result import ErrorInfo, ExecutionResult
+
+_POLL = 0.1  # seconds between liveness checks while waiting for output
+
+
+class _Collector:
+    """Accumulates the iopub messages of one execution into an ExecutionResult."""
+
+    def __init__(self, session: KernelSession, limit: int) -> None:
+        self.session = session
+        self.limit = limit
+        self.kept = 0
+        self.result = ExecutionResult(status="ok", work_dir=session.work_dir)
+
+    @property
+    def flooded(self) -> bool:
+        """Whether output went far past the limit (the execution should be interrupted)."""
+        return self.result.truncated_bytes > 3 * self.limit
+
+    def add(self, msg: dict[str, Any]) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            self._stream(content["name"], content["text"])
+        elif kind in ("execute_result", "display_data"):
+            self._data(content.get("data", {}), is_result=kind == "execute_result")
+        elif kind == "error":
+            self.result.error = ErrorInfo(content["ename"], content["evalue"], list(content["traceback"]))
+
+    def _stream(self, name: str, text: str) -> None:
+        room = self.limit - self.kept
+        if len(text) > room:
+            self.result.truncated_bytes += len(text) - max(room, 0)
+            text = text[: max(room, 0)]
+        if not text:
+            return
+        self.kept += len(text)
+        streams = self.result.streams
+        if streams and streams[-1][0] == name:
+            streams[-1] = (name, streams[-1][1] + text)
+        else:
+            streams.append((name, text))
+
+    def _data(self, data: dict[str, Any], is_result: bool) -> None:
+        if "image/png" in data:
+            self.result.images.append(self.session._save_png(data["image/png"]))
+            return
+        text = data.get("text/markdown") or data.get("text/plain")
+        if text is None:
+            return
+        if is_result:
+            self.result.result = text
+        else:
+            self.result.displays.append(text)
+
+
+class KernelSession:
+    """A stateful Python session in a sandboxed Jupyter kernel.
+
+    State persists between `execute` calls; sessions never share a kernel or a work dir. The kernel starts on
+    `start()`, `__enter__` or the first `execute`. Use as a context manager or call `close()`.
+
+    Args:
+        work_dir: the kernel's working directory; None makes a fresh temporary one (removed on close).
+        sandbox: limits and isolation level.
+        font_family: CJK font family for matplotlib (default: the first one found on the host).
+    """
+
+    def __init__(self, work_dir: str | Path | None = None, sandbox: SandboxConfig | None = None,
+                 font_family: str | None = None) -> None:
+        self.config = sandbox or SandboxConfig()
+        self.level = _resolve(self.config)
+        self._own_dir = work_dir is None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="qwen-agent-")) if work_dir is None else Path(work_dir)
+        if not self.work_dir.is_dir():
+            raise SandboxError(f"work_dir {str(self.work_dir)!r} is not an existing directory")
+        self.work_dir = self.work_dir.resolve()
+        self._font = font_family
+        self._kernel: Kernel | None = None
+        self._pending: threading.Thread | None = None
+        self._pending_error: BaseException | None = None
+        self._lock = threading.RLock()
+        self._figures = 0
+        self._closed = False
+
+    # --- life -----------------------------------------------------------------------------------------------
+    def start(self) -> KernelSession:
+        """Start the kernel now (blocking until it answers). Idempotent."""
+        with self._lock:
+            self._check_open()
+            self._await_pending()
+            if self._kernel is None or not self._kernel.alive():
+                self._replace_kernel()
+        return self
+
+    def close(self) -> None:
+        """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pending is not None:
+                self._pending.join()
+            if self._kernel is not None:
+                self._kernel.kill()
+                self._kernel = None
+            if self._own_dir:
+                shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> KernelSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True) and getattr(self, "_kernel", None) is not None:
+            self.close()
+
+    @property
+    def sandbox_description(self) -> str:
+        """The sandbox level in force and what it enforces here, in words."""
+        return sandbox.describe(self.level)
+
+    # --- execution ------------------------------------------------------------------------------------------
+    def execute(self, code: str, timeout: float = 30.0) -> ExecutionResult:
+        """Run `code`; return within `timeout` (+ about a second of interrupt grace) whatever it does.
+
+        Returns:
+            An ExecutionResult. On timeout the kernel is interrupted; if it does not return to idle within
+            `SandboxConfig.interrupt_grace` it is killed and replaced (`state_lost=True`). A kernel that died
+            (during this call or since the last one) is replaced too.
+        """
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, got {type(code).__name__}")
+        with self._lock:
+            started = time.monotonic()
+            self._check_open()
+            lost_note = self._ensure_kernel()
+            result = self._run(code, timeout)
+            if lost_note and not result.state_lost:
+                result.state_lost = True
+                result.message = " ".join(m for m in (lost_note, result.message) if m)
+            result.elapsed = time.monotonic() - started
+            return result
+
+    def _run(self, code: str, timeout: float) -> ExecutionResult:
+        kernel = self._kernel
+        assert kernel is not None  # _ensure_kernel guarantees it
+        kernel.drain()
+        deadline = time.monotonic() + timeout
+        msg_id = kernel.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        collector = _Collector(self, self.config.max_output_bytes)
+        outcome = self._wait_idle(kernel, msg_id, deadline, collector)
+        result = collector.result
+        if outcome == "idle":
+            result.status = "error" if result.error is not None else "ok"
+            return result
+        if outcome == "died":
+            return self._died(result, kernel)
+        why = (f"Execution exceeded the {timeout:g} s timeout" if outcome == "deadline"
+               else "Output exceeded the output limit")
+        kernel.interrupt()
+        grace_end = time.monotonic() + self.config.interrupt_grace
+        after = self._wait_idle(kernel, msg_id, grace_end, collector, interrupting=True)
+        result.status, result.error = ("timeout" if outcome == "deadline" else "error"), None
+        if after == "idle":
+            result.message = f"{why} and was interrupted; variables are kept."
+            if outcome == "flood":
+                result.error = ErrorInfo("OutputLimitExceeded", result.message, [])
+            return result
+        self._restart_in_background(kernel)
+        result.state_lost = True
+        result.message = (f"{why}; the interrupt did not stop it, so the kernel was restarted: "
+                          "variables and imports are lost (files in the work dir are kept).")
+        if outcome == "flood":
+            result.error = ErrorInfo("OutputLimitExceeded", result.message, [])
+        return result
+
+    def _wait_idle(self, kernel: Kernel, msg_id: str, deadline: float, collector: _Collector,
+                   interrupting: bool = False) -> str:
+        """Read iopub replies to `msg_id` until idle; returns "idle", "deadline", "died" or "flood"."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "deadline"
+            try:
+                msg = kernel.client.get_iopub_msg(timeout=min(_POLL, remaining))
+            except queue.Empty:
+                if not kernel.alive():
+                    return "died"
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                return "idle"
+            collector.add(msg)
+            if collector.flooded and not interrupting:
+                return "flood"
+
+    def _died(self, result: ExecutionResult, kernel: Kernel) -> ExecutionResult:
+        code = kernel.proc.poll()
+        self._restart_in_background(kernel)
+        result.status = "died"
+        result.state_lost = True
+        result.message = (f"The kernel died (exit status {code}) while running this code. A fresh kernel "
+                          "serves the next call: variables and imports are lost (files in the work dir are kept).")
+        return result
+
+    # --- kernel replacement ---------------------------------------------------------------------------------
+    def _ensure_kernel(self) -> str:
+        """Make sure a live kernel is there; return a note when an earlier kernel was lost since last call."""
+        self._await_pending()
+        if self._kernel is None:
+            self._replace_kernel()
+            return ""
+        if not self._kernel.alive():
+            code = self._kernel.proc.poll()
+            self._replace_kernel()
+            return (f"The kernel had died since the last call (exit status {code}); this code ran in a "
+                    "fresh kernel: earlier variables and imports are lost.")
+        return ""
+
+    def _replace_kernel(self) -> None:
+        if self._kernel is not None:
+            self._kernel.kill()
+            self._kernel = None
+        kernel = Kernel(self.config, self.level, self.work_dir, self._font)
+        kernel.wait_ready(self.config.startup_timeout)
+        self._kernel = kernel
+
+    def _restart_in_background(self, old: Kernel) -> None:
+        old.kill()
+        self._kernel = None
+        self._pending_error = None
+
+        def run() -> None:
+            try:
+                kernel = Kernel(self.config, self.level, self.work_dir, self._font)
+                kernel.wait_ready(self.config.startup_timeout)
+                self._kernel = kernel
+            except BaseException as exc:  # reported by the next call
+                self._pending_error = exc
+
+        self._pending = threading.Thread(target=run, name="qwen-agent-kernel-restart", daemon=True)
+        self._pending.start()
+
+    def _await_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
+            error, self._pending_error = self._pending_error, None
+            if error is not None:
+                raise error
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("this KernelSession is closed")
+
+    # --- files ----------------------------------------------------------------------------------------------
+    def upload(self, path: str | Path, name: str | None = None) -> str:
+        """Copy a file (or directory) into the work dir; return its path relative to the work dir.
+
+        Args:
+            path: the host file or directory to copy.
+            name: the relative name to give it (default: its base name). No absolute paths, no "..".
+        """
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"cannot upload {str(source)!r}: no such file or directory")
+        rel = Path(name if name is not None else source.name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"upload name must be a relative path inside the work dir, got {str(rel)!r}")
+        target = self.work_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
+        return rel.as_posix()
+
+    def _save_png(self, b64: str) -> Path:
+        folder = self.work_dir / "figures"
+        folder.mkdir(exist_ok=True)
+        while True:
+            self._figures += 1
+            path = folder / f"fig-{self._figures}.png"
+            if not path.exists():
+                break
+        path.write_bytes(base64.b64decode(b64))
+        return path
+
+
+def _resolve(config: SandboxConfig) -> str:
+    return sandbox.resolve_level(config)
