@@ -17,9 +17,11 @@ Metrics (see docs/benchmarks.md for the details and the reasons):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
+import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -169,15 +171,20 @@ def check_resume(store: h.ResultStore, cases: Sequence[dict[str, Any]]) -> None:
 
 
 def make_worker(tokenizer: QwenTokenizer, llm: LLM | None, config: GenerationConfig,
-                replay: tuple[dict[str, str], dict[str, str]] | None):
-    """The function that turns one case into its stored record."""
+                replay: tuple[dict[str, str], dict[str, str]] | None, lock: threading.Lock | None = None):
+    """The function that turns one case into its stored record. `lock` serialises model calls."""
+    def generate(prompt: str) -> str:
+        if llm is None:
+            raise ConfigurationError("no model and no recorded generation for this case")
+        messages = [Message.system(SYSTEM), Message.user(prompt)]
+        with lock or contextlib.nullcontext():
+            return llm.generate(messages, stop=STOP_WORDS, config=config).text
+
     def work(case: dict[str, Any]) -> dict[str, Any]:
         if replay is not None:
             gen = replay[0].get(case["id"], replay[1].get(case["prompt_sha"]))
         else:
-            assert llm is not None
-            prompt = [Message.system(SYSTEM), Message.user(case["prompt"])]
-            gen = llm.generate(prompt, stop=STOP_WORDS, config=config).text
+            gen = generate(case["prompt"])
         record = {k: case[k] for k in ("id", "kind", "prompt_sha")}
         record["gen"] = gen
         record.update(score_case(case["kind"], gen, case["response"], tokenizer))
@@ -241,8 +248,10 @@ def find_vocab(args: argparse.Namespace) -> QwenTokenizer:
                              "(it ships with every Qwen-1 checkpoint)")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Generate (or replay), store, score and report; returns the summary written to the JSON report."""
+def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
+    """Generate (or replay), store, score and report; returns the summary written to the JSON report.
+
+    `llm` overrides the model the options name (for use from Python)."""
     tokenizer = find_vocab(args)
     cases = load_cases(args.positive, "positive")[: args.limit] + load_cases(args.negative, "negative")[: args.limit]
     if args.oracle:
@@ -255,15 +264,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigurationError(f"--replay has no generation for {len(missing)} cases, e.g. {missing[:3]}")
     label = h.run_label(args)
     output = args.output or Path("runs") / "tool_use" / f"{label}.jsonl"
-    llm = None if replay is not None else h.make_llm(args)
+    owned = replay is None and llm is None
+    if owned:
+        llm = h.make_llm(args)
     try:
         with h.ResultStore(output) as store:
             check_resume(store, cases)
-            work = make_worker(tokenizer, llm, h.generation_config(args), replay)
+            lock = None if args.base_url else threading.Lock()  # one local model: one generation at a time
+            work = make_worker(tokenizer, llm, h.generation_config(args), replay, lock)
             h.run_cases(cases, work, store, workers=args.workers, desc="tool_use")
             records = [store.records[c["id"]] for c in cases]
     finally:
-        if llm is not None:
+        if owned and llm is not None:
             llm.close()
     metrics = summarise(records)
     markdown = report(label, metrics)
