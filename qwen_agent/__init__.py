@@ -4,6 +4,7 @@ Importing the package loads no model, kernel, server or heavy dependency; see `q
 `qwen_agent.tools` and `qwen_agent.Agent`.
 """
 
+from qwen_agent.agent import Agent
 from qwen_agent.errors import QwenAgentError
 from qwen_agent.llm import LLM, ScriptedLLM, get_llm
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, ToolSpec
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LLM",
+    "Agent",
     "AgentResult",
     "GenerationConfig",
     "Message",

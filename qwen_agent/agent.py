@@ -15,6 +15,7 @@ from qwen_agent.llm.base import LLM
 from qwen_agent.planner import Planner, ReactPlanner
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, Usage
+from qwen_agent.text import truncate_middle
 from qwen_agent.tools.base import Tool
 from qwen_agent.tools.registry import ToolRegistry
 
@@ -32,6 +33,8 @@ class Agent:
         lang: language of the ReAct instructions ("en" or "zh") when no planner is given.
         max_steps: model turns allowed per run; reaching it ends with a partial result, not an exception.
         config: generation settings passed to the LLM.
+        max_observation_chars: longer tool results are cut in the middle (head and tail kept, the cut said) so
+            one tool cannot flood the context window; 0 disables.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class Agent:
         lang: Lang = "en",
         max_steps: int = 8,
         config: GenerationConfig | None = None,
+        max_observation_chars: int = 20_000,
     ) -> None:
         if max_steps < 1:
             raise ConfigurationError("max_steps must be at least 1")
@@ -57,10 +61,15 @@ class Agent:
         self.planner = planner or ReactPlanner(lang)
         self.max_steps = max_steps
         self.config = config
+        self.max_observation_chars = max_observation_chars
 
     # --- public API ---------------------------------------------------------------------------------------
     def run(self, query: Query, *, history: Sequence[Message] = ()) -> str:
-        """The final answer (or the partial result when `max_steps` ran out)."""
+        """The final answer (or the partial result when `max_steps` ran out).
+
+        `query` is the user's question, or a list of messages ending with it; `history` holds earlier turns
+        (`AgentResult.messages` of the previous run can be passed as it is).
+        """
         return self.run_result(query, history=history).answer
 
     def run_result(self, query: Query, *, history: Sequence[Message] = ()) -> AgentResult:
@@ -111,8 +120,9 @@ class Agent:
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
         messages: list[Message] = []
-        if self.system:
+        if self.system:  # the agent's own system message replaces any in the history (e.g. result.messages)
             messages.append(Message.system(self.system))
+            history = [m for m in history if m.role != "system"]
         messages.extend(history)
         if isinstance(query, str):
             messages.append(Message.user(query))
@@ -129,7 +139,7 @@ class Agent:
         except ToolNotFoundError as e:
             return f"Error: {e}", True
         try:
-            return tool.call(call.arguments), False
+            return truncate_middle(tool.call(call.arguments), self.max_observation_chars), False
         except ToolArgumentError as e:
             return f"Error: {e}", True
         except Exception as e:  # noqa: BLE001 - a failing tool is reported to the model, not raised

@@ -4,6 +4,7 @@ trailing prose after the object, and objects whose closing braces were never wri
 from __future__ import annotations
 
 import ast
+import json
 import re
 from typing import Any
 
@@ -48,6 +49,10 @@ def object_span(text: str) -> tuple[int, int] | None:
 
 def loads_value(text: str) -> Any:
     """A JSON/json5/Python literal value, or raise ValueError."""
+    try:
+        return json.loads(text)  # the common case, and ~100x faster than json5's pure-Python parser
+    except ValueError:
+        pass
     try:
         return json5.loads(text)
     except ValueError:

@@ -35,6 +35,12 @@ class ToolCall(BaseModel):
         return value if isinstance(value, dict) else None
 
 
+def _arguments_text(arguments: Any) -> str:
+    if arguments is None:
+        return ""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+
+
 class Message(BaseModel):
     """A chat message in OpenAI's shape (role, content, tool_calls, tool_call_id)."""
 
@@ -59,6 +65,40 @@ class Message(BaseModel):
     @classmethod
     def tool(cls, content: str, tool_call_id: str | None = None, name: str | None = None) -> Message:
         return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)
+
+    # --- OpenAI wire format --------------------------------------------------------------------------------
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name and self.role != "tool":
+            out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+    @classmethod
+    def from_openai(cls, data: dict[str, Any]) -> Message:
+        """From an OpenAI chat message; accepts the legacy `function` role/`function_call` and list contents."""
+        role = data.get("role")
+        content = data.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        calls = [
+            ToolCall(id=c.get("id") or new_call_id(), name=c["function"]["name"],
+                     arguments=_arguments_text(c["function"].get("arguments")))
+            for c in data.get("tool_calls") or []
+        ]
+        if data.get("function_call"):
+            fc = data["function_call"]
+            calls.append(ToolCall(name=fc["name"], arguments=_arguments_text(fc.get("arguments"))))
+        if role == "function":
+            role = "tool"
+        return cls(role=role, content=content, name=data.get("name"), tool_calls=calls or None,
+                   tool_call_id=data.get("tool_call_id"))
 
 
 class ToolSpec(BaseModel):

@@ -1,0 +1,3 @@
+from qwen_agent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""HuggingFace-agent mode: run/chat prompts, code extraction, a restricted evaluator, a smolagents adapter.
+
+The smolagents adapter (`qwen_agent.hf_agent.smolagents_adapter`) is not imported here: it needs the optional
+`smolagents` package.
+"""
+
+from qwen_agent.hf_agent.agent import HfAgent, HfAgentResult, parse_chat, parse_run, tool_function
+from qwen_agent.hf_agent.evaluator import (
+    SAFE_BUILTINS,
+    Evaluation,
+    InterpreterError,
+    InterpretorError,
+    Limits,
+    evaluate,
+)
+
+__all__ = [
+    "SAFE_BUILTINS",
+    "Evaluation",
+    "HfAgent",
+    "HfAgentResult",
+    "InterpreterError",
+    "InterpretorError",
+    "Limits",
+    "evaluate",
+    "parse_chat",
+    "parse_run",
+    "tool_function",
+]

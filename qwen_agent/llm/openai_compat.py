@@ -1,0 +1,180 @@
+"""A backend for any OpenAI-compatible server: vLLM, SGLang, Ollama, DashScope's compatible mode, or
+`qwen-agent serve`. Text prompts go to `/v1/completions`, message lists to `/v1/chat/completions`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from qwen_agent.errors import (
+    ConfigurationError,
+    ContextLengthError,
+    MissingDependencyError,
+    ModelConnectionError,
+    ModelError,
+)
+from qwen_agent.llm.base import LLM, Prompt
+from qwen_agent.schema import Chunk, Generation, GenerationConfig, Message, Usage
+
+_CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too long", "max_model_len")
+
+
+class OpenAICompatLLM(LLM):
+    """Talks to an OpenAI-compatible HTTP endpoint through the official `openai` client.
+
+    Args:
+        model: the model name the server knows (e.g. "Qwen2.5-7B-Instruct").
+        base_url: the endpoint, ending in /v1.
+        api_key: sent as a bearer token; local servers usually accept anything.
+        timeout: seconds for one HTTP request.
+        max_retries: retries, with exponential backoff, on connection errors, 408/409/429 and 5xx.
+        config: default generation settings.
+        extra_body: extra fields sent with every request (e.g. {"repetition_penalty": 1.05} for vLLM).
+
+    A last assistant message is continued, using the `continue_final_message` flag of vLLM and
+    `qwen-agent serve`; servers without it start a new assistant turn instead.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        api_key: str = "EMPTY",
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        config: GenerationConfig | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(config)
+        if not model:
+            raise ConfigurationError("OpenAICompatLLM needs a model name")
+        try:
+            import openai
+        except ImportError as e:
+            raise MissingDependencyError("openai", "all", "The OpenAI-compatible backend") from e
+        self._openai = openai
+        self.model_name = model
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.extra_body = dict(extra_body or {})
+        self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+
+    # --- hooks --------------------------------------------------------------------------------------------
+    def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
+        with self._errors():
+            if isinstance(prompt, str):
+                r = self.client.completions.create(prompt=prompt, **self._params(stop, config))
+                choice = r.choices[0]
+                text = choice.text or ""
+            else:
+                r = self.client.chat.completions.create(**self._chat_params(prompt, stop, config))
+                choice = r.choices[0]
+                text = choice.message.content or ""
+        return Generation(text=text, finish_reason=_finish(choice.finish_reason), usage=_usage(r.usage))
+
+    def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
+        with self._errors():
+            if isinstance(prompt, str):
+                events = self.client.completions.create(prompt=prompt, stream=True, **self._params(stop, config))
+            else:
+                events = self.client.chat.completions.create(stream=True, **self._chat_params(prompt, stop, config))
+        try:
+            with self._errors():
+                for event in events:
+                    usage = _usage(event.usage) if getattr(event, "usage", None) else None
+                    for choice in event.choices:
+                        text = choice.text if isinstance(prompt, str) else (choice.delta.content or "")
+                        finish = _finish(choice.finish_reason) if choice.finish_reason else None
+                        yield Chunk(text=text or "", finish_reason=finish, usage=usage)
+                    if not event.choices and usage is not None:
+                        yield Chunk(usage=usage)
+        finally:
+            events.close()  # the HTTP stream is dropped, so the server stops generating
+
+    def _close(self) -> None:
+        self.client.close()
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    def _params(self, stop: list[str], config: GenerationConfig) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+        }
+        if stop:
+            params["stop"] = stop
+        if config.seed is not None:
+            params["seed"] = config.seed
+        extra = dict(self.extra_body)
+        if config.top_k is not None:
+            extra["top_k"] = config.top_k
+        if extra:
+            params["extra_body"] = extra
+        return params
+
+    def _chat_params(self, messages: list[Message], stop: list[str], config: GenerationConfig) -> dict[str, Any]:
+        params = self._params(stop, config)
+        params["messages"] = [m.to_openai() for m in messages]
+        if messages[-1].role == "assistant":
+            extra = params.setdefault("extra_body", {})
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+        return params
+
+    def _errors(self) -> _ErrorTranslator:
+        return _ErrorTranslator(self)
+
+
+class _ErrorTranslator:
+    """Turns the openai client's exceptions into ours, with messages that say what to do."""
+
+    def __init__(self, llm: OpenAICompatLLM) -> None:
+        self.llm = llm
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            return False
+        openai = self.llm._openai
+        url = self.llm.base_url
+        if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
+            raise ModelConnectionError(
+                f"cannot reach the model server at {url} (tried {self.llm.max_retries + 1} times: {exc}). "
+                "Is the server running, and is --base-url right?"
+            ) from exc
+        if isinstance(exc, openai.AuthenticationError):
+            raise ConfigurationError(f"the model server at {url} rejected the API key: {_detail(exc)}") from exc
+        if isinstance(exc, openai.NotFoundError):
+            raise ModelError(
+                f"the server at {url} answered 404 for model {self.llm.model_name!r}: {_detail(exc)}. "
+                "Check the model name (GET /v1/models lists them) and the endpoint path."
+            ) from exc
+        if isinstance(exc, openai.BadRequestError) and any(h in _detail(exc).lower() for h in _CONTEXT_HINTS):
+            raise ContextLengthError(f"the prompt is too long for {self.llm.model_name}: {_detail(exc)}") from exc
+        if isinstance(exc, openai.APIStatusError):
+            raise ModelError(f"the model server at {url} answered {exc.status_code}: {_detail(exc)}") from exc
+        return False
+
+
+def _detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _finish(reason: str | None) -> Any:
+    return {"length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}.get(reason or "", "stop")
+
+
+def _usage(u: Any) -> Usage:
+    if u is None:
+        return Usage()
+    details = getattr(u, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(prompt_tokens=u.prompt_tokens or 0, completion_tokens=u.completion_tokens or 0, cached_tokens=cached)

@@ -1,0 +1,53 @@
+"""`import qwen_agent` stays light, and imports point one way (see ../shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "qwen_agent"
+HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", "tiktoken", "fastapi", "smolagents"]
+
+# Layer of each module (lower may not import higher). Modules not listed inherit their package's layer.
+LAYERS = {
+    "errors": 0, "schema": 1, "jsonish": 1, "prompts": 2, "llm.base": 2, "llm.stops": 2, "tools.base": 2,
+    "tools.function": 2, "interpreter": 2, "react": 3, "llm": 3, "tools": 3, "planner": 4, "agent": 5,
+    "function_calling": 5, "settings": 5, "hf_agent": 6, "integrations": 6, "server": 6, "cli": 7,
+}
+
+
+def test_import_is_light_and_side_effect_free() -> None:
+    code = ("import sys, threading, atexit, signal; before = threading.active_count(); import qwen_agent; "
+            f"print([m for m in {HEAVY!r} if m in sys.modules], threading.active_count() - before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] 0"
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in LAYERS:
+            return LAYERS[key]
+    return None
+
+
+def test_dependency_direction() -> None:
+    violations = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).with_suffix("")
+        module = ".".join(p for p in rel.parts if p != "__init__")
+        if module in ("", "__main__"):
+            continue
+        mine = _layer(module)
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qwen_agent."):
+                target = node.module.removeprefix("qwen_agent.")
+                theirs = _layer(target)
+                same_package = target.split(".")[0] == module.split(".")[0]
+                if mine is not None and theirs is not None and theirs > mine and not same_package:
+                    violations.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
+    assert violations == []
