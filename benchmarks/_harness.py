@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent import LLM, GenerationConfig, get_llm
-from qwen_agent.errors import ConfigurationError
+from qwen_agent.errors import ConfigurationError, QwenAgentError
 
 Record = dict[str, Any]
 
@@ -64,18 +64,13 @@ class ResultStore:
         self._file.seek(0)
         data = self._file.read()
         end = data.rfind(b"\n") + 1
+        for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
+            if line.strip():
+                record = _json_line(self.path, lineno, line)
+                self.records.setdefault(str(record.get(self.key)), record)  # first copy wins on a duplicate
         torn = end < len(data)
-        if torn:
+        if torn:  # only once the rest is known good: a bad file is left as it was
             self._file.truncate(end)
-        for lineno, line in enumerate(data[:end].splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as e:
-                raise ConfigurationError(f"{self.path}:{lineno}: not a JSON line ({e}); fix or move the file") from e
-            case_id = str(record.get(self.key))
-            self.records.setdefault(case_id, record)  # first copy wins should a file hold a duplicate
         return torn
 
     def __contains__(self, case_id: object) -> bool:
@@ -216,19 +211,20 @@ def run_label(args: argparse.Namespace) -> str:
 
 def read_jsonl(path: str | Path) -> list[Record]:
     """Objects of a jsonl file; blank lines skipped; a bad line is an error naming file and line."""
-    out: list[Record] = []
+    if not Path(path).is_file():
+        raise ConfigurationError(f"no such data file: {path}")
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError as e:
-                raise ConfigurationError(f"{path}:{lineno}: not a JSON line ({e})") from e
-            if not isinstance(value, dict):
-                raise ConfigurationError(f"{path}:{lineno}: expected a JSON object")
-            out.append(value)
-    return out
+        return [_json_line(path, lineno, line) for lineno, line in enumerate(f, 1) if line.strip()]
+
+
+def _json_line(path: str | Path, lineno: int, line: str) -> Record:
+    try:
+        value = json.loads(line)
+    except ValueError as e:
+        raise ConfigurationError(f"{path}:{lineno}: not a JSON line ({e}); fix or move the file") from e
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{path}:{lineno}: expected a JSON object")
+    return value
 
 
 # --- reporting ----------------------------------------------------------------------------------------------
@@ -270,13 +266,27 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
     return out
 
 
-def write_report(results_path: Path, markdown: str, data: Record) -> tuple[Path, Path]:
-    """Write `<results>.md` and `<results>.json` beside the results file; returns both paths."""
+def write_report(results_path: Path, markdown: str, data: Record, chart: Callable[[Path], Path]) -> None:
+    """Write `<results>.md`, `<results>.json` and the chart `<results>.png` beside the results; print them."""
     md = results_path.with_suffix(".md")
     js = results_path.with_suffix(".json")
     md.write_text(markdown + "\n", encoding="utf-8")
     js.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return md, js
+    png = chart(results_path.with_suffix(".png"))
+    print(markdown)
+    print(f"\nresults: {results_path}\ntables: {md}, {js}\nchart: {png}")
+
+
+def cli_main(parse: Callable[[Sequence[str] | None], argparse.Namespace],
+             run: Callable[[argparse.Namespace], Any], argv: Sequence[str] | None) -> int:
+    """Parse, run, and turn a qwen_agent error (bad input, model down) into a message and exit status 2."""
+    args = parse(argv)
+    try:
+        run(args)
+    except QwenAgentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def pct(value: float | None, digits: int = 1) -> str | None:

@@ -37,7 +37,7 @@ from benchmarks.ci_sources import (
 )
 from benchmarks.published import CODE_INTERPRETER_20231206, SOURCE
 from qwen_agent import LLM
-from qwen_agent.errors import ConfigurationError, QwenAgentError
+from qwen_agent.errors import ConfigurationError
 from qwen_agent.interpreter import KernelPool, SandboxConfig
 
 DATA_DIR = Path(__file__).parent / "data" / "code_interpreter"
@@ -261,21 +261,12 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     data = {"benchmark": "code_interpreter", "run": label, "task": args.task, "metrics": metrics,
             "results": str(output),
             "published": {k: dict(zip(HEADER[1:], v, strict=True)) for k, v in CODE_INTERPRETER_20231206.items()}}
-    md, js = h.write_report(output, markdown, data)
-    png = chart(output.with_suffix(".png"), label, metrics)
-    print(markdown)
-    print(f"\nresults: {output}\ntables: {md}, {js}\nchart: {png}")
+    h.write_report(output, markdown, data, lambda path: chart(path, label, metrics))
     return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except QwenAgentError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return h.cli_main(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import json5
 from benchmarks import _harness as h
 from benchmarks.published import SOURCE, TOOL_USE_20231206
 from qwen_agent import LLM, GenerationConfig, Message
-from qwen_agent.errors import ConfigurationError, QwenAgentError
+from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm.tokenizer import QwenTokenizer
 from qwen_agent.prompts.react import STOP_WORDS
 
@@ -281,21 +281,12 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     markdown = report(label, metrics)
     data = {"benchmark": "tool_use", "run": label, "metrics": metrics, "results": str(output),
             "published": {k: dict(zip(HEADER[1:], v, strict=True)) for k, v in TOOL_USE_20231206.items()}}
-    md, js = h.write_report(output, markdown, data)
-    png = chart(output.with_suffix(".png"), label, metrics)
-    print(markdown)
-    print(f"\nresults: {output}\ntables: {md}, {js}\nchart: {png}")
+    h.write_report(output, markdown, data, lambda path: chart(path, label, metrics))
     return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except QwenAgentError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return h.cli_main(parse_args, run, argv)
 
 
 if __name__ == "__main__":

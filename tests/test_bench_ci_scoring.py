@@ -118,3 +118,12 @@ def test_gsm8k_test_split_loads(shared_dir):
     assert len(cases) == 1319 and cases[0]["id"] == "math:0"
     # every reference solution yields oracle code (parsed, never run here)
     assert all("print(_show(answer))" in gsm8k_oracle_code(c["answer"]) for c in cases)
+
+
+def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
+    from benchmarks.code_interpreter import main
+
+    assert main(["--task", "math", "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "--gsm8k" in capsys.readouterr().err
+    assert main(["--task", "general", "--output", str(tmp_path / "o.jsonl")]) == 2  # no model named
+    assert "--model" in capsys.readouterr().err
