@@ -248,17 +248,21 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
 
     n = max(len(rows), 1)
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(metrics) + 0.25 * n * len(metrics)), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(metrics) + 0.12 * n * len(metrics)), 4.5))
+    palette = plt.get_cmap("tab20").colors
+    others = 0
     for i, (name, values) in enumerate(rows):
         xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics)) if values[m] is not None]
         ys = [v for v in values if v is not None]
-        bars = ax.bar(xs, ys, width, label=name, hatch="//" if name == highlight else None,
-                      edgecolor="black" if name == highlight else None)
-        if name == highlight:
+        if name == highlight:  # this run: dark and hatched, its values written on the bars
+            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch="//", edgecolor="white")
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        else:
+            ax.bar(xs, ys, width, label=name, color=palette[others % len(palette)])
+            others += 1
     ax.set_xticks(range(len(metrics)), metrics)
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=120)

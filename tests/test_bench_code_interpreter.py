@@ -9,52 +9,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from benchmarks import code_interpreter as ci
 from qwen_agent import ScriptedLLM
+from tests.scripted_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parents[1]
-
-
-class ScriptedJudgeServer:
-    """A real HTTP server on 127.0.0.1 speaking the OpenAI chat API; replays scripted replies in order and
-    records each request. A test double for the vision model only."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies, self.requests = list(replies), []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.requests.append(body)
-                text = owner.replies.pop(0) if owner.replies else "wrong"
-                out = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                  "choices": [{"index": 0, "finish_reason": "stop",
-                                               "message": {"role": "assistant", "content": text}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -84,12 +49,9 @@ def test_gsm8k_oracle_full_test_split_scores_100(tmp_path, gsm8k, request):
 
 
 def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):
-    judge = ScriptedJudgeServer(["right"] * 12)
-    try:
-        m = ci.run(_args(tmp_path, "--task", "visualization", "--oracle", "--judge", judge.url,
+    with ScriptedOpenAIServer(["right"] * 12) as judge:  # the vision judge's words are scripted
+        m = ci.run(_args(tmp_path, "--task", "visualization", "--oracle", "--judge", judge.base_url,
                          "--judge-model", "vl", "--workers", "2"))["metrics"]
-    finally:
-        judge.close()
     assert (m["visualization_hard"], m["visualization_easy"]) == (1.0, 1.0)
     assert m["counts"]["visualization_hard"] == 8 and m["counts"]["visualization_easy"] == 4
     assert len(judge.requests) == 12
@@ -128,12 +90,9 @@ def test_planted_mistakes_score_the_numbers_computed_by_hand(tmp_path, gsm8k):
     }
     replay = tmp_path / "recorded.jsonl"
     replay.write_text("".join(json.dumps({"id": k, "turns": v}) + "\n" for k, v in turns.items()))
-    judge = ScriptedJudgeServer(["right", "Wrong."])
-    try:
-        data_out = ci.run(_args(tmp_path, "--task", "all", "--gsm8k", str(gsm8k), "--limit", "4", "--data", str(data),
-                                "--replay", str(replay), "--judge", judge.url))
-    finally:
-        judge.close()
+    with ScriptedOpenAIServer(["right", "Wrong."]) as judge:
+        data_out = ci.run(_args(tmp_path, "--task", "all", "--gsm8k", str(gsm8k), "--limit", "4", "--data",
+                                str(data), "--replay", str(replay), "--judge", judge.base_url))
     m = data_out["metrics"]
     assert m["math"] == pytest.approx(2 / 4)  # math:0 and math:2 right
     assert m["visualization_hard"] == pytest.approx(1 / 4) and m["visualization_easy"] is None  # only v0

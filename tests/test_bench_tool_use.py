@@ -11,6 +11,7 @@ from benchmarks import make_tool_use_sample as sample
 from benchmarks import tool_use as tu
 from qwen_agent import ScriptedLLM
 from qwen_agent.errors import ConfigurationError
+from tests.scripted_server import ScriptedOpenAIServer
 
 
 def _args(tmp_path: Path, vocab: Path, *extra: str):
@@ -143,3 +144,25 @@ def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x"}\n')
     assert tu.main(["--oracle", "--vocab", "/nonexistent/qwen.tiktoken", "--positive", str(bad)]) == 2
+
+
+def test_command_line_against_an_openai_compatible_server(tmp_path, qwen_vocab, capsys):
+    replies = ["Thought: a\nAction: weather_forecast\nAction Input: " + REF["p01"][1] + "\nObservation: sunny",
+               "Thought: b\nAction: weather_forecast\nAction Input: {\"city\": \"上海\"}",
+               "Thought: no tool\nFinal Answer: 你好"]
+    argv = ["--model", "qwen", "--vocab", str(qwen_vocab), "--limit", "2", "--output", str(tmp_path / "o.jsonl")]
+    with ScriptedOpenAIServer(replies) as server:  # three replies for four cases: the server fails the last
+        assert tu.main([*argv, "--base-url", server.base_url]) == 2
+    assert "answered 500" in capsys.readouterr().err
+    first = server.requests[0]
+    assert first["model"] == "qwen" and "Observation:" in first["stop"] and first["temperature"] == 0
+    assert first["messages"][1]["content"] == sample.positive_rows()[0]["prompt"]
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3  # finished cases kept
+    with ScriptedOpenAIServer(["Thought: chat\nFinal Answer: 2"]) as server:  # the rerun asks only for the rest
+        assert tu.main([*argv, "--base-url", server.base_url]) == 0
+    assert len(server.requests) == 1
+    out = capsys.readouterr().out
+    # p01 and p02 name the right tool; p02's input {"city": "上海"} is part of the reference's: 0 < Rouge < 1.
+    assert "| **qwen** (this run) | 100.0% |" in out and "| 0.0% |" in out
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "o.jsonl").read_text().splitlines())}
+    assert len(rows) == 4 and rows["positive:p01"]["rouge_l"] == 1.0 and 0 < rows["positive:p02"]["rouge_l"] < 1
