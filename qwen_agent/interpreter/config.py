@@ -25,8 +25,8 @@ class SandboxConfig:
         max_open_files: RLIMIT_NOFILE.
         cpu_seconds: CPU time of the kernel over its whole life (RLIMIT_CPU); past it the kernel dies.
         max_file_mb: the largest file the kernel may write (RLIMIT_FSIZE).
-        max_output_bytes: output kept per execution; past it the output is truncated and, at four times
-            the limit, the execution is interrupted.
+        max_output_bytes: stdout/stderr characters kept per execution; past it the output is cut (the
+            result says how much) and, at four times the limit, the execution is interrupted.
         interrupt_grace: seconds an interrupted execution has to return to idle before the kernel is
             killed and replaced.
         startup_timeout: seconds a kernel has to start and answer.

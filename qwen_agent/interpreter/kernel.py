@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -16,6 +17,28 @@ from qwen_agent.errors import KernelStartError, MissingDependencyError
 from qwen_agent.interpreter import sandbox
 from qwen_agent.interpreter.config import SandboxConfig
 from qwen_agent.interpreter.fonts import write_matplotlibrc
+
+# An IPython startup file of each kernel. ipykernel buffers stdout and stderr separately and flushes them
+# on a timer, which loses their relative order; flushing the other stream when the writer switches keeps it.
+# It patches the class, at startup rather than in a cell: IPython swaps the instance's `write` around cells.
+_STARTUP_CODE = """
+def _qwen_agent_order_streams():
+    import sys
+    last = [None]
+    def order(stream, other):
+        base = type(stream)
+        class OrderedStream(base):
+            def write(self, text):
+                if last[0] is other:
+                    other.flush()
+                last[0] = self
+                return base.write(self, text)
+        stream.__class__ = OrderedStream
+    order(sys.stdout, sys.stderr)
+    order(sys.stderr, sys.stdout)
+_qwen_agent_order_streams()
+del _qwen_agent_order_streams
+"""
 
 _RUNTIME_PREFIX = "qak-"  # short: ipc socket paths must stay under ~100 characters
 
@@ -49,6 +72,9 @@ class Kernel:
         )
         plan = sandbox.plan_launch(config, level, work_dir, self.runtime, Path(conn_file))
         write_matplotlibrc(self.runtime / "tmp" / ".mpl", font_family)
+        startup = self.runtime / "tmp" / ".ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-qwen-agent.py").write_text(_STARTUP_CODE, encoding="utf-8")
         self.cgroup = plan.cgroup
         with open(self.log_path, "wb") as log:
             try:
@@ -105,19 +131,15 @@ class Kernel:
 
     def kill(self) -> None:
         """Kill the kernel and everything it started; remove its runtime dir. Idempotent."""
-        try:
+        with contextlib.suppress(Exception):  # channels may already be closed
             self.client.stop_channels()
-        except Exception:  # channels may already be closed
-            pass
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         sandbox.kill_cgroup(self.cgroup)
         self._cleanup()
 

@@ -45,7 +45,7 @@ class KernelPool:
         """A started session for one user. Starts one on the spot when none is ready within `timeout`."""
         with self._cond:
             self._check_open()
-            if not self._ready:
+            if not self._ready and self.size > 0:
                 self._cond.wait_for(lambda: self._ready or self._closed or self._error, timeout)
             self._check_open()
             session = self._ready.pop() if self._ready else None

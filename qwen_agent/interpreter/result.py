@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class ExecutionResult:
     message: str = ""
     elapsed: float = 0.0
     work_dir: Path | None = None
+    started: bool = field(default=False, repr=False)  # the kernel reported running this code
 
     @property
     def stdout(self) -> str:
@@ -81,10 +83,8 @@ class ExecutionResult:
         for n, path in enumerate(self.images, 1):
             shown = path
             if self.work_dir is not None:
-                try:
+                with contextlib.suppress(ValueError):
                     shown = path.relative_to(self.work_dir)
-                except ValueError:
-                    pass
             lines.append(f"![fig-{n}]({shown})")
         return lines
 

@@ -16,6 +16,7 @@ that caps processes even for root (RLIMIT_NPROC is not enforced for root).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -143,6 +144,7 @@ def make_cgroup(config: SandboxConfig) -> Path | None:
     """A fresh pids cgroup limited to `config.max_processes`, or None where the host has none."""
     if not cgroups_available():
         return None
+    _sweep_stale_cgroups()
     path = _CGROUP_ROOT / f"qwen_agent-{os.getpid()}-{uuid.uuid4().hex[:10]}"
     try:
         path.mkdir()
@@ -151,6 +153,15 @@ def make_cgroup(config: SandboxConfig) -> Path | None:
         logger.warning("could not make pids cgroup %s: %s", path, exc)
         return None
     return path
+
+
+def _sweep_stale_cgroups() -> None:
+    """Remove empty cgroups left by processes that were killed before they could clean up."""
+    for path in _CGROUP_ROOT.glob("qwen_agent-*-*"):
+        owner = path.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # fails, harmlessly, while processes remain in it
 
 
 def kill_cgroup(path: Path | None) -> None:
@@ -168,15 +179,11 @@ def kill_cgroup(path: Path | None) -> None:
         if not pids:
             break
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.02)
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 def _rlimits(config: SandboxConfig, level: str) -> dict[str, int]:
@@ -199,6 +206,7 @@ def clean_env(home: str) -> dict[str, str]:
     return {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
+        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONNOUSERSITE": "1",
@@ -207,6 +215,7 @@ def clean_env(home: str) -> dict[str, str]:
         "MPLCONFIGDIR": f"{home}/.mpl",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "JPY_PARENT_PID": "",
+        "MALLOC_ARENA_MAX": "2",  # per-thread malloc arenas eat the address-space limit (RLIMIT_AS)
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
     }
@@ -242,7 +251,7 @@ def _bwrap_args(config: SandboxConfig, python: str, work_dir: Path, runtime: Pat
              "--bind", str(runtime / "tmp"), "/tmp",
              "--bind", str(runtime), str(runtime),
              "--bind", str(work_dir), str(work_dir),
-             "--chdir", str(work_dir)]
+             "--remount-ro", "/", "--chdir", str(work_dir)]
     return args
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import queue
 import shutil
 import tempfile
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qwen_agent.errors import SandboxError
+from qwen_agent.errors import ConfigurationError, SandboxError
 from qwen_agent.interpreter import sandbox
 from qwen_agent.interpreter.config import SandboxConfig
 from qwen_agent.interpreter.kernel import Kernel
@@ -85,6 +87,9 @@ class KernelSession:
     def __init__(self, work_dir: str | Path | None = None, sandbox: SandboxConfig | None = None,
                  font_family: str | None = None) -> None:
         self.config = sandbox or SandboxConfig()
+        python = self.config.python
+        if python is not None and not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise ConfigurationError(f"SandboxConfig.python {python!r} is not an executable file")
         self.level = _resolve(self.config)
         self._own_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="qwen-agent-")) if work_dir is None else Path(work_dir)
@@ -109,6 +114,13 @@ class KernelSession:
                 self._replace_kernel()
         return self
 
+    def restart(self) -> None:
+        """Kill the kernel and everything it started, and start a fresh one (variables are lost)."""
+        with self._lock:
+            self._check_open()
+            self._await_pending()
+            self._replace_kernel()
+
     def close(self) -> None:
         """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent."""
         with self._lock:
@@ -131,7 +143,8 @@ class KernelSession:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True) and getattr(self, "_kernel", None) is not None:
-            self.close()
+            with contextlib.suppress(Exception):  # interpreter shutdown: modules may be half torn down
+                self.close()
 
     @property
     def sandbox_description(self) -> str:
@@ -156,6 +169,10 @@ class KernelSession:
             self._check_open()
             lost_note = self._ensure_kernel()
             result = self._run(code, timeout)
+            if result.status == "died" and not result.started:  # it died before the call reached it
+                self._await_pending()
+                lost_note = "The kernel had died since the last call; this code ran in a fresh kernel."
+                result = self._run(code, timeout)
             if lost_note and not result.state_lost:
                 result.state_lost = True
                 result.message = " ".join(m for m in (lost_note, result.message) if m)
@@ -212,6 +229,8 @@ class KernelSession:
                 continue
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
                 return "idle"
+            result = collector.result
+            result.started = True
             collector.add(msg)
             if collector.flooded and not interrupting:
                 return "flood"
@@ -289,23 +308,38 @@ class KernelSession:
         rel = Path(name if name is not None else source.name)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             raise ValueError(f"upload name must be a relative path inside the work dir, got {str(rel)!r}")
-        target = self.work_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._inside(rel)
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
-            shutil.copyfile(source, target)
+            if target.is_symlink():  # never write through a link the code in the kernel planted
+                target.unlink()
+            shutil.copyfile(source, target, follow_symlinks=True)
         return rel.as_posix()
 
+    def _inside(self, rel: Path, replace_links: bool = False) -> Path:
+        """`work_dir / rel` with its parents created; a symlinked parent (planted by code in the kernel to
+        make the host write elsewhere) is refused, or removed when `replace_links`."""
+        folder = self.work_dir
+        for part in rel.parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                if not replace_links:
+                    raise SandboxError(f"{rel.as_posix()!r} leads outside the work dir through a symlink")
+                folder.unlink()
+            folder.mkdir(exist_ok=True)
+        return folder / rel.parts[-1]
+
     def _save_png(self, b64: str) -> Path:
-        folder = self.work_dir / "figures"
-        folder.mkdir(exist_ok=True)
+        folder = self._inside(Path("figures") / "x", replace_links=True).parent
         while True:
             self._figures += 1
             path = folder / f"fig-{self._figures}.png"
-            if not path.exists():
+            if not os.path.lexists(path):
                 break
-        path.write_bytes(base64.b64decode(b64))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(b64))
         return path
 
 

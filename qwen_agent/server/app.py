@@ -1,0 +1,316 @@
+"""The OpenAI-compatible HTTP API over any `LLM`: /v1/chat/completions (with function calling), /v1/completions,
+/v1/models. Built with FastAPI; `create_app` returns the ASGI app, `qwen_agent.server.run` serves it."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_agent.errors import ContextLengthError, MissingDependencyError, ModelError, QwenAgentError
+from qwen_agent.function_calling import FunctionCallingRequest, ToolCallStream
+from qwen_agent.llm.base import LLM, Prompt
+from qwen_agent.prompts.chatml import render_chatml
+from qwen_agent.prompts.react import Lang
+from qwen_agent.schema import GenerationConfig, Message, Usage
+from qwen_agent.server import protocol as p
+from qwen_agent.server.worker import ModelWorker
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("fastapi", "server", "The OpenAI-compatible server") from e
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass
+class _Server:
+    llm: LLM
+    worker: ModelWorker
+    model_name: str
+    api_key: str | None
+    context_window: int | None
+    count_tokens: TokenCounter
+    lang: Lang
+    created: int
+
+
+def create_app(
+    llm: LLM,
+    *,
+    model_name: str | None = None,
+    api_key: str | None = None,
+    context_window: int | None = None,
+    count_tokens: TokenCounter | None = None,
+    lang: Lang = "en",
+) -> FastAPI:
+    """An OpenAI-compatible ASGI app serving `llm`.
+
+    Args:
+        llm: any backend; its calls are serialised on one worker thread.
+        model_name: the id clients send as `model` (others get 404); default `llm.model_name`.
+        api_key: when set, requests must send `Authorization: Bearer <api_key>` (401 otherwise).
+        context_window: when set, prompts whose tokens plus `max_tokens` exceed it get a 400
+            `context_length_exceeded`.
+        count_tokens: counts prompt tokens for that check; default `llm.count_tokens` when the backend has
+            one, else an estimate of one token per 4 bytes of UTF-8.
+        lang: language of the ReAct instructions used for function calling.
+    """
+    counter = count_tokens or getattr(llm, "count_tokens", None) or _estimate_tokens
+    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, context_window, counter, lang,
+                    int(time.time()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.worker.close()
+
+    app = FastAPI(title="qwen_agent OpenAI-compatible server", lifespan=lifespan)
+    app.state.qwen = state
+    _add_error_handlers(app)
+    _add_routes(app, state)
+    return app
+
+
+def _add_routes(app: FastAPI, state: _Server) -> None:
+    @app.get("/v1/models", response_model=None)
+    async def list_models(request: Request) -> JSONResponse:
+        _check_auth(state, request)
+        return JSONResponse({"object": "list", "data": [_model_card(state)]})
+
+    @app.get("/v1/models/{model_id:path}", response_model=None)
+    async def get_model(model_id: str, request: Request) -> JSONResponse:
+        _check_auth(state, request)
+        _check_model(state, model_id)
+        return JSONResponse(_model_card(state))
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(request: Request) -> Any:
+        _check_auth(state, request)
+        req = p.validate(p.ChatRequest, await _json_body(request))
+        return await _chat(state, req)
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(request: Request) -> Any:
+        _check_auth(state, request)
+        req = p.validate(p.CompletionRequest, await _json_body(request))
+        return await _completion(state, req)
+
+
+# --- request plumbing ---------------------------------------------------------------------------------------
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(p.APIError)
+    async def api_error(request: Request, exc: p.APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err = p.APIError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+        return JSONResponse(err.body(), status_code=exc.status_code)
+
+    @app.exception_handler(QwenAgentError)
+    async def backend_error(request: Request, exc: QwenAgentError) -> JSONResponse:
+        err = _model_failure(exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(Exception)
+    async def any_error(request: Request, exc: Exception) -> JSONResponse:
+        err = _model_failure(exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
+
+def _model_failure(exc: BaseException) -> p.APIError:
+    if isinstance(exc, p.APIError):
+        return exc
+    if isinstance(exc, ContextLengthError):
+        return p.APIError(400, str(exc), param="messages", code="context_length_exceeded")
+    if isinstance(exc, ModelError | QwenAgentError):
+        return p.APIError(500, f"the model backend failed: {exc}", type="server_error")
+    return p.APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
+
+
+def _check_auth(state: _Server, request: Request) -> None:
+    if state.api_key is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise p.APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
+    if not hmac.compare_digest(token.strip().encode(), state.api_key.encode()):
+        raise p.APIError(401, "incorrect API key provided", code="invalid_api_key")
+
+
+def _check_model(state: _Server, model: str) -> None:
+    if model != state.model_name:
+        raise p.APIError(404, f"the model {model!r} does not exist; this server serves {state.model_name!r}",
+                         param="model", code="model_not_found")
+
+
+def _model_card(state: _Server) -> dict[str, Any]:
+    return {"id": state.model_name, "object": "model", "created": state.created, "owned_by": "qwen_agent"}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise p.APIError(400, f"the request body is not valid JSON: {e}") from None
+
+
+def _estimate_tokens(text: str) -> int:
+    return (len(text.encode("utf-8")) + 3) // 4
+
+
+def _check_context(state: _Server, prompt: Prompt, requested: int | None, param: str) -> int:
+    """Prompt tokens; raises 400 context_length_exceeded when prompt plus requested completion do not fit."""
+    text = prompt if isinstance(prompt, str) else render_chatml(prompt)
+    n = state.count_tokens(text)
+    window = state.context_window
+    if window is not None and n + (requested or 0) > window:
+        extra = f" ({n} in the prompt, {requested} for the completion)" if requested else ""
+        raise p.APIError(
+            400,
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{n + (requested or 0)} tokens{extra}. Please reduce the length of the {param}.",
+            param=param, code="context_length_exceeded",
+        )
+    return n
+
+
+def _usage(usage: Usage | None, prompt_tokens: int) -> Usage:
+    u = usage or Usage()
+    return u if u.prompt_tokens else u.model_copy(update={"prompt_tokens": prompt_tokens})
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _sse_response(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# --- /v1/chat/completions -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ChatPlan:
+    fc: FunctionCallingRequest
+    prompt: list[Message]
+    stop: list[str]
+    config: GenerationConfig
+    legacy: bool
+    prompt_tokens: int
+
+
+def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
+    _check_model(state, req.model)
+    messages = p.parse_messages(req.messages)
+    fc = p.function_calling_request(req, state.lang)
+    if req.continue_final_message:
+        if messages[-1].role != "assistant" or messages[-1].tool_calls:
+            raise p.APIError(400, "continue_final_message needs a last assistant message with text content",
+                             param="messages")
+        if fc.uses_tools:
+            raise p.APIError(400, "continue_final_message cannot be combined with tools",
+                             param="continue_final_message")
+    if not any(m.role == "user" for m in messages):
+        raise p.APIError(400, "messages must contain at least one user message", param="messages")
+    prompt = fc.prompt(messages)
+    n = _check_context(state, prompt, req.requested_max_tokens, "messages")
+    return _ChatPlan(fc, prompt, fc.stop(req.stop_list()), req.config(state.llm.default_config),
+                     req.legacy_functions, n)
+
+
+async def _chat(state: _Server, req: p.ChatRequest) -> Any:
+    plan = _plan_chat(state, req)
+    rid = p.new_id("chatcmpl")
+    if req.stream:
+        return _sse_response(_chat_events(state, plan, rid, req.include_usage))
+    gen = await state.worker.generate(plan.prompt, plan.stop, plan.config)
+    turn = plan.fc.read(gen.text, gen.usage)
+    body = p.envelope("chat", rid, state.model_name)
+    body["choices"] = [{
+        "index": 0,
+        "message": p.message_body(turn.message, plan.legacy),
+        "logprobs": None,
+        "finish_reason": p.finish_reason(turn.message, gen.finish_reason, plan.legacy),
+    }]
+    body["usage"] = p.usage_body(_usage(gen.usage, plan.prompt_tokens))
+    return JSONResponse(body)
+
+
+async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage: bool) -> AsyncIterator[str]:
+    head = p.envelope("chat.chunk", rid, state.model_name)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return _sse({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    reader = ToolCallStream(plan.fc)
+    finish: str | None = None
+    usage: Usage | None = None
+    try:
+        async for c in state.worker.stream(plan.prompt, plan.stop, plan.config):
+            text = reader.feed(c.text)
+            if text:
+                yield chunk({"content": text})
+            finish, usage = c.finish_reason or finish, c.usage or usage
+        rest, turn = reader.finish(usage)
+        if rest:
+            yield chunk({"content": rest})
+        for delta in p.tool_call_deltas(turn.message, plan.legacy):
+            yield chunk(delta)
+        yield chunk({}, p.finish_reason(turn.message, finish, plan.legacy))
+        if include_usage:
+            yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, plan.prompt_tokens))})
+    except Exception as e:  # noqa: BLE001 - headers are sent: report in-band, as OpenAI does
+        yield _sse(_model_failure(e).body())
+    yield "data: [DONE]\n\n"
+
+
+# --- /v1/completions ----------------------------------------------------------------------------------------
+async def _completion(state: _Server, req: p.CompletionRequest) -> Any:
+    _check_model(state, req.model)
+    prompt = req.prompt_text()
+    n = _check_context(state, prompt, req.requested_max_tokens, "prompt")
+    config, stop, rid = req.config(state.llm.default_config), req.stop_list(), p.new_id("cmpl")
+    echo = prompt if req.echo else ""
+    if req.stream:
+        return _sse_response(_completion_events(state, prompt, stop, config, rid, req.include_usage, n, echo))
+    gen = await state.worker.generate(prompt, stop, config)
+    body = p.envelope("text", rid, state.model_name)
+    body["choices"] = [{"index": 0, "text": echo + gen.text, "logprobs": None, "finish_reason": gen.finish_reason}]
+    body["usage"] = p.usage_body(_usage(gen.usage, n))
+    return JSONResponse(body)
+
+
+async def _completion_events(
+    state: _Server, prompt: str, stop: Sequence[str], config: GenerationConfig, rid: str,
+    include_usage: bool, prompt_tokens: int, echo: str,
+) -> AsyncIterator[str]:
+    head = p.envelope("text", rid, state.model_name)
+
+    def chunk(text: str, finish: str | None = None) -> str:
+        return _sse({**head, "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]})
+
+    if echo:
+        yield chunk(echo)
+    usage: Usage | None = None
+    try:
+        async for c in state.worker.stream(prompt, stop, config):
+            usage = c.usage or usage
+            if c.text or c.finish_reason:
+                yield chunk(c.text, c.finish_reason)
+        if include_usage:
+            yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, prompt_tokens))})
+    except Exception as e:  # noqa: BLE001 - headers are sent: report in-band
+        yield _sse(_model_failure(e).body())
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,72 @@
+"""`qwen-agent serve` as a real process: the scripted backend answers the openai client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.server.cli import add_serve_command, build_llm
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qwen-agent")
+    add_serve_command(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_serve_arguments_and_bad_configuration(tmp_path):
+    args = _parser().parse_args(["serve", "--backend", "scripted", "--script", str(tmp_path / "r.json")])
+    assert (args.host, args.port, args.api_key, args.func.__name__) == ("127.0.0.1", 8000, None, "run_serve")
+    (tmp_path / "r.json").write_text('{"not": "a list"}')
+    with pytest.raises(ConfigurationError, match="JSON list of strings"):
+        build_llm(args)
+    with pytest.raises(ConfigurationError, match="needs --model"):
+        build_llm(_parser().parse_args(["serve", "--backend", "transformers"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_process_answers_openai_client(tmp_path):
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["Hello from the scripted backend."]))
+    port = _free_port()
+    code = (
+        "import argparse, sys\nfrom qwen_agent.server.cli import add_serve_command\n"
+        "p = argparse.ArgumentParser(); add_serve_command(p.add_subparsers())\n"
+        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--backend", "scripted", "--script", str(script),
+         "--served-model-name", "demo", "--port", str(port), "--api-key", "k", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=5)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        resp = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
+        assert resp.choices[0].message.content == "Hello from the scripted backend."
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,213 @@
+"""Function calling over ReAct: tool_choice, parallel calls, history round trips, streaming reader, planner."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from qwen_agent.agent import Agent
+from qwen_agent.function_calling import (
+    FunctionCallingPlanner,
+    FunctionCallingRequest,
+    ToolCallStream,
+    ToolChoice,
+    tool_calls_from_openai,
+    tool_calls_to_openai,
+)
+from qwen_agent.llm.scripted import ScriptedLLM
+from qwen_agent.react import parse_react
+from qwen_agent.schema import Message, ToolCall, ToolSpec
+
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="Current weather of a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+TIME = ToolSpec(name="get_time", description="Current time in a city.", parameters=WEATHER.parameters)
+
+TWO_CALLS = (
+    "Thought: I need both.\nAction: get_weather\nAction Input: {\"city\": \"Paris\"}\n"
+    "Action: get_time\nAction Input: {\"city\": \"Paris\"}\nObservation: made up"
+)
+
+
+def test_tool_choice_parse_accepts_openai_langchain_and_legacy_shapes():
+    assert ToolChoice.parse(None) == ToolChoice("auto")
+    assert ToolChoice.parse("none").mode == "none"
+    assert ToolChoice.parse("any") == ToolChoice("required")
+    assert ToolChoice.parse({"type": "function", "function": {"name": "f"}}) == ToolChoice("function", "f")
+    assert ToolChoice.parse({"name": "f"}) == ToolChoice("function", "f")
+    assert ToolChoice.parse("get_weather") == ToolChoice("function", "get_weather")
+    with pytest.raises(ValueError, match="invalid tool_choice"):
+        ToolChoice.parse(3)
+    with pytest.raises(ValueError, match="not among the tools"):
+        ToolChoice("function", "nope").check([WEATHER])
+    with pytest.raises(ValueError, match="at least one tool"):
+        ToolChoice("required").check([])
+
+
+def test_auto_prompt_is_react_and_output_becomes_tool_calls():
+    req = FunctionCallingRequest([WEATHER, TIME])
+    prompt = req.prompt([Message.user("Weather and time in Paris?")])
+    assert len(prompt) == 1 and prompt[0].role == "user"
+    assert "get_weather: Call this tool" in prompt[0].content
+    assert prompt[0].content.endswith("Question: Weather and time in Paris?")
+    assert req.stop(["END"]) == ["END", "Observation:", "Observation:\n"]
+    turn = req.read(TWO_CALLS)
+    calls = turn.message.tool_calls
+    assert [c.name for c in calls] == ["get_weather", "get_time"]
+    assert json.loads(calls[0].arguments) == {"city": "Paris"}
+    assert turn.message.content == "I need both."
+
+
+def test_parallel_false_and_named_choice_keep_one_call():
+    assert len(FunctionCallingRequest([WEATHER, TIME], parallel_tool_calls=False).read(TWO_CALLS)
+               .message.tool_calls) == 1
+    req = FunctionCallingRequest([WEATHER, TIME], ToolChoice("function", "get_weather"))
+    prompt = req.prompt([Message.user("hi")])
+    assert prompt[-1] == Message.assistant("Action: get_weather\nAction Input: ")
+    turn = req.read('{"city": "Rome"}\nObservation:')
+    assert [(c.name, c.arguments) for c in turn.message.tool_calls] == [("get_weather", '{"city": "Rome"}')]
+
+
+def test_required_prefills_action_and_none_hides_tools():
+    req = FunctionCallingRequest([WEATHER, TIME], ToolChoice("required"))
+    assert req.prompt([Message.user("hi")])[-1].content == "Action: "
+    assert req.read('"Get-Time"\nAction Input: {"city": "Oslo"}').message.tool_calls[0].name == "get_time"
+    single = FunctionCallingRequest([WEATHER], ToolChoice("required"))
+    assert single.prompt([Message.user("hi")])[-1].content == "Action: get_weather\nAction Input: "
+    none = FunctionCallingRequest([WEATHER], ToolChoice("none"))
+    prompt = none.prompt([Message.user("hi")])
+    assert prompt == [Message.user("hi")] and none.stop() == []
+    assert none.read("Action: x").message == Message.assistant("Action: x")
+
+
+def test_history_with_tool_results_becomes_transcript_and_back():
+    call = ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="call_1")
+    history = [
+        Message.system("Be brief."),
+        Message.user("Weather in Paris?"),
+        Message.assistant("I should look it up.", [call]),
+        Message.tool("sunny, 21C", tool_call_id="call_1"),
+    ]
+    prompt = FunctionCallingRequest([WEATHER]).prompt(history)
+    assert prompt[0] == Message.system("Be brief.")
+    assert prompt[1].content.endswith(
+        "Question: Weather in Paris?\nThought: I should look it up.\nAction: get_weather\n"
+        'Action Input: {"city": "Paris"}\nObservation: sunny, 21C\n'
+    )
+    turn = FunctionCallingRequest([WEATHER]).read("Thought: I now know the final answer\nFinal Answer: Sunny.")
+    assert turn.message == Message.assistant("Sunny.")
+
+
+def test_openai_tool_call_conversion_round_trip():
+    calls = [ToolCall(name="f", arguments='{"a": 1}', id="call_x")]
+    data = tool_calls_to_openai(calls)
+    assert data == [{"id": "call_x", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]
+    assert tool_calls_from_openai(data) == calls
+    assert tool_calls_from_openai([{"function": {"name": "g", "arguments": {"b": 2}}}])[0].arguments == '{"b": 2}'
+    with pytest.raises(ValueError, match="no function name"):
+        tool_calls_from_openai([{"function": {}}])
+
+
+STREAM_CASES = [
+    "Thought: I now know the final answer\nFinal Answer: The answer is 42.\nIt is final.  ",
+    "Thought: easy\nFinal Answer: line one\nAction items: none\nAction: get_weather\nAction Input: {}",
+    "Final Answer: Obs are fine\nObservation: cut here",
+    TWO_CALLS,
+    "Just plain text without keywords.\nSecond line.",
+    "Thought: hmm\nFinal Answer:   spaced  \n\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAM_CASES)
+def test_stream_reader_shows_exactly_the_final_content_for_any_chunking(text):
+    req = FunctionCallingRequest([WEATHER, TIME])
+    expected = req.read(text).message
+    rng = random.Random(text)
+    for _ in range(30):
+        reader = ToolCallStream(req)
+        shown, i = "", 0
+        while i < len(text):
+            n = rng.randint(1, 7)
+            shown += reader.feed(text[i : i + n])
+            i += n
+        rest, turn = reader.finish()
+        assert shown + rest == (expected.content or "" if not expected.tool_calls else "")
+        assert turn.message.tool_calls == expected.tool_calls or [
+            (c.name, c.arguments) for c in turn.message.tool_calls
+        ] == [(c.name, c.arguments) for c in expected.tool_calls]
+        assert "Observation" not in "".join(c.arguments for c in turn.message.tool_calls or [])
+
+
+def test_stream_reader_streams_final_answer_before_the_end():
+    reader = ToolCallStream(FunctionCallingRequest([WEATHER]))
+    assert reader.feed("Thought: done\nFinal Answer: Hel") == "Hel"
+    assert reader.feed("lo wor") == "lo wor"
+    assert reader.feed("ld\nAct") == "ld"  # "Act" may become "Action:"
+    assert reader.feed("ually yes") == "\nActually yes"
+    assert reader.finish() [0] == ""
+    assert parse_react("Final Answer: Hello world\nActually yes").final_answer == "Hello world\nActually yes"
+
+
+def test_planner_runs_agent_in_function_calling_mode():
+    def get_weather(city: str) -> str:
+        """Current weather of a city.
+
+        Args:
+            city: the city.
+        """
+        return f"sunny in {city}"
+
+    llm = ScriptedLLM([
+        '{"city": "Paris"}',  # forced call: the prefill already wrote the Action line
+        "Thought: I now know the final answer\nFinal Answer: It is sunny in Paris.",
+    ])
+    agent = Agent(llm, [get_weather], planner=FunctionCallingPlanner(tool_choice="get_weather"))
+    result = agent.run_result("Weather in Paris?")
+    assert result.answer == "It is sunny in Paris."
+    assert [s.kind for s in result.steps] == ["action", "observation", "final"]
+    assert result.steps[1].observation == "sunny in Paris"
+    first_prompt, first_stop = llm.calls[0]
+    assert first_prompt[-1] == Message.assistant("Action: get_weather\nAction Input: ")
+    assert "Observation:" in first_stop
+    second_prompt, _ = llm.calls[1]
+    assert second_prompt[-1].role == "user"  # forced once; the answer turn is free
+    assert second_prompt[-1].content.endswith('Observation: sunny in Paris\n')
+
+
+def test_planner_rejects_named_tool_it_does_not_have():
+    agent = Agent(ScriptedLLM(["x"]), [], planner=FunctionCallingPlanner(tool_choice="missing"))
+    with pytest.raises(ValueError, match="not among the tools"):
+        agent.run("hi")
+
+
+def test_transcript_round_trips_to_messages():
+    from qwen_agent.function_calling import messages_from_transcript
+    from qwen_agent.prompts.react import transcript_of
+
+    a = ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="a")
+    b = ToolCall(name="get_time", arguments='{"city": "Tokyo"}', id="b")
+    c = ToolCall(name="get_weather", arguments='{"city": "Oslo"}', id="c")
+    conversation = [
+        Message.assistant("Two lookups.", [a, b]),
+        Message.tool("rainy\nand cold", tool_call_id="a"),
+        Message.tool("9 am", tool_call_id="b"),
+        Message.assistant("One more.", [c]),
+        Message.tool("snow", tool_call_id="c"),
+        Message.assistant("Rainy in Paris, 9 am in Tokyo, snow in Oslo."),
+    ]
+    text = transcript_of(conversation)
+    back = messages_from_transcript(text)
+
+    def shape(msgs):  # ids are new on the way back; tool results follow their calls in order
+        return [(m.role, m.content, [(t.name, t.arguments) for t in m.tool_calls or []]) for m in msgs]
+
+    assert shape(back) == shape(conversation)
+    assert [m.tool_call_id for m in back if m.role == "tool"] == [t.id for m in back for t in m.tool_calls or []]
+    assert transcript_of(back) == text
+    # a transcript cut before its last observation keeps the pending call, with no result
+    cut = messages_from_transcript('Thought: x\nAction: get_time\nAction Input: {}\n')
+    assert [(m.role, m.content, len(m.tool_calls or [])) for m in cut] == [("assistant", "x", 1)]
