@@ -55,9 +55,12 @@ def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):
     assert (m["visualization_hard"], m["visualization_easy"]) == (1.0, 1.0)
     assert m["counts"]["visualization_hard"] == 8 and m["counts"]["visualization_easy"] == 4
     assert len(judge.requests) == 12
-    content = judge.requests[0]["messages"][0]["content"]
-    assert judge.requests[0]["model"] == "vl"
-    assert "right" in content[0]["text"] and "wrong" in content[0]["text"] and "[Request]" in content[0]["text"]
+    texts = {r["messages"][0]["content"][0]["text"]: r for r in judge.requests}
+    en = next(t for t in texts if t.endswith("[Request]: Draw a line chart of the monthly revenue of the North region."))
+    zh = next(t for t in texts if t.endswith("[请求]：根据文件画出每个地区全年总收入的柱状图。"))
+    assert all(w in t for w in ("right", "wrong") for t in (en, zh))
+    content = texts[en]["messages"][0]["content"]
+    assert texts[en]["model"] == "vl"
     png = base64.b64decode(content[1]["image_url"]["url"].split(",", 1)[1])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     g = ci.run(ci.parse_args(["--output", str(tmp_path / "g.jsonl"), "--task", "general", "--oracle"]))
