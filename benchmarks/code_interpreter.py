@@ -94,11 +94,9 @@ class Runner:
     def __init__(self, args: argparse.Namespace, pool: KernelPool, image_root: Path,
                  replay: dict[str, list[str]] | None, judge: VisionJudge | None, llm: LLM | None = None) -> None:
         self.args, self.pool, self.image_root, self.replay, self.judge = args, pool, image_root, replay, judge
-        self.llm = None
-        if not args.oracle and replay is None:
+        if llm is not None:
             lock = None if args.base_url else threading.Lock()  # one local model: one generation at a time
-            self.llm = llm or h.make_llm(args)
-            self.model_turns = ModelTurns(self.llm, h.generation_config(args), lock)
+            self.model_turns = ModelTurns(llm, h.generation_config(args), lock)
 
     def source(self, case: dict[str, Any]):
         if self.args.oracle:
@@ -142,10 +140,6 @@ class Runner:
         elif self.judge is not None:
             out["right"], out["judge_reply"] = self.judge.judge(images, question, case["lang"])
         return out
-
-    def close(self) -> None:
-        if self.llm is not None:
-            self.llm.close()
 
 
 # --- summary and report -------------------------------------------------------------------------------------
@@ -212,6 +206,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     tasks = TASKS if args.task == "all" else (args.task,)
+    if args.task == "all" and args.gsm8k is None:
+        print("note: no --gsm8k given, so the math task is left out", file=sys.stderr)
+        tasks = tuple(t for t in TASKS if t != "math")
     cases: list[dict[str, Any]] = []
     for task in tasks:
         found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(args.data, task)
@@ -249,13 +246,18 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     judge = VisionJudge(args.judge, args.judge_model, args.judge_api_key) if args.judge else None
     label = h.run_label(args)
     output = args.output or Path("runs") / "code_interpreter" / f"{label}-{args.task}.jsonl"
-    with h.ResultStore(output) as store, KernelPool(size=args.workers, sandbox=SandboxConfig()) as pool:
-        runner = Runner(args, pool, output.with_suffix("") / "images", replay, judge, llm)
-        try:
+    owned = llm is None and not args.oracle and replay is None
+    if owned:
+        llm = h.make_llm(args)
+    try:
+        with h.ResultStore(output) as store, KernelPool(size=args.workers, sandbox=SandboxConfig()) as pool:
+            runner = Runner(args, pool, output.with_suffix("") / "images", replay, judge,
+                            None if args.oracle or replay is not None else llm)
             h.run_cases(cases, runner, store, workers=args.workers, desc=f"code_interpreter:{args.task}")
-        finally:
-            runner.close()
-        records = [store.records[c["id"]] for c in cases]
+            records = [store.records[c["id"]] for c in cases]
+    finally:
+        if owned and llm is not None:
+            llm.close()
     metrics = summarise(records)
     markdown = report(label, metrics)
     data = {"benchmark": "code_interpreter", "run": label, "task": args.task, "metrics": metrics,

@@ -125,5 +125,7 @@ def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
 
     assert main(["--task", "math", "--output", str(tmp_path / "o.jsonl")]) == 2
     assert "--gsm8k" in capsys.readouterr().err
-    assert main(["--task", "general", "--output", str(tmp_path / "o.jsonl")]) == 2  # no model named
-    assert "--model" in capsys.readouterr().err
+    assert main(["--output", str(tmp_path / "o.jsonl")]) == 2  # --task all without GSM8K: no model named
+    err = capsys.readouterr().err
+    assert "math task is left out" in err and "--model" in err
+    assert not (tmp_path / "o.jsonl").exists()  # a configuration error writes nothing
