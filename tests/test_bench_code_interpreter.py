@@ -43,7 +43,7 @@ def test_gsm8k_oracle_subset_scores_100(tmp_path, gsm8k):
 @pytest.mark.slow
 def test_gsm8k_oracle_full_test_split_scores_100(tmp_path, gsm8k, request):
     if "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("the full 1,319-question oracle run takes about 15 minutes on 2 cores: run with -m slow")
+        pytest.skip("the full 1,319-question oracle run takes about 10 minutes on 2 cores: run with -m slow")
     m = ci.run(_args(tmp_path, "--task", "math", "--oracle", "--gsm8k", str(gsm8k), "--workers", "2"))["metrics"]
     assert m["counts"]["math"] == 1319 and m["math"] == 1.0
 
@@ -166,3 +166,18 @@ def test_sigkill_halfway_then_rerun_loses_nothing_and_duplicates_nothing(tmp_pat
     ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
     assert len(ids) == 24 and sorted(ids) == sorted(f"math:{i}" for i in range(24))
     assert "| **oracle** (this run) | 100.0 |" in out.with_suffix(".md").read_text()
+
+
+def test_command_line_against_an_openai_compatible_server(tmp_path):
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(json.dumps({"id": "g", "query": "Print 6*7.", "tags": "general", "lang": "en"}) + "\n")
+    with ScriptedOpenAIServer([_code("print(6*7)") + "Observation: 41", " I know\nFinal Answer: 42"]) as server:
+        code = ci.main(["--task", "general", "--data", str(data), "--model", "qwen", "--base-url",
+                        server.base_url, "--output", str(tmp_path / "o.jsonl")])
+    assert code == 0
+    assert len(server.requests) == 1  # general allows one execution, so the model is not asked again
+    first = server.requests[0]
+    assert [m["role"] for m in first["messages"]] == ["system", "user"] and "Observation:" in first["stop"]
+    record = json.loads((tmp_path / "o.jsonl").read_text())
+    assert record["executable"] is True and record["executions"][0]["observation"] == "stdout:\n\n```\n42\n```"
+    assert record["gen"].endswith("Observation: stdout:\n\n```\n42\n```\nThought:")  # not the model's made-up 41
