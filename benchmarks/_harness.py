@@ -1,0 +1,298 @@
+"""What every benchmark harness needs, written once.
+
+| piece                      | what it does                                                                      |
+|----------------------------|-----------------------------------------------------------------------------------|
+| `ResultStore`              | append-only jsonl of finished cases: fsync per case, resumable, torn-tail safe    |
+| `run_cases`                | runs the unfinished cases on N worker threads, stores each as it finishes          |
+| `add_model_args`/`make_llm`| `--model` (local checkpoint / hub name) or `--base-url` (OpenAI-compatible server) |
+| `markdown_table`           | a results table in markdown                                                        |
+| `bar_chart`                | a grouped PNG bar chart (matplotlib Agg) of this run beside published rows         |
+| `write_report`             | writes `<stem>.md`, `<stem>.json`, `<stem>.png` next to the results file           |
+
+Crash safety: a case is written as one line, flushed and fsynced before the next is reported done, so a
+`kill -9` loses at most the cases in flight. On reopening, a torn last line (no newline: the process died
+mid-write) is cut off; cases already stored are skipped, so a rerun never duplicates one. A lock on the
+file refuses a second concurrent run on the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from qwen_agent import LLM, GenerationConfig, get_llm
+from qwen_agent.errors import ConfigurationError, QwenAgentError
+
+Record = dict[str, Any]
+
+
+class ResultStore:
+    """Finished cases of one run, one JSON object per line, keyed by `key`.
+
+    Args:
+        path: the jsonl file (created with its folder when missing).
+        key: the field holding the case id.
+    """
+
+    def __init__(self, path: str | Path, key: str = "id") -> None:
+        self.path = Path(path)
+        self.key = key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the run, closed in close()
+        try:
+            import fcntl
+
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise ConfigurationError(f"{self.path} is in use by another run; wait for it or pick --output") from None
+        except ImportError:  # no fcntl (Windows): no protection against concurrent runs
+            pass
+        self.records: dict[str, Record] = {}
+        self.dropped_tail = self._load()
+
+    def _load(self) -> bool:
+        """Read finished cases; cut a torn last line. Returns whether a torn tail was dropped."""
+        self._file.seek(0)
+        data = self._file.read()
+        end = data.rfind(b"\n") + 1
+        for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
+            if line.strip():
+                record = _json_line(self.path, lineno, line)
+                self.records.setdefault(str(record.get(self.key)), record)  # first copy wins on a duplicate
+        torn = end < len(data)
+        if torn:  # only once the rest is known good: a bad file is left as it was
+            self._file.truncate(end)
+        return torn
+
+    def __contains__(self, case_id: object) -> bool:
+        return str(case_id) in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def append(self, record: Record) -> None:
+        """Write one finished case durably (flush + fsync). Thread-safe."""
+        case_id = str(record[self.key])
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            if case_id in self.records:
+                return
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.records[case_id] = record
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_cases(
+    cases: Sequence[Record],
+    work: Callable[[Record], Record],
+    store: ResultStore,
+    *,
+    workers: int = 1,
+    desc: str = "cases",
+) -> int:
+    """Run `work` on every case not yet in `store`, `workers` at a time; store each result as it finishes.
+
+    The first exception stops new cases from starting, lets the running ones finish (and be stored), and
+    is raised: a rerun resumes from there. Returns how many cases ran now.
+    """
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    todo = [c for c in cases if c[store.key] not in store]
+    bar = _progress(total=len(cases), initial=len(cases) - len(todo), desc=desc)
+    failure: BaseException | None = None
+    pending: set[Future[Record]] = set()
+    queue = iter(todo)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while True:
+                while failure is None and len(pending) < workers:
+                    case = next(queue, None)
+                    if case is None:
+                        break
+                    pending.add(pool.submit(work, case))
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        store.append(fut.result())
+                        bar.update(1)
+                    except BaseException as e:  # noqa: BLE001 - kept and re-raised once in-flight work settles
+                        failure = failure or e
+    finally:
+        bar.close()
+    if failure is not None:
+        raise failure
+    return len(todo)
+
+
+class _PlainProgress:
+    """A progress line on stderr, for when tqdm is not installed."""
+
+    def __init__(self, total: int, initial: int, desc: str) -> None:
+        self.total, self.n, self.desc = total, initial, desc
+
+    def update(self, k: int) -> None:
+        self.n += k
+        print(f"\r{self.desc}: {self.n}/{self.total}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
+
+
+def _progress(total: int, initial: int, desc: str) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainProgress(total, initial, desc)
+    return tqdm(total=total, initial=initial, desc=desc, unit="case", dynamic_ncols=True)
+
+
+# --- model selection ----------------------------------------------------------------------------------------
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes to pick a model, a concurrency, and where results go."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", help="local checkpoint path or hub name (local backend), or the model name on "
+                   "the server given by --base-url")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key", default="EMPTY", help="API key for --base-url (default: EMPTY)")
+    g.add_argument("--max-tokens", type=int, default=1024, help="generation limit per model turn")
+    g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
+                   help="re-score recorded generations from these jsonl files instead of asking a model")
+    g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
+    g.add_argument("--output", type=Path, help="results jsonl (default: runs/<benchmark>/<model>.jsonl)")
+
+
+def make_llm(args: argparse.Namespace) -> LLM:
+    """The model the options name: a server when --base-url is given, else the local backend."""
+    if args.base_url:
+        if not args.model:
+            raise ConfigurationError("--base-url needs --model: the model's name on that server")
+        return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
+    if not args.model:
+        raise ConfigurationError("name a model: --model PATH_OR_HUB_NAME, or --model NAME --base-url URL, "
+                                 "or re-score recorded generations with --replay FILE")
+    return get_llm("transformers", model=args.model)
+
+
+def generation_config(args: argparse.Namespace) -> GenerationConfig:
+    """Greedy decoding, as the published evaluations used, with the --max-tokens limit."""
+    return GenerationConfig(max_tokens=args.max_tokens, temperature=0.0)
+
+
+def run_label(args: argparse.Namespace) -> str:
+    """A short name for this run: the replay file's stem or the model's last path component."""
+    if getattr(args, "oracle", False):
+        return "oracle"
+    if getattr(args, "replay", None):
+        return f"replay-{Path(args.replay[0]).stem}"
+    return Path(str(args.model or "model").rstrip("/")).name or "model"
+
+
+def read_jsonl(path: str | Path) -> list[Record]:
+    """Objects of a jsonl file; blank lines skipped; a bad line is an error naming file and line."""
+    if not Path(path).is_file():
+        raise ConfigurationError(f"no such data file: {path}")
+    with open(path, encoding="utf-8") as f:
+        return [_json_line(path, lineno, line) for lineno, line in enumerate(f, 1) if line.strip()]
+
+
+def _json_line(path: str | Path, lineno: int, line: str) -> Record:
+    try:
+        value = json.loads(line)
+    except ValueError as e:
+        raise ConfigurationError(f"{path}:{lineno}: not a JSON line ({e}); fix or move the file") from e
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{path}:{lineno}: expected a JSON object")
+    return value
+
+
+# --- reporting ----------------------------------------------------------------------------------------------
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A markdown table; the first column left-aligned, the others centred as in the published READMEs."""
+    lines = ["| " + " | ".join(header) + " |", "|:---|" + "|".join(":---:" for _ in header[1:]) + "|"]
+    lines += ["| " + " | ".join("-" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequence[tuple[str, Sequence[float | None]]],
+              highlight: str | None = None) -> Path:
+    """A grouped bar chart: one group per metric, one bar per row (model). `None` values are left out.
+
+    The row named `highlight` (this run) is drawn hatched so it stands out from the published rows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    n = max(len(rows), 1)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(metrics) + 0.12 * n * len(metrics)), 4.5))
+    palette = plt.get_cmap("tab20").colors
+    others = 0
+    for i, (name, values) in enumerate(rows):
+        xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics)) if values[m] is not None]
+        ys = [v for v in values if v is not None]
+        if name == highlight:  # this run: dark and hatched, its values written on the bars
+            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch="//", edgecolor="white")
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        else:
+            ax.bar(xs, ys, width, label=name, color=palette[others % len(palette)])
+            others += 1
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def write_report(results_path: Path, markdown: str, data: Record, chart: Callable[[Path], Path]) -> None:
+    """Write `<results>.md`, `<results>.json` and the chart `<results>.png` beside the results; print them."""
+    md = results_path.with_suffix(".md")
+    js = results_path.with_suffix(".json")
+    md.write_text(markdown + "\n", encoding="utf-8")
+    js.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    png = chart(results_path.with_suffix(".png"))
+    print(markdown)
+    print(f"\nresults: {results_path}\ntables: {md}, {js}\nchart: {png}")
+
+
+def cli_main(parse: Callable[[Sequence[str] | None], argparse.Namespace],
+             run: Callable[[argparse.Namespace], Any], argv: Sequence[str] | None) -> int:
+    """Parse, run, and turn a qwen_agent error (bad input, model down) into a message and exit status 2."""
+    args = parse(argv)
+    try:
+        run(args)
+    except QwenAgentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def pct(value: float | None, digits: int = 1) -> str | None:
+    """A share in [0, 1] as a percentage string, or None when undefined (no cases)."""
+    return None if value is None else f"{100 * value:.{digits}f}"

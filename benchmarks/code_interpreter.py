@@ -1,0 +1,275 @@
+"""The code-interpreter benchmark (math, visualization, general), as Qwen-Agent's benchmark ran and scored it.
+
+    python -m benchmarks.code_interpreter --task math --gsm8k gsm8k/test.jsonl --model Qwen/Qwen-7B-Chat
+    python -m benchmarks.code_interpreter --task visualization --model qwen --base-url http://127.0.0.1:8000/v1 \\
+        --judge http://127.0.0.1:9000/v1 --judge-model qwen-vl-plus
+    python -m benchmarks.code_interpreter --task general --data eval_code_interpreter_v1.jsonl --model ...
+    python -m benchmarks.code_interpreter --task math --oracle --gsm8k gsm8k/test.jsonl --workers 2
+    python -m benchmarks.code_interpreter --task all --replay runs/code_interpreter/old.jsonl --gsm8k ...
+
+Every piece of generated code runs in a sandboxed Jupyter kernel (qwen_agent.interpreter), a fresh kernel per
+case; nothing is executed in this process and nothing is installed. Metrics (docs/benchmarks.md):
+- math: accuracy; the last standalone number of the generated text equals GSM8K's gold number;
+- visualization-hard / -easy: share of cases whose figure, from an execution without error, a vision judge
+  calls "right" (easy cases come with a first code round already done);
+- general: executable rate; the first code block ran without error (missing code counts as not executable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _harness as h
+from benchmarks.ci_episode import Episode, gold_number, last_number, split_query
+from benchmarks.ci_sources import (
+    ModelTurns,
+    OracleTurns,
+    ReplayTurns,
+    VisionJudge,
+    gsm8k_oracle_code,
+    split_transcript,
+)
+from benchmarks.published import CODE_INTERPRETER_20231206, SOURCE
+from qwen_agent import LLM
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.interpreter import KernelPool, SandboxConfig
+
+DATA_DIR = Path(__file__).parent / "data" / "code_interpreter"
+TASKS = ("math", "visualization", "general")
+# Executions allowed per case, as the published runner allowed them (GSM8K used the default of 3).
+EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
+
+
+# --- cases ------------------------------------------------------------------------------------------------
+def load_gsm8k(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        raise ConfigurationError("--task math needs the GSM8K test split: --gsm8k PATH/test.jsonl")
+    cases = []
+    for i, row in enumerate(h.read_jsonl(path)):
+        try:
+            gold_number(row["answer"])
+            question = row["question"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigurationError(f"{path}: line {i + 1} is not a GSM8K record with a '#### ' answer") from e
+        cases.append({"id": f"math:{i}", "task": "math", "query": question, "answer": row["answer"], "lang": "en",
+                      "files": []})
+    return cases
+
+
+def load_tasks(path: Path, task: str) -> list[dict[str, Any]]:
+    """Cases of the published jsonl (`query`, `tags`, `lang`, `input_file_path`) whose tags name `task`."""
+    cases = []
+    for i, row in enumerate(h.read_jsonl(path)):
+        tags = row.get("tags", "")
+        tags = ",".join(tags) if isinstance(tags, list) else str(tags)
+        if task not in tags or "negative" in str(row.get("task", "")):
+            continue
+        if not isinstance(row.get("query"), str):
+            raise ConfigurationError(f"{path}: line {i + 1} has no string 'query'")
+        files = row.get("input_file_path") or []
+        files = [files] if isinstance(files, str) else list(files)
+        cases.append({"id": f"{task}:{row.get('id', i)}", "task": task, "query": row["query"],
+                      "lang": row.get("lang", "en"), "files": [_resolve_file(path.parent, f) for f in files],
+                      "reference_code": row.get("reference_code")})
+    return cases
+
+
+def _resolve_file(base: Path, name: str) -> str:
+    for candidate in (Path(name), base / name, base / "files" / Path(name).name):
+        if candidate.is_file():
+            return str(candidate)
+    raise ConfigurationError(f"upload file {name!r} not found (looked beside {base} and in its files/ folder)")
+
+
+# --- one case -----------------------------------------------------------------------------------------------
+class Runner:
+    """Turns a case into its stored record: sources the turns, runs the episode in a pooled kernel, scores."""
+
+    def __init__(self, args: argparse.Namespace, pool: KernelPool, image_root: Path,
+                 replay: dict[str, list[str]] | None, judge: VisionJudge | None, llm: LLM | None = None) -> None:
+        self.args, self.pool, self.image_root, self.replay, self.judge = args, pool, image_root, replay, judge
+        if llm is not None:
+            lock = None if args.base_url else threading.Lock()  # one local model: one generation at a time
+            self.model_turns = ModelTurns(llm, h.generation_config(args), lock)
+
+    def source(self, case: dict[str, Any]):
+        if self.args.oracle:
+            if case["task"] == "math":
+                return OracleTurns(gsm8k_oracle_code(case["answer"]))
+            if not case.get("reference_code"):
+                raise ConfigurationError(f"--oracle: case {case['id']} has no 'reference_code'")
+            return OracleTurns(case["reference_code"])
+        if self.replay is not None:
+            return ReplayTurns(self.replay[case["id"]])
+        return self.model_turns
+
+    def __call__(self, case: dict[str, Any]) -> dict[str, Any]:
+        question, prefix = split_query(case["query"])
+        session = self.pool.acquire()
+        try:
+            names = [session.upload(f) for f in case["files"]]
+            image_dir = self.image_root / re.sub(r"[^\w.-]", "_", case["id"])
+            episode = Episode(session, self.source(case), timeout=self.args.timeout, image_dir=image_dir)
+            result = episode.run(question, prefix, names, case["lang"], self.args.max_executions or
+                                 EXEC_LIMIT[case["task"]])
+        finally:
+            self.pool.release(session)
+        record = {"id": case["id"], "task": case["task"], "lang": case["lang"], **result}
+        record.update(self.score(case, question, prefix, result))
+        return record
+
+    def score(self, case: dict[str, Any], question: str, prefix: str, result: dict[str, Any]) -> dict[str, Any]:
+        own = [e for e in result["executions"] if not e["given"]]
+        if case["task"] == "math":
+            pred, gold = last_number(result["gen"]), gold_number(case["answer"])
+            return {"pred": pred, "gold": gold, "correct": pred is not None and pred == gold}
+        if case["task"] == "general":
+            return {"missing_code": not own, "executable": bool(own) and own[0]["status"] == "ok"}
+        images = [p for e in own for p in e["images"]]
+        clean = any(e["images"] and e["status"] == "ok" for e in own)
+        out: dict[str, Any] = {"level": "easy" if prefix else "hard", "images": images, "clean_image": clean,
+                               "right": None, "judge_reply": None}
+        if not clean:
+            out["right"] = False
+        elif self.judge is not None:
+            out["right"], out["judge_reply"] = self.judge.judge(images, question, case["lang"])
+        return out
+
+
+# --- summary and report -------------------------------------------------------------------------------------
+def _share(values: Sequence[bool | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(values) if values and len(known) == len(values) else None
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The published metrics (shares in 0-1; None when a task was not run or not judged)."""
+    by = {t: [r for r in records if r["task"] == t] for t in TASKS}
+    vis = by["visualization"]
+    return {
+        "math": _share([r["correct"] for r in by["math"]]),
+        "visualization_hard": _share([r["right"] for r in vis if r["level"] == "hard"]),
+        "visualization_easy": _share([r["right"] for r in vis if r["level"] == "easy"]),
+        "general": _share([r["executable"] for r in by["general"]]),
+        "counts": {"math": len(by["math"]), "visualization_hard": sum(r["level"] == "hard" for r in vis),
+                   "visualization_easy": sum(r["level"] == "easy" for r in vis), "general": len(by["general"])},
+        "unjudged_visualization": sum(r["right"] is None for r in vis),
+    }
+
+
+HEADER = ["Model", "Math↑", "Visualization-Hard↑", "Visualization-Easy↑", "General↑"]
+KEYS = ("math", "visualization_hard", "visualization_easy", "general")
+
+
+def report(label: str, m: dict[str, Any]) -> str:
+    rows = [[f"**{label}** (this run)", *(h.pct(m[k]) for k in KEYS)]]
+    rows += [[name, *(f"{v:.1f}" for v in vals)] for name, vals in CODE_INTERPRETER_20231206.items()]
+    counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
+    notes = [f"Math, Visualization: accuracy of code execution results (%); General: executable rate of code (%). "
+             f"Cases: {counts}.", f"Published rows: {SOURCE}, on the published 20231206 data."]
+    if m["unjudged_visualization"]:
+        notes.append(f"{m['unjudged_visualization']} visualization cases were not judged (no --judge): "
+                     "their accuracy is left blank.")
+    return "## Code interpreter benchmark\n\n" + h.markdown_table(HEADER, rows) + "\n\n" + "\n".join(notes)
+
+
+def chart(path: Path, label: str, m: dict[str, Any]) -> Path:
+    rows = [(label, [None if m[k] is None else 100 * m[k] for k in KEYS])]
+    rows += [(name, list(vals)) for name, vals in CODE_INTERPRETER_20231206.items()]
+    return h.bar_chart(path, "Code interpreter: this run vs published (%)", HEADER[1:], rows, highlight=label)
+
+
+# --- command line -------------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.code_interpreter", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=(*TASKS, "all"), default="all")
+    p.add_argument("--gsm8k", type=Path, help="GSM8K test split jsonl (question, answer) for --task math")
+    p.add_argument("--data", type=Path, default=DATA_DIR / "tasks.jsonl",
+                   help="visualization/general tasks in the published jsonl format; default: the bundled sample")
+    p.add_argument("--judge", metavar="URL", help="OpenAI-compatible endpoint of a vision model for visualization")
+    p.add_argument("--judge-model", default="gpt-4-vision-preview", help="model name at --judge")
+    p.add_argument("--judge-api-key", default="EMPTY")
+    p.add_argument("--oracle", action="store_true", help="answer with reference solutions (self-check)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per code execution (default 30)")
+    p.add_argument("--max-executions", type=int, help="override the published per-task execution limit")
+    p.add_argument("--limit", type=int, help="only the first N cases of each task")
+    h.add_model_args(p)
+    return p.parse_args(argv)
+
+
+def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
+    tasks = TASKS if args.task == "all" else (args.task,)
+    if args.task == "all" and args.gsm8k is None:
+        print("note: no --gsm8k given, so the math task is left out", file=sys.stderr)
+        tasks = tuple(t for t in TASKS if t != "math")
+    cases: list[dict[str, Any]] = []
+    for task in tasks:
+        found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(args.data, task)
+        cases += found[: args.limit]
+    return cases
+
+
+def load_replay(paths: Sequence[Path], cases: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """Recorded turns per case id: our results (`turns`) or published results (`gen`/`completion`, matched by
+    id or by question text)."""
+    by_id: dict[str, list[str]] = {}
+    by_query: dict[str, list[str]] = {}
+    for path in paths:
+        for row in h.read_jsonl(path):
+            text = row.get("gen", row.get("completion"))
+            turns = row.get("turns") or (split_transcript(text) if isinstance(text, str) else None)
+            if turns is None:
+                continue
+            if "id" in row:
+                by_id[str(row["id"])] = list(turns)
+            query = row.get("query", row.get("question"))
+            if isinstance(query, str):
+                by_query[query] = list(turns)
+    out = {c["id"]: by_id.get(c["id"], by_query.get(c["query"])) for c in cases}
+    missing = [k for k, v in out.items() if v is None]
+    if missing:
+        raise ConfigurationError(f"--replay has no recorded turns for {len(missing)} cases, e.g. {missing[:3]}")
+    return out  # type: ignore[return-value]
+
+
+def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
+    """Generate (or replay), execute, score and report. `llm` overrides the model the options name."""
+    cases = load_cases(args)
+    replay = load_replay(args.replay, cases) if args.replay and not args.oracle else None
+    judge = VisionJudge(args.judge, args.judge_model, args.judge_api_key) if args.judge else None
+    label = h.run_label(args)
+    output = args.output or Path("runs") / "code_interpreter" / f"{label}-{args.task}.jsonl"
+    owned = llm is None and not args.oracle and replay is None
+    if owned:
+        llm = h.make_llm(args)
+    try:
+        with h.ResultStore(output) as store, KernelPool(size=args.workers, sandbox=SandboxConfig()) as pool:
+            runner = Runner(args, pool, output.with_suffix("") / "images", replay, judge,
+                            None if args.oracle or replay is not None else llm)
+            h.run_cases(cases, runner, store, workers=args.workers, desc=f"code_interpreter:{args.task}")
+            records = [store.records[c["id"]] for c in cases]
+    finally:
+        if owned and llm is not None:
+            llm.close()
+    metrics = summarise(records)
+    markdown = report(label, metrics)
+    data = {"benchmark": "code_interpreter", "run": label, "task": args.task, "metrics": metrics,
+            "results": str(output),
+            "published": {k: dict(zip(HEADER[1:], v, strict=True)) for k, v in CODE_INTERPRETER_20231206.items()}}
+    h.write_report(output, markdown, data, lambda path: chart(path, label, metrics))
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return h.cli_main(parse_args, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""PUBLISHED FIGURES, carried as data so a run can be shown beside them. Not measured here.
+
+Source: the README of QwenLM/Qwen (Qwen-1), section "Tool Usage", tables "Chinese Tool-Use Benchmark (Version
+20231206)" and "Code Interpreter Benchmark (Version 20231206)"; the code-interpreter table is repeated in
+QwenLM/Qwen-Agent `benchmark/README.md`. Values are copied as printed there (percentages as percent numbers,
+Rouge-L as a 0-1 number). `None` marks a cell not published.
+
+Known discrepancy: the ChatGLM3-6B visualization cells differ between the two READMEs (Qwen README: 4.8 / 15.2;
+Qwen-Agent README: 15.5 / 21.5). The Qwen README row is the one kept here.
+"""
+
+from __future__ import annotations
+
+# model -> (tool selection %, tool input Rouge-L 0-1, false positive error %)
+TOOL_USE_20231206: dict[str, tuple[float, float, float]] = {
+    "GPT-4": (98.0, 0.953, 23.9),
+    "GPT-3.5": (74.5, 0.807, 80.6),
+    "Qwen-1_8B-Chat": (85.0, 0.839, 27.6),
+    "Qwen-7B-Chat": (95.5, 0.900, 11.6),
+    "Qwen-14B-Chat": (96.9, 0.917, 5.6),
+    "Qwen-72B-Chat": (98.2, 0.927, 1.1),
+}
+
+# model -> (math %, visualization-hard %, visualization-easy %, general executable rate %)
+CODE_INTERPRETER_20231206: dict[str, tuple[float, float, float, float]] = {
+    "GPT-4": (82.8, 66.7, 60.8, 82.8),
+    "GPT-3.5": (47.3, 33.3, 55.7, 74.1),
+    "LLaMA2-13B-Chat": (8.3, 1.2, 15.2, 48.3),
+    "CodeLLaMA-13B-Instruct": (28.2, 15.5, 21.5, 74.1),
+    "InternLM-20B-Chat": (34.6, 10.7, 25.1, 65.5),
+    "ChatGLM3-6B": (54.2, 4.8, 15.2, 67.1),
+    "Qwen-1.8B-Chat": (25.6, 21.4, 22.8, 65.5),
+    "Qwen-7B-Chat": (41.9, 23.8, 38.0, 67.2),
+    "Qwen-14B-Chat": (58.4, 31.0, 45.6, 65.5),
+    "Qwen-72B-Chat": (72.7, 41.7, 43.0, 82.8),
+}
+
+SOURCE = "QwenLM/Qwen README, Tool Usage section (benchmark version 20231206)"
