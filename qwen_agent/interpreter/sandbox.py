@@ -246,11 +246,11 @@ def _bwrap_args(config: SandboxConfig, python: str, work_dir: Path, runtime: Pat
             args += ["--ro-bind", top, top]
     for etc in ("ld.so.cache", "fonts", "localtime", "alternatives", "mime.types"):
         args += ["--ro-bind-try", f"/etc/{etc}", f"/etc/{etc}"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(runtime / "tmp"), "/tmp"]
+    # After the private /tmp, so a virtualenv (or extra path) that lives under /tmp stays visible.
     for path in [*_python_paths(python), *config.extra_ro_paths]:
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--bind", str(runtime / "tmp"), "/tmp",
-             "--bind", str(runtime), str(runtime),
+    args += ["--bind", str(runtime), str(runtime),
              "--bind", str(work_dir), str(work_dir),
              "--remount-ro", "/", "--chdir", str(work_dir)]
     return args
