@@ -41,6 +41,7 @@ def test_gsm8k_oracle_subset_scores_100(tmp_path, gsm8k):
 
 
 @pytest.mark.slow  # about 10 minutes on 2 cores; `-m "not slow"` leaves it out of a quick local run
+@pytest.mark.timeout(1800)
 def test_gsm8k_oracle_full_test_split_scores_100(tmp_path, gsm8k):
     m = ci.run(_args(tmp_path, "--task", "math", "--oracle", "--gsm8k", str(gsm8k), "--workers", "2"))["metrics"]
     assert m["counts"]["math"] == 1319 and m["math"] == 1.0
