@@ -169,7 +169,7 @@ def test_run_mode_resumes_and_sends_the_right_prompts(tasks_path: Path, task_set
     with output.open("a") as f:
         f.write('{"id": "run/9/0", "compl')  # a line cut short by a crash: ignored, the item is redone
     llm = ScriptedLLM([completions[k] + "Task: an invented next task" for k in ids[10:]])
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     code = hf_agent.main(["--mode", "run", "--tasks", str(tasks_path), "--model", "m", "--base-url", "http://x",
                           "--output", str(output), "--no-progress"])
     assert code == 0
@@ -189,7 +189,7 @@ def test_chat_mode_resumes_mid_conversation_with_the_recorded_history(tasks_path
     ids = list(completions)
     output = write_jsonl(tmp_path / "chat.jsonl", {ids[0]: completions[ids[0]]})  # chat/0/0/0 done
     llm = ScriptedLLM([completions[k] for k in ids[1:]])
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     assert hf_agent.main(["--mode", "chat", "--tasks", str(tasks_path), "--model", "m", "--base-url", "u",
                           "--output", str(output), "--no-progress"]) == 0
     prompt, stop = llm.calls[0]
@@ -210,7 +210,7 @@ def test_given_templates_and_tool_descriptions_make_the_exact_prompt(tasks_path:
     template = tmp_path / "run_prompt.txt"
     template.write_text('Tools:\n<<all_tools>>\n\nTask: "<<prompt>>"\n\nI will use the following')
     llm = ScriptedLLM([" nothing\nAnswer:\nx = 1"], cycle=True)
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     assert hf_agent.main(["--mode", "run", "--tasks", str(custom_tasks), "--model", "m", "--base-url", "u",
                           "--run-template", str(template), "--output", str(tmp_path / "o.jsonl"),
                           "--no-progress"]) == 0
