@@ -3,7 +3,8 @@
 | piece                      | what it does                                                                      |
 |----------------------------|-----------------------------------------------------------------------------------|
 | `ResultStore`              | append-only jsonl of finished cases: fsync per case, resumable, torn-tail safe    |
-| `run_cases`                | runs the unfinished cases on N worker threads, stores each as it finishes          |
+| `run_cases`                | runs the unfinished cases on N worker threads, stores each as it finishes; a case  |
+|                            | may be a sequence of steps (a conversation), each stored as it finishes            |
 | `add_model_args`/`make_llm`| `--model` (local checkpoint / hub name) or `--base-url` (OpenAI-compatible server) |
 | `markdown_table`           | a results table in markdown                                                        |
 | `bar_chart`                | a grouped PNG bar chart (matplotlib Agg) of this run beside published rows         |
@@ -37,26 +38,33 @@ class ResultStore:
     """Finished cases of one run, one JSON object per line, keyed by `key`.
 
     Args:
-        path: the jsonl file (created with its folder when missing).
+        path: the jsonl file (created with its folder when missing); None keeps the records in memory only
+            (a run whose results need no file, e.g. a re-scoring).
         key: the field holding the case id.
     """
 
-    def __init__(self, path: str | Path, key: str = "id") -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None, key: str = "id") -> None:
         self.key = key
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the run, closed in close()
+        self.records: dict[str, Record] = {}
+        self.dropped_tail = False
+        self._file = None
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self._open(self.path)
+
+    def _open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a+b")  # noqa: SIM115 - held open for the run, closed in close()
         try:
             import fcntl
 
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._file.close()
-            raise ConfigurationError(f"{self.path} is in use by another run; wait for it or pick --output") from None
+            raise ConfigurationError(f"{path} is in use by another run; wait for it or pick --output") from None
         except ImportError:  # no fcntl (Windows): no protection against concurrent runs
             pass
-        self.records: dict[str, Record] = {}
         self.dropped_tail = self._load()
 
     def _load(self) -> bool:
@@ -79,21 +87,25 @@ class ResultStore:
     def __len__(self) -> int:
         return len(self.records)
 
-    def append(self, record: Record) -> None:
-        """Write one finished case durably (flush + fsync). Thread-safe."""
+    def append(self, record: Record) -> bool:
+        """Write one finished case durably (flush + fsync). Thread-safe. False (nothing written) when the
+        case is already stored."""
         case_id = str(record[self.key])
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             if case_id in self.records:
-                return
-            self._file.seek(0, os.SEEK_END)
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+                return False
+            if self._file is not None:
+                self._file.seek(0, os.SEEK_END)
+                self._file.write(line)
+                self._file.flush()
+                os.fsync(self._file.fileno())
             self.records[case_id] = record
+            return True
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> ResultStore:
         return self
@@ -104,23 +116,41 @@ class ResultStore:
 
 def run_cases(
     cases: Sequence[Record],
-    work: Callable[[Record], Record],
+    work: Callable[[Record], Record | Iterable[Record]],
     store: ResultStore,
     *,
     workers: int = 1,
     desc: str = "cases",
+    progress: bool = True,
 ) -> int:
     """Run `work` on every case not yet in `store`, `workers` at a time; store each result as it finishes.
+
+    A case is normally one record: `work` returns it. A case made of steps that must run in order (the turns
+    of a conversation) lists its steps' record ids under `"steps"` and `work` yields one record per step; each
+    is stored as it is yielded, so a crash keeps the finished steps. Such a case is done when all its steps are
+    stored; when it is resumed, `work` finds its finished steps in `store.records` (yielding them again is
+    harmless: a stored id is never written twice). The progress bar counts records.
 
     The first exception stops new cases from starting, lets the running ones finish (and be stored), and
     is raised: a rerun resumes from there. Returns how many cases ran now.
     """
     if workers < 1:
         raise ConfigurationError("--workers must be at least 1")
-    todo = [c for c in cases if c[store.key] not in store]
-    bar = _progress(total=len(cases), initial=len(cases) - len(todo), desc=desc)
+    todo = [c for c in cases if not all(s in store for s in _steps(c, store.key))]
+    total = sum(len(_steps(c, store.key)) for c in cases)
+    done = sum(s in store for c in cases for s in _steps(c, store.key))
+    bar = _progress(total=total, initial=done, desc=desc, enabled=progress)
+    bar_lock = threading.Lock()
+
+    def run_one(case: Record) -> None:
+        out = work(case)
+        for record in [out] if isinstance(out, dict) else out:
+            if store.append(record):
+                with bar_lock:
+                    bar.update(1)
+
     failure: BaseException | None = None
-    pending: set[Future[Record]] = set()
+    pending: set[Future[None]] = set()
     queue = iter(todo)
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -129,14 +159,13 @@ def run_cases(
                     case = next(queue, None)
                     if case is None:
                         break
-                    pending.add(pool.submit(work, case))
+                    pending.add(pool.submit(run_one, case))
                 if not pending:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
                     try:
-                        store.append(fut.result())
-                        bar.update(1)
+                        fut.result()
                     except BaseException as e:  # noqa: BLE001 - kept and re-raised once in-flight work settles
                         failure = failure or e
     finally:
@@ -146,21 +175,30 @@ def run_cases(
     return len(todo)
 
 
-class _PlainProgress:
-    """A progress line on stderr, for when tqdm is not installed."""
+def _steps(case: Record, key: str) -> list[Any]:
+    """The record ids a case produces: its `"steps"`, or its own id."""
+    return list(case["steps"]) if "steps" in case else [case[key]]
 
-    def __init__(self, total: int, initial: int, desc: str) -> None:
-        self.total, self.n, self.desc = total, initial, desc
+
+class _PlainProgress:
+    """A progress line on stderr, for when tqdm is not installed (or a silent one: `enabled=False`)."""
+
+    def __init__(self, total: int, initial: int, desc: str, enabled: bool = True) -> None:
+        self.total, self.n, self.desc, self.enabled = total, initial, desc, enabled
 
     def update(self, k: int) -> None:
         self.n += k
-        print(f"\r{self.desc}: {self.n}/{self.total}", end="", file=sys.stderr, flush=True)
+        if self.enabled:
+            print(f"\r{self.desc}: {self.n}/{self.total}", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        print(file=sys.stderr)
+        if self.enabled:
+            print(file=sys.stderr)
 
 
-def _progress(total: int, initial: int, desc: str) -> Any:
+def _progress(total: int, initial: int, desc: str, enabled: bool = True) -> Any:
+    if not enabled:
+        return _PlainProgress(total, initial, desc, enabled=False)
     try:
         from tqdm import tqdm
     except ImportError:
@@ -169,30 +207,55 @@ def _progress(total: int, initial: int, desc: str) -> Any:
 
 
 # --- model selection ----------------------------------------------------------------------------------------
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """The options every benchmark takes to pick a model, a concurrency, and where results go."""
+def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, backend: str | None = None,
+                   output_default: str = "runs/<benchmark>/<model>.jsonl") -> None:
+    """The options every benchmark takes to pick a model, a concurrency, and where results go.
+
+    Args:
+        max_tokens: the default of --max-tokens.
+        backend: the default of --backend; None infers it (openai with --base-url, else transformers).
+        output_default: how the help describes --output's default.
+    """
     g = parser.add_argument_group("model")
     g.add_argument("--model", help="local checkpoint path or hub name (local backend), or the model name on "
                    "the server given by --base-url")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--api-key", default="EMPTY", help="API key for --base-url (default: EMPTY)")
-    g.add_argument("--max-tokens", type=int, default=1024, help="generation limit per model turn")
+    g.add_argument("--backend", choices=("openai", "transformers"), default=backend,
+                   help="default: " + (backend or "openai with --base-url, else transformers"))
+    g.add_argument("--max-tokens", type=int, default=max_tokens,
+                   help=f"generation limit per model turn (default {max_tokens})")
     g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
                    help="re-score recorded generations from these jsonl files instead of asking a model")
     g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
-    g.add_argument("--output", type=Path, help="results jsonl (default: runs/<benchmark>/<model>.jsonl)")
+    g.add_argument("--output", type=Path, help=f"results jsonl (default: {output_default}); resumable")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _backend(args: argparse.Namespace) -> str:
+    return getattr(args, "backend", None) or ("openai" if args.base_url else "transformers")
 
 
 def make_llm(args: argparse.Namespace) -> LLM:
-    """The model the options name: a server when --base-url is given, else the local backend."""
-    if args.base_url:
-        if not args.model:
-            raise ConfigurationError("--base-url needs --model: the model's name on that server")
-        return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
+    """The model the options name: a server (openai backend) or a local checkpoint (transformers backend)."""
     if not args.model:
-        raise ConfigurationError("name a model: --model PATH_OR_HUB_NAME, or --model NAME --base-url URL, "
-                                 "or re-score recorded generations with --replay FILE")
+        raise ConfigurationError("--model is required: a local checkpoint path or hub name, or with --base-url "
+                                 "the model's name on that server; or re-score recorded generations with "
+                                 "--replay FILE")
+    if _backend(args) == "openai":
+        if not args.base_url:
+            raise ConfigurationError("--base-url is required for the openai backend (for a local checkpoint, "
+                                     "pass --backend transformers)")
+        return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
+    if args.base_url:
+        raise ConfigurationError("--base-url names a server: it does not go with --backend transformers")
     return get_llm("transformers", model=args.model)
+
+
+def generation_lock(args: argparse.Namespace) -> threading.Lock | None:
+    """A lock serialising generations when the model is local (one model, one generation at a time); None for
+    a server, which takes concurrent requests."""
+    return None if _backend(args) == "openai" else threading.Lock()
 
 
 def generation_config(args: argparse.Namespace) -> GenerationConfig:
@@ -270,15 +333,24 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
     return out
 
 
-def write_report(results_path: Path, markdown: str, data: Record, chart: Callable[[Path], Path]) -> None:
-    """Write `<results>.md`, `<results>.json` and the chart `<results>.png` beside the results; print them."""
-    md = results_path.with_suffix(".md")
-    js = results_path.with_suffix(".json")
+def write_report(results_path: Path | None, markdown: str, data: Record,
+                 chart: Callable[[Path], Path] | None = None, *, json_path: Path | None = None) -> None:
+    """Write the JSON summary (`json_path`, default `<results>.json`), the table beside it (`.md`) and, given
+    `chart`, the chart (`.png`); print the table and the paths. `results_path`: the per-case file, if any."""
+    if json_path is None:
+        if results_path is None:
+            raise ValueError("write_report needs results_path or json_path")
+        json_path = results_path.with_suffix(".json")
+    md = json_path.with_suffix(".md")
     md.write_text(markdown + "\n", encoding="utf-8")
-    js.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    png = chart(results_path.with_suffix(".png"))
+    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(markdown)
-    print(f"\nresults: {results_path}\ntables: {md}, {js}\nchart: {png}")
+    print()
+    if results_path is not None:
+        print(f"results: {results_path}")
+    print(f"tables: {md}, {json_path}")
+    if chart is not None:
+        print(f"chart: {chart(json_path.with_suffix('.png'))}")
 
 
 def cli_main(parse: Callable[[Sequence[str] | None], argparse.Namespace],

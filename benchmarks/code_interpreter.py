@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,7 +94,7 @@ class Runner:
                  replay: dict[str, list[str]] | None, judge: VisionJudge | None, llm: LLM | None = None) -> None:
         self.args, self.pool, self.image_root, self.replay, self.judge = args, pool, image_root, replay, judge
         if llm is not None:
-            lock = None if args.base_url else threading.Lock()  # one local model: one generation at a time
+            lock = h.generation_lock(args)
             self.model_turns = ModelTurns(llm, h.generation_config(args), lock)
 
     def source(self, case: dict[str, Any]):
@@ -253,7 +252,8 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
         with h.ResultStore(output) as store, KernelPool(size=args.workers, sandbox=SandboxConfig()) as pool:
             runner = Runner(args, pool, output.with_suffix("") / "images", replay, judge,
                             None if args.oracle or replay is not None else llm)
-            h.run_cases(cases, runner, store, workers=args.workers, desc=f"code_interpreter:{args.task}")
+            h.run_cases(cases, runner, store, workers=args.workers, desc=f"code_interpreter:{args.task}",
+                        progress=not args.no_progress)
             records = [store.records[c["id"]] for c in cases]
     finally:
         if owned and llm is not None:

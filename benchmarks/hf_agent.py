@@ -8,21 +8,25 @@ Reproduces transformers' `evaluate_agent` (run mode, 27 task phrasings) and `eva
     python -m benchmarks.hf_agent --mode chat --tasks hf_agent_tasks.json --model ./Qwen-7B-Chat --backend transformers
     python -m benchmarks.hf_agent --mode run --tasks hf_agent_tasks.json --replay hf_agent_run.jsonl
 
-Each item's completion and scores are appended (and flushed) to a jsonl file as soon as it is done; a rerun
-skips the items already there, so an interrupted run resumes. `--replay FILE` re-scores recorded completions
-without a model. The scores are printed as a markdown table and written as JSON. See docs/hf-agent.md.
+Each item's completion and scores are stored (flushed and fsynced) in a jsonl file as soon as it is done; a
+rerun skips the items already there, so an interrupted run resumes, mid-conversation in chat mode. `--replay
+FILE` re-scores recorded completions without a model. The scores are printed as a markdown table and written
+as JSON. The results file, model options and progress bar are those of `benchmarks/_harness.py`. See
+docs/hf-agent.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _harness as h
 from benchmarks.hf_agent_data import (
     Item,
     TaskSet,
@@ -34,209 +38,176 @@ from benchmarks.hf_agent_data import (
 from benchmarks.hf_agent_scoring import evaluate_code, reference_results, score_step
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.hf_agent import HfAgent, parse_chat, parse_run
-from qwen_agent.llm import LLM, get_llm
-from qwen_agent.schema import GenerationConfig
+from qwen_agent.llm import LLM
 
 SCORE_NAMES = ("tool_selection", "tool_used", "code")
+HEADER = ["model", "mode", "items", "tool selection", "tool used", "code"]
 
 
-@dataclass
-class Completions:
-    """Where completions come from: a replay file, the items already in the output file, or the model."""
+class Scorer:
+    """Answers and scores the items of one mode, as `run_cases` work: a run-mode case is one item; a chat-mode
+    case is one conversation, its steps answered in order with the transcript and variables carried over.
 
-    recorded: dict[str, str] = field(default_factory=dict)
-    replay: bool = False
+    A completion comes from the store (a step finished before a resume), the replay, or the agent.
 
-    def get(self, item_id: str, generate: Callable[[], str]) -> tuple[str, bool]:
-        """(completion, is_new)."""
-        if item_id in self.recorded:
-            return self.recorded[item_id], False
-        if self.replay:
-            raise ConfigurationError(f"the replay file has no completion for item {item_id!r}")
-        return generate(), True
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One item, answered and evaluated: what scoring needs."""
-
-    item: Item
-    completion: str
-    is_new: bool
-    explanation: str
-    code: str
-    answer: Any  # the result of the agent's code
-    references: Any  # the reference result (a list of them when the problem has alternatives)
-
-
-def read_records(path: Path) -> dict[str, dict[str, Any]]:
-    """Records of a jsonl output file by item id; a truncated last line (a crash mid-write) is ignored."""
-    records: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return records
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            print(f"warning: skipping unreadable line {number} of {path}", file=sys.stderr)
-            continue
-        if isinstance(record, dict) and isinstance(record.get("id"), str) and "completion" in record:
-            records[record["id"]] = record
-    return records
-
-
-def score_items(mode: str, task_set: TaskSet, agent: HfAgent | None, completions: Completions,
-                sink: Callable[[dict[str, Any]], None], progress: Callable[[Any], Any] = lambda x: x,
-                ) -> list[dict[str, Any]]:
-    """Generate (or reuse) and score every item of `mode`; new records go to `sink` as they are made.
-
-    `agent` may be None when every completion is recorded (a replay).
+    Args:
+        mode: "run" or "chat".
+        task_set: the evaluation set.
+        store: the results so far.
+        make_agent: builds an agent (one per conversation, as a chat's transcript is the agent's state);
+            None when every completion is recorded (a replay).
+        replay: recorded completions by item id, or None to ask the agent.
+        lock: held around each generation (a local model generates one at a time).
     """
-    tools = fake_tool_functions(task_set.tools)
-    steps = _run_steps if mode == "run" else _chat_steps
-    records = []
-    for step in progress(steps(task_set, agent, completions, tools)):
-        problem = step.item.problem
-        scores = score_step(step.explanation, step.code, step.answer, step.references, problem.answer, tools)
-        record = {
-            "id": step.item.id, "mode": mode, "task": problem.task, "completion": step.completion,
-            "explanation": step.explanation, "code": step.code, "result": _show(step.answer),
-            "scores": asdict(scores),
-        }
-        records.append(record)
-        if step.is_new:
-            sink(record)
-    return records
 
+    def __init__(self, mode: str, task_set: TaskSet, store: h.ResultStore, make_agent: Callable[[], HfAgent] | None,
+                 replay: dict[str, str] | None = None, lock: threading.Lock | None = None) -> None:
+        self.mode, self.store, self.make_agent, self.replay, self.lock = mode, store, make_agent, replay, lock
+        self.items = task_set.run if mode == "run" else task_set.chat
+        self.tools = fake_tool_functions(task_set.tools)
+        self.run_agent = make_agent() if make_agent is not None and mode == "run" else None
 
-def _run_steps(task_set: TaskSet, agent: Any, completions: Completions,
-               tools: dict[str, Callable[..., Any]]) -> Iterator[_Step]:
-    for item in task_set.run:
-        completion, is_new = completions.get(item.id, lambda item=item: agent.generate_run(item.problem.task))
+    def cases(self) -> list[h.Record]:
+        """The units of work: items (run mode) or conversations listing their steps (chat mode)."""
+        if self.mode == "run":
+            return [{"id": item.id, "item": item} for item in self.items]
+        conversations: dict[str | None, list[Item]] = {}
+        for item in self.items:
+            conversations.setdefault(item.conversation, []).append(item)
+        return [{"id": c, "steps": [i.id for i in items], "items": items} for c, items in conversations.items()]
+
+    def __call__(self, case: h.Record) -> h.Record | Iterator[h.Record]:
+        if self.mode == "run":
+            return self._run_item(case["item"])
+        return self._conversation(case["items"], self.make_agent() if self.make_agent is not None else None)
+
+    def rescore(self) -> list[h.Record]:
+        """Every item scored again from its stored completion, once all are stored: the scores follow this
+        version of the scoring, and records holding only `id` and `completion` count."""
+        if self.mode == "run":
+            return [self._run_item(item) for item in self.items]
+        return [r for case in self.cases() for r in self._conversation(case["items"], None)]
+
+    def _completion(self, item: Item, generate: Callable[[], str]) -> tuple[str, bool]:
+        """(completion, is_new)."""
+        done = self.store.records.get(item.id)
+        if done is not None:
+            return done["completion"], False
+        if self.replay is not None:
+            if item.id not in self.replay:
+                raise ConfigurationError(f"the replay file has no completion for item {item.id!r}")
+            return self.replay[item.id], False
+        with self.lock or contextlib.nullcontext():
+            return generate(), True
+
+    def _run_item(self, item: Item) -> h.Record:
+        agent = self.run_agent
+        completion, _ = self._completion(item, lambda: agent.generate_run(item.problem.task))
         explanation, code = parse_run(completion)
-        answer = evaluate_code(code, item.problem.inputs, tools)
-        references = reference_results(item.problem.answer, item.problem.inputs, tools)
-        yield _Step(item, completion, is_new, explanation, code, answer, references)
+        answer = evaluate_code(code, item.problem.inputs, self.tools)
+        references = reference_results(item.problem.answer, item.problem.inputs, self.tools)
+        return self._record(item, completion, explanation, code, answer, references)
+
+    def _conversation(self, items: Sequence[Item], agent: HfAgent | None) -> Iterator[h.Record]:
+        """The steps of one conversation in order; `agent` (None: every completion is stored or replayed) keeps
+        the transcript."""
+        agent_state: dict[str, Any] = {}
+        reference_states: list[dict[str, Any]] = []
+        for item in items:
+            task = item.problem.task
+            completion, is_new = self._completion(item, lambda task=task: agent.generate_chat(task))
+            if agent is not None and not is_new:
+                agent.record_chat_turn(task, completion)  # a stored answer joins the transcript as if generated
+            explanation, code = parse_chat(completion)
+            answer = evaluate_code(code, item.problem.inputs, self.tools, agent_state)
+            references = reference_results(item.problem.answer, item.problem.inputs, self.tools, reference_states)
+            yield self._record(item, completion, explanation, code, answer, references)
+
+    def _record(self, item: Item, completion: str, explanation: str, code: str, answer: Any,
+                references: Any) -> h.Record:
+        problem = item.problem
+        scores = score_step(explanation, code, answer, references, problem.answer, self.tools)
+        return {"id": item.id, "mode": self.mode, "task": problem.task, "completion": completion,
+                "explanation": explanation, "code": code, "result": _show(answer), "scores": asdict(scores)}
 
 
-def _chat_steps(task_set: TaskSet, agent: Any, completions: Completions,
-                tools: dict[str, Callable[..., Any]]) -> Iterator[_Step]:
-    conversation: str | None = None
-    agent_state: dict[str, Any] = {}
-    reference_states: list[dict[str, Any]] = []
-    for item in task_set.chat:
-        if item.conversation != conversation:
-            conversation, agent_state, reference_states = item.conversation, {}, []
-            if agent is not None:
-                agent.reset_chat()
-        task = item.problem.task
-        completion, is_new = completions.get(item.id, lambda task=task: agent.generate_chat(task))
-        if agent is not None and not is_new:
-            agent.record_chat_turn(task, completion)  # a recorded answer joins the transcript as if generated
-        explanation, code = parse_chat(completion)
-        answer = evaluate_code(code, item.problem.inputs, tools, agent_state)
-        references = reference_results(item.problem.answer, item.problem.inputs, tools, reference_states)
-        yield _Step(item, completion, is_new, explanation, code, answer, references)
-
-
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+def summarize(records: Sequence[h.Record]) -> dict[str, float]:
     """Mean of each score over the items, in percent."""
     if not records:
         return dict.fromkeys(SCORE_NAMES, 0.0)
     return {name: 100 * sum(r["scores"][name] for r in records) / len(records) for name in SCORE_NAMES}
 
 
-def markdown_table(mode: str, model: str, n_items: int, scores: dict[str, float]) -> str:
-    return "\n".join([
-        "| model | mode | items | tool selection | tool used | code |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {model} | {mode} | {n_items} | {scores['tool_selection']:.2f} | {scores['tool_used']:.2f} "
-        f"| {scores['code']:.2f} |",
-    ])
-
-
 def _show(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def load_replay(paths: Sequence[Path]) -> dict[str, str]:
+    """Recorded completions by item id, from jsonl files of this benchmark's records (`id`, `completion`)."""
+    recorded: dict[str, str] = {}
+    for path in paths:
+        for row in h.read_jsonl(path):
+            if isinstance(row.get("id"), str) and isinstance(row.get("completion"), str):
+                recorded[row["id"]] = row["completion"]
+    return recorded
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.hf_agent", description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", choices=("run", "chat"), required=True)
     p.add_argument("--tasks", type=Path, required=True, help="the evaluation set as JSON (docs/hf-agent.md)")
-    p.add_argument("--model", help="served model name (with --base-url) or a local checkpoint path")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--api-key", default="EMPTY")
-    p.add_argument("--backend", choices=("openai", "transformers"), help="default: openai with --base-url")
     p.add_argument("--prompt-style", choices=("text", "chat"), default="text",
                    help="text: raw completion prompt; chat: the prompt in a user message (chat templates)")
     p.add_argument("--run-template", type=Path, help="a run prompt template file (<<all_tools>>, <<prompt>>)")
     p.add_argument("--chat-template", type=Path, help="a chat prompt template file (<<all_tools>>)")
-    p.add_argument("--max-tokens", type=int, default=512)
-    p.add_argument("--output", type=Path, help="per-item jsonl (default hf_agent_<mode>.jsonl); resumable")
     p.add_argument("--results", type=Path, help="scores as JSON (default: --output with .json)")
-    p.add_argument("--replay", type=Path, help="re-score the completions recorded in this jsonl; no model")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+    h.add_model_args(p, max_tokens=512, backend="openai", output_default="hf_agent_<mode>.jsonl")
+    return p.parse_args(argv)
 
 
-def make_llm(args: argparse.Namespace) -> LLM:
-    """The backend the arguments ask for."""
-    backend = args.backend or "openai"
-    if not args.model:
-        raise ConfigurationError("--model is required (a served model name, or a local path with "
-                                 "--backend transformers), unless --replay is given")
-    if backend == "openai":
-        if not args.base_url:
-            raise ConfigurationError("--base-url is required for the openai backend (for a local checkpoint, "
-                                     "pass --backend transformers)")
-        return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
-    return get_llm("transformers", model=args.model)
+def run(args: argparse.Namespace, llm: LLM | None = None) -> h.Record:
+    """Generate (or replay), store, score and report; returns the summary written as JSON.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _main(args)
-    except ConfigurationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-def _main(args: argparse.Namespace) -> int:
+    `llm` overrides the model the options name (for use from Python)."""
     task_set = load_task_set(args.tasks)
     output = args.output or Path(f"hf_agent_{args.mode}.jsonl")
-    results_path = args.results or output.with_suffix(".json")
-    if args.replay is not None:
-        if not args.replay.exists():
-            raise ConfigurationError(f"replay file not found: {args.replay}")
-        completions = Completions({k: r["completion"] for k, r in read_records(args.replay).items()}, replay=True)
-    else:
-        completions = Completions({k: r["completion"] for k, r in read_records(output).items()})
-    total = len(task_set.run if args.mode == "run" else task_set.chat)
-    if args.replay is not None:
-        records = _score_with_output(args, task_set, None, completions, output, total)
-    else:
-        config = GenerationConfig(max_tokens=args.max_tokens, temperature=0.0)
-        with make_llm(args) as llm:
-            agent = _make_agent(args, llm, task_set, config)
-            records = _score_with_output(args, task_set, agent, completions, output, total)
-    scores = summarize(records)
-    model = args.model or f"replay:{args.replay.name}"
-    print(markdown_table(args.mode, model, len(records), scores))
-    summary = {"mode": args.mode, "model": model, "tasks": str(args.tasks), "items": len(records),
-               "scores": scores}
-    results_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-def _make_agent(args: argparse.Namespace, llm: LLM, task_set: TaskSet, config: GenerationConfig) -> HfAgent:
+    replay = load_replay(args.replay) if args.replay else None
+    owned = replay is None and llm is None
+    if owned:
+        llm = h.make_llm(args)
     try:
-        return HfAgent(llm, fake_tools(task_set.tools), prompt_style=args.prompt_style, config=config,
-                       tools_description=given_tools_description(task_set.tools), **_templates(args))
+        make_agent = None if replay is not None else _agent_factory(args, llm, task_set)
+        with h.ResultStore(None if replay is not None else output) as store:  # a replay writes no per-item file
+            scorer = Scorer(args.mode, task_set, store, make_agent, replay, h.generation_lock(args))
+            h.run_cases(scorer.cases(), scorer, store, workers=args.workers, desc=f"hf_agent {args.mode}",
+                        progress=not args.no_progress)
+            records = scorer.rescore()
+    finally:
+        if owned and llm is not None:
+            llm.close()
+    scores = summarize(records)
+    label = h.run_label(args)
+    markdown = h.markdown_table(HEADER, [[label, args.mode, len(records), *(f"{scores[k]:.2f}" for k in SCORE_NAMES)]])
+    summary = {"mode": args.mode, "model": label, "tasks": str(args.tasks), "items": len(records), "scores": scores}
+    h.write_report(None if replay is not None else output, markdown, summary,
+                   json_path=args.results or output.with_suffix(".json"))
+    return summary
+
+
+def _agent_factory(args: argparse.Namespace, llm: LLM, task_set: TaskSet) -> Callable[[], HfAgent]:
+    """Builds agents with the options' prompt settings; a template that does not fit is refused here."""
+    templates = _templates(args)
+    tools, description = fake_tools(task_set.tools), given_tools_description(task_set.tools)
+
+    def make() -> HfAgent:
+        return HfAgent(llm, tools, prompt_style=args.prompt_style, config=h.generation_config(args),
+                       tools_description=description, **templates)
+
+    try:
+        make()
     except ValueError as e:  # a template that does not fit
         raise ConfigurationError(str(e)) from None
+    return make
 
 
 def _templates(args: argparse.Namespace) -> dict[str, str]:
@@ -250,30 +221,8 @@ def _templates(args: argparse.Namespace) -> dict[str, str]:
     return templates
 
 
-def _score_with_output(args: argparse.Namespace, task_set: TaskSet, agent: HfAgent | None, completions: Completions,
-                       output: Path, total: int) -> list[dict[str, Any]]:
-    progress = _progress_bar(total, args.mode, disable=args.no_progress)
-    if args.replay is not None:  # a replay writes no per-item file
-        return score_items(args.mode, task_set, agent, completions, lambda record: None, progress)
-    if output.exists() and output.stat().st_size and not output.read_bytes().endswith(b"\n"):
-        with output.open("a", encoding="utf-8") as sink:
-            sink.write("\n")  # end a line cut short by a crash, so that the next record starts clean
-    with output.open("a", encoding="utf-8") as sink:
-        def write(record: dict[str, Any]) -> None:
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sink.flush()
-
-        return score_items(args.mode, task_set, agent, completions, write, progress)
-
-
-def _progress_bar(total: int, mode: str, *, disable: bool) -> Callable[[Any], Any]:
-    if disable:
-        return lambda iterable: iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return lambda iterable: iterable
-    return lambda iterable: tqdm(iterable, total=total, desc=f"hf_agent {mode}", unit="item")
+def main(argv: Sequence[str] | None = None) -> int:
+    return h.cli_main(parse_args, run, argv)
 
 
 if __name__ == "__main__":

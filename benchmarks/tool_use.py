@@ -270,9 +270,9 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     try:
         with h.ResultStore(output) as store:
             check_resume(store, cases)
-            lock = None if args.base_url else threading.Lock()  # one local model: one generation at a time
+            lock = h.generation_lock(args)
             work = make_worker(tokenizer, llm, h.generation_config(args), replay, lock)
-            h.run_cases(cases, work, store, workers=args.workers, desc="tool_use")
+            h.run_cases(cases, work, store, workers=args.workers, desc="tool_use", progress=not args.no_progress)
             records = [store.records[c["id"]] for c in cases]
     finally:
         if owned and llm is not None:

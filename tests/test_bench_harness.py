@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
@@ -89,6 +90,55 @@ def test_run_cases_stores_finished_work_then_raises_the_first_error(tmp_path):
         assert sorted(store.records) == ["0", "1"]  # stopped starting new cases after the failure
     with pytest.raises(ConfigurationError):
         h.run_cases(cases, work, h.ResultStore(tmp_path / "other.jsonl"), workers=0)
+
+
+def test_a_case_of_steps_stores_each_step_as_it_finishes_and_resumes_mid_case(tmp_path):
+    cases = [{"id": "c1", "steps": ["c1/0", "c1/1", "c1/2"]}, {"id": "c2", "steps": ["c2/0"]}]
+    calls: list[tuple[str, list[str]]] = []
+
+    def work(case, fail_at=None):
+        calls.append((case["id"], sorted(store.records)))
+        for step in case["steps"]:
+            if step == fail_at:
+                raise RuntimeError("model down")
+            yield {"id": step, "seen_before": step in store}
+
+    with h.ResultStore(tmp_path / "r.jsonl") as store:
+        with pytest.raises(RuntimeError, match="model down"):
+            h.run_cases(cases, lambda c: work(c, fail_at="c1/2"), store, progress=False)
+        assert sorted(store.records) == ["c1/0", "c1/1"]  # the steps before the failure were kept
+    calls.clear()
+    with h.ResultStore(tmp_path / "r.jsonl") as store:
+        assert h.run_cases(cases, work, store, progress=False) == 2  # c1 (unfinished) and c2
+        assert calls[0] == ("c1", ["c1/0", "c1/1"])  # resumed with the finished steps in view
+        assert h.run_cases(cases, work, store, progress=False) == 0  # all steps stored: nothing runs
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["c1/0", "c1/1", "c1/2", "c2/0"]  # a re-yielded step is not written twice
+    assert [r["seen_before"] for r in rows] == [False, False, False, False]
+
+
+def test_a_store_without_a_path_keeps_records_in_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with h.ResultStore(None) as store:
+        assert store.append({"id": "a"}) is True and store.append({"id": "a"}) is False
+        assert "a" in store and store.path is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_options_name_a_backend_or_get_a_clear_error():
+    def args(*argv):
+        parser = argparse.ArgumentParser()
+        h.add_model_args(parser)
+        return parser.parse_args(argv)
+
+    with pytest.raises(ConfigurationError, match="--model is required"):
+        h.make_llm(args("--base-url", "http://127.0.0.1:1/v1"))
+    with pytest.raises(ConfigurationError, match="--base-url is required for the openai backend"):
+        h.make_llm(args("--model", "qwen", "--backend", "openai"))
+    with pytest.raises(ConfigurationError, match="does not go with --backend transformers"):
+        h.make_llm(args("--model", "qwen", "--backend", "transformers", "--base-url", "http://127.0.0.1:1/v1"))
+    assert h.generation_lock(args("--model", "qwen", "--base-url", "http://127.0.0.1:1/v1")) is None
+    assert h.generation_lock(args("--model", "/models/qwen")) is not None  # local: one generation at a time
 
 
 def test_markdown_table_and_chart(tmp_path):

@@ -4,16 +4,23 @@ runs resume, and bad input gets a clear error."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from benchmarks import _harness as h
 from benchmarks import hf_agent
 from benchmarks.hf_agent_data import Item, TaskSet, fake_tool_functions, load_task_set
 from benchmarks.hf_agent_scoring import reference_results
 from qwen_agent import ScriptedLLM
 from qwen_agent.errors import ConfigurationError
 from tests.scripted_server import ScriptedOpenAIServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +176,7 @@ def test_run_mode_resumes_and_sends_the_right_prompts(tasks_path: Path, task_set
     with output.open("a") as f:
         f.write('{"id": "run/9/0", "compl')  # a line cut short by a crash: ignored, the item is redone
     llm = ScriptedLLM([completions[k] + "Task: an invented next task" for k in ids[10:]])
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     code = hf_agent.main(["--mode", "run", "--tasks", str(tasks_path), "--model", "m", "--base-url", "http://x",
                           "--output", str(output), "--no-progress"])
     assert code == 0
@@ -189,7 +196,7 @@ def test_chat_mode_resumes_mid_conversation_with_the_recorded_history(tasks_path
     ids = list(completions)
     output = write_jsonl(tmp_path / "chat.jsonl", {ids[0]: completions[ids[0]]})  # chat/0/0/0 done
     llm = ScriptedLLM([completions[k] for k in ids[1:]])
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     assert hf_agent.main(["--mode", "chat", "--tasks", str(tasks_path), "--model", "m", "--base-url", "u",
                           "--output", str(output), "--no-progress"]) == 0
     prompt, stop = llm.calls[0]
@@ -197,6 +204,73 @@ def test_chat_mode_resumes_mid_conversation_with_the_recorded_history(tasks_path
     assert completions[ids[0]] in prompt  # the recorded first answer is in the transcript of step 2
     assert prompt.endswith(f"Human: {task_set.chat[1].problem.task}\n\nAssistant: ")
     assert json.loads(output.with_suffix(".json").read_text())["scores"]["code"] == 100.0
+
+
+class HoldingServer(ScriptedOpenAIServer):
+    """The scripted server, holding request number `hold_at` (0-based) unanswered until released: the client is
+    then known to be waiting on that request, with every earlier answer received."""
+
+    def __init__(self, responses: list[str], hold_at: int) -> None:
+        super().__init__(responses)
+        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
+
+    def _next(self, body: dict) -> tuple[int, object]:
+        if len(self.requests) == self.hold_at:
+            self.held.set()
+            self.release.wait(60)
+        return super()._next(body)
+
+
+def test_sigkill_mid_conversation_then_rerun_resumes_without_duplicates(tasks_path: Path, task_set: TaskSet,
+                                                                       tmp_path: Path) -> None:
+    """A real `python -m benchmarks.hf_agent` process killed (SIGKILL) while waiting on the model in the middle of
+    a conversation; the rerun generates only the unfinished steps, carrying the stored ones into the transcript."""
+    completions = reference_completions("chat", task_set)
+    ids = list(completions)
+    chat = task_set.chat
+    cut = next(i for i in range(10, len(chat)) if chat[i].conversation == chat[i - 1].conversation)  # mid-way
+    output = tmp_path / "chat.jsonl"
+
+    def command(url: str) -> list[str]:
+        return [sys.executable, "-m", "benchmarks.hf_agent", "--mode", "chat", "--tasks", str(tasks_path),
+                "--base-url", url, "--model", "scripted", "--prompt-style", "chat", "--output", str(output),
+                "--no-progress"]
+
+    with HoldingServer(list(completions.values()), hold_at=cut) as server:
+        proc = subprocess.Popen(command(server.base_url), cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            assert server.held.wait(60), "the run never reached the held request"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            server.release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ids[:cut]  # all answered steps
+    with output.open("a") as f:
+        f.write(json.dumps({"id": ids[cut], "completion": completions[ids[cut]]})[:30])  # a line torn mid-write
+    with ScriptedOpenAIServer([completions[k] for k in ids[cut:]]) as server:
+        rerun = subprocess.run(command(server.base_url), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(server.requests) == len(ids) - cut  # only the unfinished steps were generated
+    resumed = server.requests[0]["messages"][-1]["content"]
+    assert completions[ids[cut - 1]].strip() in resumed  # the stored previous step is in the transcript
+    assert resumed.rstrip().endswith(f"Human: {task_set.chat[cut].problem.task}\n\nAssistant:")
+    assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ids  # each step once
+    assert json.loads(output.with_suffix(".json").read_text())["scores"] == {
+        "tool_selection": 100.0, "tool_used": 100.0, "code": 100.0}  # the variables of stored steps carried over
+
+
+def test_a_second_run_on_the_same_output_is_refused(tasks_path: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "run.jsonl"
+    with h.ResultStore(output):  # a run in progress holds the file
+        assert hf_agent.main(["--mode", "run", "--tasks", str(tasks_path), "--model", "m", "--base-url", "u",
+                              "--output", str(output), "--no-progress"]) == 2
+    assert "in use by another run" in capsys.readouterr().err
+    assert output.read_text() == ""
 
 
 def test_given_templates_and_tool_descriptions_make_the_exact_prompt(tasks_path: Path, tmp_path: Path,
@@ -210,7 +284,7 @@ def test_given_templates_and_tool_descriptions_make_the_exact_prompt(tasks_path:
     template = tmp_path / "run_prompt.txt"
     template.write_text('Tools:\n<<all_tools>>\n\nTask: "<<prompt>>"\n\nI will use the following')
     llm = ScriptedLLM([" nothing\nAnswer:\nx = 1"], cycle=True)
-    monkeypatch.setattr(hf_agent, "make_llm", lambda args: llm)
+    monkeypatch.setattr(hf_agent.h, "make_llm", lambda args: llm)
     assert hf_agent.main(["--mode", "run", "--tasks", str(custom_tasks), "--model", "m", "--base-url", "u",
                           "--run-template", str(template), "--output", str(tmp_path / "o.jsonl"),
                           "--no-progress"]) == 0
