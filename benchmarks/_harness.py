@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -323,7 +324,7 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
         else:
             ax.bar(xs, ys, width, label=name, color=palette[others % len(palette)])
             others += 1
-    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_xticks(range(len(metrics)), [textwrap.fill(m, 16) for m in metrics])  # long names would overlap
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
