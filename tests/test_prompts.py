@@ -74,3 +74,11 @@ def test_chatml_continues_a_final_assistant_message() -> None:
     assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nq<|im_end|>\n"
                     "<|im_start|>assistant\nThought:")
     assert render_chatml([Message.system("s"), Message.user("q")]).endswith("<|im_start|>assistant\n")
+
+
+def test_tool_block_is_reused_only_for_the_same_specs() -> None:
+    first = react_prompt("q", [SEARCH])
+    assert react_prompt("q", [SEARCH]) == first
+    changed = SEARCH.model_copy(update={"description": "Search the whole web."})
+    assert "Search the whole web." in react_prompt("q", [changed])
+    assert react_prompt("q", [SEARCH], lang="zh") != first
