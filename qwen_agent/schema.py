@@ -6,8 +6,9 @@ import json
 import uuid
 from typing import Any, Literal
 
-import json5
 from pydantic import BaseModel, ConfigDict, Field
+
+from qwen_agent.jsonish import loads_object
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -27,12 +28,8 @@ class ToolCall(BaseModel):
     id: str = Field(default_factory=new_call_id)
 
     def parsed_arguments(self) -> dict[str, Any] | None:
-        """The arguments as a dict when they are a JSON/json5 object, else None."""
-        try:
-            value = json5.loads(self.arguments) if self.arguments.strip() else {}
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        """The arguments as a dict, read as `Tool.call` reads them (JSON, json5, a Python dict, fenced); else None."""
+        return loads_object(self.arguments) if self.arguments.strip() else {}
 
 
 def _arguments_text(arguments: Any) -> str:
