@@ -40,15 +40,14 @@ from qwen_agent.errors import ConfigurationError
 from qwen_agent.interpreter import KernelPool, SandboxConfig
 
 DATA_DIR = Path(__file__).parent / "data" / "code_interpreter"
+GSM8K_TEST = Path(__file__).parent / "data" / "gsm8k" / "test.jsonl"  # openai/grade-school-math, MIT (LICENSE beside it)
 TASKS = ("math", "visualization", "general")
 # Executions allowed per case, as the published runner allowed them (GSM8K used the default of 3).
 EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
 
 
 # --- cases ------------------------------------------------------------------------------------------------
-def load_gsm8k(path: Path | None) -> list[dict[str, Any]]:
-    if path is None:
-        raise ConfigurationError("--task math needs the GSM8K test split: --gsm8k PATH/test.jsonl")
+def load_gsm8k(path: Path) -> list[dict[str, Any]]:
     cases = []
     for i, row in enumerate(h.read_jsonl(path)):
         try:
@@ -189,7 +188,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.code_interpreter", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=(*TASKS, "all"), default="all")
-    p.add_argument("--gsm8k", type=Path, help="GSM8K test split jsonl (question, answer) for --task math")
+    p.add_argument("--gsm8k", type=Path, default=GSM8K_TEST,
+                   help="GSM8K test split jsonl (question, answer) for --task math; default: the bundled copy")
     p.add_argument("--data", type=Path, default=DATA_DIR / "tasks.jsonl",
                    help="visualization/general tasks in the published jsonl format; default: the bundled sample")
     p.add_argument("--judge", metavar="URL", help="OpenAI-compatible endpoint of a vision model for visualization")
@@ -205,9 +205,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     tasks = TASKS if args.task == "all" else (args.task,)
-    if args.task == "all" and args.gsm8k is None:
-        print("note: no --gsm8k given, so the math task is left out", file=sys.stderr)
-        tasks = tuple(t for t in TASKS if t != "math")
     cases: list[dict[str, Any]] = []
     for task in tasks:
         found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(args.data, task)

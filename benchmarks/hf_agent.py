@@ -40,6 +40,7 @@ from qwen_agent.errors import ConfigurationError
 from qwen_agent.hf_agent import HfAgent, parse_chat, parse_run
 from qwen_agent.llm import LLM
 
+TASKS_JSON = Path(__file__).parent / "data" / "hf_agent" / "tasks.json"  # transformers 4.35.2, Apache-2.0 (SOURCE.md)
 SCORE_NAMES = ("tool_selection", "tool_used", "code")
 HEADER = ["model", "mode", "items", "tool selection", "tool used", "code"]
 
@@ -155,7 +156,8 @@ def load_replay(paths: Sequence[Path]) -> dict[str, str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.hf_agent", description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", choices=("run", "chat"), required=True)
-    p.add_argument("--tasks", type=Path, required=True, help="the evaluation set as JSON (docs/hf-agent.md)")
+    p.add_argument("--tasks", type=Path, default=TASKS_JSON,
+                   help="the evaluation set as JSON (docs/hf-agent.md); default: the bundled transformers 4.35 set")
     p.add_argument("--prompt-style", choices=("text", "chat"), default="text",
                    help="text: raw completion prompt; chat: the prompt in a user message (chat templates)")
     p.add_argument("--run-template", type=Path, help="a run prompt template file (<<all_tools>>, <<prompt>>)")

@@ -33,7 +33,7 @@ from benchmarks import _harness as h
 from benchmarks.published import SOURCE, TOOL_USE_20231206
 from qwen_agent import LLM, GenerationConfig, Message
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.llm.tokenizer import QwenTokenizer
+from qwen_agent.llm.tokenizer import BUNDLED_VOCAB, QwenTokenizer
 from qwen_agent.prompts.react import STOP_WORDS
 
 DATA_DIR = Path(__file__).parent / "data" / "tool_use"
@@ -230,7 +230,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="positive cases (a tool should be called); default: the bundled sample")
     p.add_argument("--negative", type=Path, default=DATA_DIR / "negative.jsonl",
                    help="negative cases (no tool should be called); default: the bundled sample")
-    p.add_argument("--vocab", type=Path, help="qwen.tiktoken (default: the one in a local Qwen-1 --model dir)")
+    p.add_argument("--vocab", type=Path,
+                   help="qwen.tiktoken (default: the one in a local Qwen-1 --model dir, else the package's copy)")
     p.add_argument("--limit", type=int, help="only the first N cases of each file")
     p.add_argument("--oracle", action="store_true",
                    help="score the reference responses as if a model wrote them (self-check: 100%%, 1.000, 0%%)")
@@ -239,13 +240,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def find_vocab(args: argparse.Namespace) -> QwenTokenizer:
-    """The Qwen tokenizer for Rouge-L: --vocab, or qwen.tiktoken inside a local --model checkpoint."""
+    """The Qwen tokenizer for Rouge-L: --vocab, qwen.tiktoken inside a local --model checkpoint, or the Qwen-1
+    vocabulary bundled with the package (the original scores count Qwen-1 tokens, whatever model is tested)."""
     if args.vocab is not None:
         return QwenTokenizer.from_pretrained(args.vocab)
     if args.model and (Path(args.model) / "qwen.tiktoken").is_file():
         return QwenTokenizer.from_pretrained(Path(args.model))
-    raise ConfigurationError("tool input Rouge-L counts Qwen tokens: pass --vocab PATH/TO/qwen.tiktoken "
-                             "(it ships with every Qwen-1 checkpoint)")
+    print(f"note: Rouge-L counts Qwen-1 tokens with the bundled vocabulary ({BUNDLED_VOCAB})", file=sys.stderr)
+    return QwenTokenizer.bundled()
 
 
 def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="an interactive multi-turn session (empty line or Ctrl-D ends it)")
     _agent_options(chat)
     chat.set_defaults(func=_cmd_chat)
+    fetch = sub.add_parser("fetch-model", help="download, verify and cache the small real Qwen; print its path")
+    fetch.set_defaults(func=_cmd_fetch_model)
     _add_server_command(sub)
     return parser
 
@@ -103,6 +105,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             for step in result.steps:
                 print_step(step)
             history = result.messages
+    return 0
+
+
+def _cmd_fetch_model(args: argparse.Namespace) -> int:
+    from qwen_agent.model_fetch import SMALL_QWEN, fetch_gguf
+
+    print(f"fetching {SMALL_QWEN.filename} ({SMALL_QWEN.size / 1e6:.0f} MB) if not cached ...", file=sys.stderr)
+    print(fetch_gguf(Settings.from_env().cache_dir / "models"))
     return 0
 
 

@@ -6,12 +6,14 @@
 | QWEN_AGENT_BASE_URL     | OpenAI-compatible endpoint (vLLM, SGLang, Ollama ...) | http://127.0.0.1:8000/v1     |
 | QWEN_AGENT_MODEL        | model name on the server, or checkpoint path / hub id | Qwen2.5-7B-Instruct          |
 | QWEN_AGENT_API_KEY      | API key for the server (falls back to OPENAI_API_KEY) | "EMPTY"                      |
+| QWEN_AGENT_CACHE        | where fetched models are kept (else XDG_CACHE_HOME)   | ~/.cache/qwen_agent          |
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +32,7 @@ class Settings(BaseModel):
     base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_MODEL
     api_key: str = "EMPTY"
+    cache_dir: Path = Path.home() / ".cache" / "qwen_agent"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -39,9 +42,18 @@ class Settings(BaseModel):
             base_url=env.get("QWEN_AGENT_BASE_URL", DEFAULT_BASE_URL),
             model=env.get("QWEN_AGENT_MODEL", DEFAULT_MODEL),
             api_key=env.get("QWEN_AGENT_API_KEY") or env.get("OPENAI_API_KEY") or "EMPTY",
+            cache_dir=_cache_dir(env),
         )
 
     def make_llm(self) -> LLM:
         if self.backend == "openai":
             return get_llm("openai", model=self.model, base_url=self.base_url, api_key=self.api_key)
         return get_llm(self.backend, model=self.model)
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path:
+    if env.get("QWEN_AGENT_CACHE"):
+        return Path(env["QWEN_AGENT_CACHE"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "qwen_agent"
+    return Path.home() / ".cache" / "qwen_agent"

@@ -1,26 +1,20 @@
-"""Shared fixtures. Tests may read ../shared (the package never does)."""
+"""Shared fixtures. Data comes from the repository itself (the package's vocabulary, benchmarks/data)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("QWEN_AGENT_SHARED_DIR", REPO.parent / "shared"))
+BENCH_DATA = REPO / "benchmarks" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"../shared not found at {SHARED}; set QWEN_AGENT_SHARED_DIR")
-    return SHARED
+def qwen_vocab() -> Path:
+    from qwen_agent.llm.tokenizer import BUNDLED_VOCAB
 
-
-@pytest.fixture(scope="session")
-def qwen_vocab(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "qwen" / "qwen.tiktoken"
+    return BUNDLED_VOCAB
 
 
 @pytest.fixture(scope="session")

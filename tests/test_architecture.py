@@ -1,4 +1,4 @@
-"""`import qwen_agent` stays light, and imports point one way (see ../shared/DESIGN.md)."""
+"""`import qwen_agent` stays light, and imports point one way (see docs/architecture in README)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", 
 # Layer of each module (lower may not import higher). Modules not listed inherit their package's layer.
 LAYERS = {
     "errors": 0, "lazy": 1, "schema": 1, "jsonish": 1, "text": 1, "prompts": 2, "llm.base": 2, "llm.stops": 2, "tools.base": 2,
-    "tools.function": 2, "interpreter": 2, "react": 3, "llm": 3, "tools": 3, "planner": 4, "agent": 5,
+    "tools.function": 2, "interpreter": 2, "formats": 2, "model_fetch": 1, "react": 3, "llm": 3, "tools": 3, "planner": 4, "agent": 5,
     "function_calling": 5, "settings": 5, "hf_agent": 6, "integrations": 6, "server": 6, "cli": 7,
 }
 
@@ -51,3 +51,14 @@ def test_dependency_direction() -> None:
                 if mine is not None and theirs is not None and theirs > mine and not same_package:
                     violations.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
     assert violations == []
+
+
+def test_nothing_reads_the_developers_shared_folder() -> None:
+    """A user's clone has nothing beside it: the package, benchmarks and tests carry their own data."""
+    repo = PKG.parent
+    needles = ("../" + "shared", "QWEN_AGENT_" + "SHARED_DIR")  # split so this file does not match itself
+    hits = [f"{path.relative_to(repo)}: {needle}"
+            for folder in ("qwen_agent", "benchmarks", "tests") for path in (repo / folder).rglob("*")
+            if path.is_file() and path.suffix in {".py", ".md", ".json", ".jsonl", ".toml", ".txt", ".cfg"}
+            for needle in needles if needle in path.read_text(errors="replace")]
+    assert hits == []

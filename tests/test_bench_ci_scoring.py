@@ -19,6 +19,7 @@ from benchmarks.ci_sources import OracleTurns, gsm8k_oracle_code, split_transcri
 from benchmarks.code_interpreter import DATA_DIR, load_gsm8k, load_tasks
 from qwen_agent import Message
 from qwen_agent.errors import ConfigurationError
+from tests.conftest import BENCH_DATA
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -113,8 +114,8 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         load_tasks(tasks, "general")
 
 
-def test_gsm8k_test_split_loads(shared_dir):
-    cases = load_gsm8k(shared_dir / "data" / "gsm8k" / "test.jsonl")
+def test_gsm8k_test_split_loads():
+    cases = load_gsm8k(BENCH_DATA / "gsm8k" / "test.jsonl")
     assert len(cases) == 1319 and cases[0]["id"] == "math:0"
     # every reference solution yields oracle code (parsed, never run here)
     assert all("print(_show(answer))" in gsm8k_oracle_code(c["answer"]) for c in cases)

@@ -16,6 +16,7 @@ import pytest
 
 from benchmarks import code_interpreter as ci
 from qwen_agent import ScriptedLLM
+from tests.conftest import BENCH_DATA
 from tests.scripted_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.kernel
@@ -23,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def gsm8k(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "gsm8k" / "test.jsonl"
+def gsm8k() -> Path:
+    return BENCH_DATA / "gsm8k" / "test.jsonl"
 
 
 def _args(tmp_path: Path, *extra: str):

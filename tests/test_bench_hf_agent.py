@@ -18,14 +18,15 @@ from benchmarks.hf_agent_data import Item, TaskSet, fake_tool_functions, load_ta
 from benchmarks.hf_agent_scoring import reference_results
 from qwen_agent import ScriptedLLM
 from qwen_agent.errors import ConfigurationError
+from tests.conftest import BENCH_DATA
 from tests.scripted_server import ScriptedOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tasks_path(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "hf_agent" / "tasks.json"
+def tasks_path() -> Path:
+    return BENCH_DATA / "hf_agent" / "tasks.json"
 
 
 @pytest.fixture(scope="module")

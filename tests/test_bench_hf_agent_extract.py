@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.extract_hf_agent_tasks import extract, main
+from tests.conftest import BENCH_DATA
 
 
 def synthetic_source(data: dict) -> str:
@@ -31,8 +32,8 @@ def synthetic_source(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_extraction_round_trips_the_shared_set(shared_dir: Path, tmp_path: Path) -> None:
-    data = json.loads((shared_dir / "data" / "hf_agent" / "tasks.json").read_text())
+def test_extraction_round_trips_the_bundled_set(tmp_path: Path) -> None:
+    data = json.loads((BENCH_DATA / "hf_agent" / "tasks.json").read_text())
     source = tmp_path / "evaluate_agent.py"
     source.write_text(synthetic_source(data))
     out = tmp_path / "tasks.json"

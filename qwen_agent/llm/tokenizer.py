@@ -1,7 +1,9 @@
 """The Qwen (v1) tokenizer on tiktoken: the `qwen.tiktoken` BPE ranks, Qwen's split pattern and its specials.
 
 Qwen-1 checkpoints ship `qwen.tiktoken` beside their weights; `QwenTokenizer.from_pretrained(path)` accepts
-that file or the checkpoint folder that holds it.
+that file or the checkpoint folder that holds it. The package carries a copy (`BUNDLED_VOCAB`, Apache-2.0, from
+QwenLM/Qwen-Agent; licence beside it), used by `QwenTokenizer.bundled()` for counting Qwen tokens without a
+checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from qwen_agent.prompts.chatml import ENDOFTEXT, IM_END, IM_START, chatml_turns,
 from qwen_agent.schema import Message
 
 VOCAB_FILE = "qwen.tiktoken"
+BUNDLED_VOCAB = Path(__file__).parent / "data" / VOCAB_FILE
 # Qwen's pre-tokenizer regex (case-insensitive English contractions, letters, single digits, punctuation runs,
 # newlines, whitespace).
 SPLIT_PATTERN = (
@@ -82,6 +85,11 @@ class QwenTokenizer:
         """From a `qwen.tiktoken` file, or a folder (e.g. a Qwen-1 checkpoint) that contains one."""
         p = Path(path)
         return cls(p / VOCAB_FILE if p.is_dir() else p)
+
+    @classmethod
+    def bundled(cls) -> QwenTokenizer:
+        """The Qwen-1 vocabulary that ships inside the package."""
+        return cls(BUNDLED_VOCAB)
 
     @property
     def vocab_size(self) -> int:

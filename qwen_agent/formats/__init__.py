@@ -1,0 +1,1 @@
+"""Tool-call formats: see `qwen_agent.formats.base` for the seam."""
