@@ -195,6 +195,52 @@ class Completion(_Closed):
     usage: Usage
 
 
+class ToolCallDelta(_Closed):
+    index: int
+    id: str
+    type: Literal["function"]
+    function: FunctionCallOut
+
+
+class ChatDelta(_Closed):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    function_call: FunctionCallOut | None = None
+
+
+class ChatChunkChoice(_Closed):
+    index: int
+    delta: ChatDelta
+    logprobs: None
+    finish_reason: FinishReason | None
+
+
+class ChatCompletionChunk(_Closed):
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+
+
+class CompletionChunkChoice(_Closed):
+    index: int
+    text: str
+    logprobs: None
+    finish_reason: FinishReason | None
+
+
+class CompletionChunk(_Closed):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChunkChoice]
+    usage: Usage | None = None
+
+
 class ModelCard(_Closed):
     id: str
     object: Literal["model"]
@@ -208,7 +254,7 @@ class ModelList(_Closed):
 
 
 _MODELS: list[type[BaseModel]] = [ChatCompletionRequest, CompletionRequest, Error, ChatCompletion, Completion,
-                                  ModelCard, ModelList]
+                                  ChatCompletionChunk, CompletionChunk, ModelCard, ModelList]
 
 # Statuses each kind of operation can answer besides 200, and why.
 _REQUEST_ERRORS = {
@@ -254,8 +300,15 @@ def _errors(statuses: dict[str, str]) -> dict[str, Any]:
     return {status: {"description": why, "content": _json("Error")} for status, why in statuses.items()}
 
 
+def _sse_event(chunk: str) -> dict[str, Any]:
+    """One server-sent event: `data` holds a JSON `chunk` (or an in-band error), and the last one `[DONE]`."""
+    data = {"type": "string", "anyOf": [{"const": "[DONE]"}, {"pattern": "^\\{"}],
+            "contentSchema": {"anyOf": [{"$ref": _REF.format(model=chunk)}, {"$ref": _REF.format(model="Error")}]}}
+    return {"schema": {"type": "object", "required": ["data"], "properties": {"data": data}}}
+
+
 def _post(request: str, response: str, name: str) -> dict[str, Any]:
-    content = {**_json(response), "text/event-stream": {"schema": {"type": "string"}}}
+    content = {**_json(response), "text/event-stream": _sse_event(response + "Chunk")}
     return {
         "operationId": name,
         "requestBody": {"required": True, "content": _json(request)},
