@@ -196,6 +196,10 @@ class TransformersLLM(LLM):
             loaded.to(self.device)
         return loaded.eval()
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` with this checkpoint's tokenizer (special-token text counts as its token)."""
+        return len(self.codec.encode(text))
+
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
         parts: list[str] = []

@@ -265,3 +265,11 @@ def test_128_concurrent_streams_each_get_their_whole_reply():
     # the k-th model call replays replies[k]: each client got the reply generated for its own prompt
     asked = [prompt[-1].content for prompt, _ in llm.calls]
     assert len(asked) == 128 and all(got[q] == replies[k] for k, q in enumerate(asked))
+
+
+def test_seed_beyond_64_bits_is_400(server):
+    # torch.manual_seed takes a signed 64-bit seed; a larger one used to fail inside the local backend (500)
+    with RawConnection(server.port) as conn:
+        err = _error(conn.request("POST", CHAT, _chat(seed=2**64, temperature=1), JSON), 400, None, "seed")
+        assert err["param"] == "seed"
+        _served(conn)
