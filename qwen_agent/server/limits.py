@@ -3,6 +3,7 @@
 `RequestLimitsMiddleware` wraps an ASGI app (`app.add_middleware(RequestLimitsMiddleware, limits=...)`) and,
 for every HTTP request:
 
+- refuses a request framed by both Content-Length and Transfer-Encoding (400, then closes);
 - reads the body under a size limit (`Content-Length` over it is refused before reading; a chunked body is
   counted as it arrives) and a deadline, answering 413 or 408;
 - with `json_api=True`, requires `Content-Type: application/json` on POST/PUT/PATCH (415: a browser can send
@@ -92,6 +93,7 @@ class RequestLimitsMiddleware:
             return
         reader = _BodyReader(scope, receive, self.limits)
         try:
+            _check_framing(scope)
             if self.json_api:
                 _check_content_type(scope)
             body = await reader.read()
@@ -215,6 +217,14 @@ def _content_length(value: bytes | None) -> int | None:
         return int(value)
     except ValueError:  # the HTTP server refuses such a request before we see it; count the bytes instead
         return None
+
+
+def _check_framing(scope: Scope) -> None:
+    names = {name for name, _ in scope.get("headers") or []}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        # RFC 9112 6.3: a request framed both ways may be read differently by a proxy in front (request
+        # smuggling); refuse it and close the connection, as the RFC requires.
+        raise Refusal(400, "the request has both Content-Length and Transfer-Encoding", drain=False)
 
 
 def _check_content_type(scope: Scope) -> None:

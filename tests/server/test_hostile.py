@@ -9,6 +9,7 @@ import json
 import logging
 import time
 
+import h11
 import httpx
 import pytest
 
@@ -273,3 +274,40 @@ def test_seed_beyond_64_bits_is_400(server):
         err = _error(conn.request("POST", CHAT, _chat(seed=2**64, temperature=1), JSON), 400, None, "seed")
         assert err["param"] == "seed"
         _served(conn)
+
+
+# --- HTTP framing ---------------------------------------------------------------------------------------------
+def test_content_length_with_transfer_encoding_is_400_and_closed(server):
+    # both framings: a proxy in front may read another request boundary (request smuggling), so RFC 9112
+    # has the server close the connection after answering
+    body = b'{"model": "qwen-scripted"}'
+    with RawConnection(server.port) as conn:
+        conn.sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                          % (len(body), body))
+        conn.conn = h11.Connection(h11.CLIENT)  # read the answer to what was sent by hand
+        conn.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+        resp = conn.response()
+        _error(resp, 400, None, "both Content-Length and Transfer-Encoding")
+        assert resp.headers["connection"] == "close" and conn.closed_by_server()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        b"\x00\x01\x02 hello\r\n\r\n",
+    ],
+    ids=["bad-content-length", "bad-chunk-size", "200kb-header", "not-http"],
+)
+def test_unparseable_http_is_400_and_closed_by_uvicorn(server, raw):
+    # these never reach the app, so the answer is uvicorn's plain-text one, not OpenAI's JSON
+    with RawConnection(server.port) as conn:
+        conn.sock.sendall(raw)
+        head = conn.sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"onnection: close" in head, head
+        assert conn.closed_by_server()
+    with RawConnection(server.port) as fresh:
+        assert fresh.request("GET", "/v1/models").status == 200
