@@ -8,10 +8,12 @@ they are written here, with OpenAI's field names. Unknown request fields are all
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
+
+from qwen_agent.server.protocol import MAX_STOPS, MAX_TOOLS
 
 _REF = "#/components/schemas/{model}"
 
@@ -88,7 +90,7 @@ class StreamOptions(_Open):
 
 class _Sampling(_Open):
     model: str
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -101,8 +103,8 @@ class _Sampling(_Open):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage] = Field(min_length=1)
-    tools: list[Tool] | None = None
-    functions: list[FunctionSpec] | None = None
+    tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
+    functions: list[FunctionSpec] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     function_call: Literal["none", "auto"] | dict[str, str] | None = None
     parallel_tool_calls: bool = True

@@ -311,3 +311,30 @@ def test_unparseable_http_is_400_and_closed_by_uvicorn(server, raw):
         assert conn.closed_by_server()
     with RawConnection(server.port) as fresh:
         assert fresh.request("GET", "/v1/models").status == 200
+
+
+# --- work per request -----------------------------------------------------------------------------------------
+def _tools(n: int) -> list[dict]:
+    return [{"type": "function", "function": {"name": f"t{i}", "parameters": {"type": "object"}}} for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "param", "words"),
+    [
+        ({"stop": [f"s{i}" for i in range(16)]}, 200, None, None),
+        ({"stop": [f"s{i}" for i in range(17)]}, 400, "stop.str", "at most 16 items"),
+        ({"tools": _tools(128)}, 200, None, None),
+        ({"tools": _tools(129)}, 400, "tools", "at most 128 items"),
+        ({"functions": [t["function"] for t in _tools(129)]}, 400, "functions", "at most 128 items"),
+    ],
+    ids=["16-stops", "17-stops", "128-tools", "129-tools", "129-functions"],
+)
+def test_stop_strings_and_tools_are_bounded(server, extra, status, param, words):
+    # every stop string is matched against every chunk, every tool's schema checked and rendered: 10,000 of
+    # either took the server a minute; OpenAI itself allows 4 stop strings and 128 tools
+    with RawConnection(server.port) as conn:
+        resp = conn.request("POST", CHAT, _chat(**extra), JSON)
+        if status == 200:
+            assert resp.status == 200, resp.body
+        else:
+            assert _error(resp, 400, None, words)["param"] == param
