@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from qwen_agent.server.protocol import MAX_STOPS, MAX_TOOLS
+from qwen_agent.server.protocol import MAX_MESSAGES, MAX_STOPS, MAX_TOOLS
 
 _REF = "#/components/schemas/{model}"
 
@@ -102,7 +102,8 @@ class _Sampling(_Open):
 
 
 class ChatCompletionRequest(_Sampling):
-    messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage] = Field(min_length=1)
+    messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage] = Field(
+        min_length=1, max_length=MAX_MESSAGES)
     tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
     functions: list[FunctionSpec] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None

@@ -16,11 +16,12 @@ from qwen_agent.function_calling import FunctionCallingRequest, ToolChoice, tool
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
 
-# Bounds on what one request may ask for: each stop string and each tool costs work on every request
+# Bounds on what one request may ask for: each stop string, tool and message costs work on every request
 # (10,000 stop strings made one reply take a minute of the model thread; 10,000 tools, 12 s of the event
-# loop). OpenAI allows 4 stop strings and 128 tools.
+# loop; 100,000 messages, 4 s). OpenAI allows 4 stop strings and 128 tools.
 MAX_STOPS = 16
 MAX_TOOLS = 128
+MAX_MESSAGES = 10_000
 
 
 class APIError(Exception):
@@ -88,7 +89,7 @@ class _Request(BaseModel):
 
 
 class ChatRequest(_Request):
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_MESSAGES)
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     functions: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Any = None

@@ -24,7 +24,8 @@ CHAT = "/v1/chat/completions"
 
 
 def _chat(content: object = "Hi", **extra: object) -> bytes:
-    return json.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}], **extra}).encode()
+    body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
+    return json.dumps({**body, **extra}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -326,8 +327,10 @@ def _tools(n: int) -> list[dict]:
         ({"tools": _tools(128)}, 200, None, None),
         ({"tools": _tools(129)}, 400, "tools", "at most 128 items"),
         ({"functions": [t["function"] for t in _tools(129)]}, 400, "functions", "at most 128 items"),
+        ({"messages": [{"role": "user", "content": "x"}] * 10_000}, 200, None, None),
+        ({"messages": [{"role": "user", "content": "x"}] * 10_001}, 400, "messages", "at most 10000 items"),
     ],
-    ids=["16-stops", "17-stops", "128-tools", "129-tools", "129-functions"],
+    ids=["16-stops", "17-stops", "128-tools", "129-tools", "129-functions", "10000-messages", "10001-messages"],
 )
 def test_stop_strings_and_tools_are_bounded(server, extra, status, param, words):
     # every stop string is matched against every chunk, every tool's schema checked and rendered: 10,000 of
