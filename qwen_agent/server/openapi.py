@@ -159,6 +159,7 @@ class ToolCallOut(_Closed):
 class AssistantReply(_Closed):
     role: Literal["assistant"]
     content: str | None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCallOut] | None = None
     function_call: FunctionCallOut | None = None
 
@@ -198,18 +199,27 @@ class Completion(_Closed):
     usage: Usage
 
 
+class FunctionCallDelta(_Closed):
+    name: str | None = None
+    arguments: str | None = None
+
+
 class ToolCallDelta(_Closed):
+    """A call's first delta has its id, type and name; later ones add to its arguments (OpenAI's shape)."""
+
     index: int
-    id: str
-    type: Literal["function"]
-    function: FunctionCallOut
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta | None = None
 
 
 class ChatDelta(_Closed):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
-    function_call: FunctionCallOut | None = None
+    function_call: FunctionCallDelta | None = None
 
 
 class ChatChunkChoice(_Closed):
