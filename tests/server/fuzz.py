@@ -40,13 +40,14 @@ class FuzzTarget:
         name: test id.
         serve: a context manager factory; entering it starts the app and yields its root URL
             (http://127.0.0.1:PORT), leaving it stops the app.
-        schema_path: where the app serves its OpenAPI document.
+        schema: where the app serves its OpenAPI document, or (for an app that serves none, such as a
+            JSON-RPC endpoint) the document itself.
         headers: sent with every request (e.g. the API key).
     """
 
     name: str
     serve: Callable[[], AbstractContextManager[str]]
-    schema_path: str = "/openapi.json"
+    schema: str | dict = "/openapi.json"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,7 +74,10 @@ def fuzz(root: str, target: FuzzTarget, *, examples: int, budget_s: float, explo
     """Run `examples` generated requests per operation and mode against the app at `root`, stopping new
     requests after `budget_s` seconds. Raises on the first failed check (with a reproducible request).
     The same requests every run (a test must not flake), unless `explore` (for longer runs by hand)."""
-    schema = schemathesis.openapi.from_url(root + target.schema_path)
+    if isinstance(target.schema, dict):
+        schema = schemathesis.openapi.from_dict(target.schema)
+    else:
+        schema = schemathesis.openapi.from_url(root + target.schema)
     report = FuzzReport()
     deadline = time.monotonic() + budget_s
     with requests.Session() as session:

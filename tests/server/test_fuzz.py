@@ -89,3 +89,22 @@ def test_fuzz_from_openapi_schema(target: FuzzTarget):
     # one connection, reopened only after answers that announced `Connection: close` (or event streams):
     # schemathesis silently resends a request the server dropped, so this count is what shows a drop
     assert 1 <= report.connections <= 1 + report.closed, report
+
+
+@contextmanager
+def _in_process_server() -> Iterator[str]:
+    from qwen_agent.llm.scripted import ScriptedLLM
+    from qwen_agent.server import ServerThread, create_app
+
+    with ServerThread(create_app(ScriptedLLM(REPLIES, cycle=True), model_name="qwen")) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+def test_fuzz_takes_the_document_itself_for_apps_that_serve_none():
+    from qwen_agent.server.openapi import openapi_document
+
+    target = FuzzTarget("document", _in_process_server, schema=openapi_document("qwen"))
+    with target.serve() as root:
+        report = fuzz(root, target, examples=3, budget_s=20)
+    # 4 operations x (positive, negative) x 3 examples, all answered
+    assert report.requests == 24 and sum(report.statuses.values()) == 24, report
