@@ -83,6 +83,10 @@ TARGETS = [
 def test_fuzz_from_openapi_schema(target: FuzzTarget):
     with target.serve() as root:
         report = fuzz(root, target, examples=25, budget_s=40)
+        if target is TARGETS[0]:  # the process was started with --max-request-bytes 65536
+            body = {"model": "qwen", "messages": [{"role": "user", "content": "x" * 70_000}]}
+            resp = httpx.post(root + "/v1/chat/completions", json=body, headers=target.headers, timeout=10)
+            assert resp.status_code == 413 and "at most 65536 bytes" in resp.json()["error"]["message"]
     print(f"{target.name}: {report}")
     assert report.requests >= 50, report  # the generator did reach the server
     assert not any(status >= 500 for status in report.statuses), report.statuses
