@@ -19,7 +19,7 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
-from qwen_agent.server.limits import Limits, RequestLimitsMiddleware
+from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, cap_token_counter
 from qwen_agent.server.openapi import install_openapi
 from qwen_agent.server.worker import ModelWorker
 
@@ -72,6 +72,8 @@ def create_app(
     """
     counter = count_tokens or getattr(llm, "count_tokens", None) or _estimate_tokens
     window = context_window if context_window is not None else getattr(llm, "context_window", None)
+    if window is not None:
+        counter = cap_token_counter(counter, window)
     state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, window, counter, lang,
                     int(time.time()))
 

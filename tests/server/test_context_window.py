@@ -56,3 +56,18 @@ def test_server_over_a_local_checkpoint_rejects_prompts_over_its_window(tiny_qwe
             assert httpx.post(server.base_url + "/chat/completions", json=body, timeout=60).status_code == 200
     finally:
         llm.close()
+
+
+def test_text_that_cannot_fit_is_not_tokenized():
+    from qwen_agent.server.limits import cap_token_counter
+
+    seen: list[int] = []
+
+    def count(text: str) -> int:  # one token per character, recording what it was asked to count
+        seen.append(len(text))
+        return len(text)
+
+    capped = cap_token_counter(count, window=100)
+    assert capped("x" * 3200) == 3200 and seen == [3200]  # 100 tokens * 32 characters: still counted
+    assert capped("x" * 3201) == 101 and seen == [3200]  # 3201 // 32 + 1 > 100: refused without counting
+    assert capped("x" * 8_000_000) == 250_001 and seen == [3200]
