@@ -243,6 +243,24 @@ def test_unexpected_exception_is_a_logged_500_on_a_usable_connection(caplog):
     assert isinstance(logged[0].exc_info[1], RuntimeError)
 
 
+def test_backend_failures_are_logged_also_mid_stream(caplog):
+    llm = ScriptedLLM(["only reply"])  # a second call raises ModelError: out of responses
+    with ServerThread(create_app(llm, model_name=MODEL)) as running, RawConnection(running.port) as conn, \
+            caplog.at_level(logging.ERROR, logger="qwen_agent.server"):
+        assert conn.request("POST", CHAT, _chat(), JSON).status == 200
+        assert conn.reusable()
+        resp = conn.request("POST", CHAT, _chat(), JSON)
+        assert resp.status == 500 and resp.error["type"] == "server_error"
+        assert resp.error["message"].startswith("the model backend failed: ScriptedLLM ran out of responses")
+        assert conn.reusable()
+        streamed = conn.request("POST", CHAT, _chat(stream=True), JSON)
+        assert streamed.status == 200  # the stream had started: the error comes in-band, then [DONE]
+        events = [line[6:] for line in streamed.body.decode().splitlines() if line.startswith("data: ")]
+        assert "ran out of responses" in json.loads(events[-2])["error"]["message"] and events[-1] == "[DONE]"
+    logged = [r for r in caplog.records if r.name == "qwen_agent.server"]
+    assert len(logged) == 2 and all("ran out of responses" in r.getMessage() and r.exc_info for r in logged)
+
+
 # --- many clients ---------------------------------------------------------------------------------------------
 def test_128_concurrent_streams_each_get_their_whole_reply():
     replies = [f"reply {i}: " + " ".join(f"w{i}.{j}" for j in range(30)) for i in range(128)]
