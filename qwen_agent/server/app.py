@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -19,7 +18,7 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
-from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, cap_token_counter
+from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, bearer_problem, cap_token_counter
 from qwen_agent.server.openapi import install_openapi
 from qwen_agent.server.worker import ModelWorker
 
@@ -84,7 +83,8 @@ def create_app(
 
     app = FastAPI(title="qwen_agent OpenAI-compatible server", lifespan=lifespan)
     app.state.qwen = state
-    app.add_middleware(RequestLimitsMiddleware, limits=limits)  # also answers errors no handler took
+    # also answers errors no handler took, and refuses keyless bodies unread
+    app.add_middleware(RequestLimitsMiddleware, limits=limits, api_key=api_key)
     _add_error_handlers(app)
     _add_routes(app, state)
     install_openapi(app, state.model_name)
@@ -147,12 +147,9 @@ def _model_failure(exc: BaseException) -> p.APIError:
 def _check_auth(state: _Server, request: Request) -> None:
     if state.api_key is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise p.APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
-    if not hmac.compare_digest(token.strip().encode(), state.api_key.encode()):
-        raise p.APIError(401, "incorrect API key provided", code="invalid_api_key")
+    problem = bearer_problem(request.headers.get("authorization", ""), state.api_key)
+    if problem:
+        raise p.APIError(401, problem, code="invalid_api_key")
 
 
 def _check_model(state: _Server, model: str) -> None:

@@ -4,6 +4,7 @@
 for every HTTP request:
 
 - refuses a request framed by both Content-Length and Transfer-Encoding (400, then closes);
+- with `api_key`, refuses a body from a client without the key before reading it (401);
 - reads the body under a size limit (`Content-Length` over it is refused before reading; a chunked body is
   counted as it arrives) and a deadline, answering 413 or 408;
 - with `json_api=True`, requires `Content-Type: application/json` on POST/PUT/PATCH (415: a browser can send
@@ -19,6 +20,7 @@ answer, so the client gets it on a connection it can keep using; past that the a
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -82,10 +84,12 @@ class _ClientGone(Exception):
 class RequestLimitsMiddleware:
     """ASGI middleware enforcing `Limits` (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, limits: Limits | None = None, json_api: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, limits: Limits | None = None, json_api: bool = True,
+                 api_key: str | None = None) -> None:
         self.app = app
         self.limits = limits or Limits()
         self.json_api = json_api
+        self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,6 +98,8 @@ class RequestLimitsMiddleware:
         reader = _BodyReader(scope, receive, self.limits)
         try:
             _check_framing(scope)
+            if self.api_key is not None and scope.get("method") in _BODY_METHODS:
+                _check_key(scope, self.api_key)
             if self.json_api:
                 _check_content_type(scope)
             body = await reader.read()
@@ -225,6 +231,24 @@ def _check_framing(scope: Scope) -> None:
         # RFC 9112 6.3: a request framed both ways may be read differently by a proxy in front (request
         # smuggling); refuse it and close the connection, as the RFC requires.
         raise Refusal(400, "the request has both Content-Length and Transfer-Encoding", drain=False)
+
+
+def bearer_problem(authorization: str, api_key: str) -> str | None:
+    """What is wrong with an `Authorization` header that must carry `Bearer <api_key>`, or None."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "missing API key: send 'Authorization: Bearer <key>'"
+    if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        return "incorrect API key provided"
+    return None
+
+
+def _check_key(scope: Scope, api_key: str) -> None:
+    # before the body is read: a client without the key gets no memory or parsing time out of the server
+    header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    problem = bearer_problem(header, api_key)
+    if problem:
+        raise Refusal(401, problem, code="invalid_api_key")
 
 
 def _check_content_type(scope: Scope) -> None:

@@ -359,3 +359,18 @@ def test_stop_strings_and_tools_are_bounded(server, extra, status, param, words)
             assert resp.status == 200, resp.body
         else:
             assert _error(resp, 400, None, words)["param"] == param
+
+
+def test_a_client_without_the_key_gets_401_before_its_body_is_read():
+    app = create_app(ScriptedLLM(["ok"], cycle=True), model_name=MODEL, api_key="K",
+                     limits=Limits(max_request_bytes=1000))
+    with ServerThread(app) as running, RawConnection(running.port) as conn:
+        # over the size limit and not JSON: the missing key is what it hears about
+        err = _error(conn.request("POST", CHAT, b"x" * 5000, {"content-type": "text/plain"}), 401,
+                     "invalid_api_key", "missing API key")
+        assert err["param"] is None and conn.reusable()
+        wrong = conn.request("POST", CHAT, _chat(), {**JSON, "authorization": "Bearer guess"})
+        _error(wrong, 401, "invalid_api_key", "incorrect API key provided")
+        assert conn.reusable()
+        ok = conn.request("POST", CHAT, _chat(), {**JSON, "authorization": "Bearer K"})
+        assert ok.json()["choices"][0]["message"]["content"] == "ok"
