@@ -6,7 +6,9 @@ for every HTTP request:
 - refuses a request framed by both Content-Length and Transfer-Encoding (400, then closes);
 - with `api_key`, refuses a body from a client without the key before reading it (401);
 - reads the body under a size limit (`Content-Length` over it is refused before reading; a chunked body is
-  counted as it arrives) and a deadline, answering 413 or 408;
+  counted as it arrives) and a deadline, answering 413 or 408; past `max_buffered_bytes` of bodies held by
+  all requests in progress together, answers 503 with `Retry-After` (many large bodies at once would
+  otherwise exhaust memory);
 - with `json_api=True`, requires `Content-Type: application/json` on POST/PUT/PATCH (415: a browser can send
   `text/plain` or form bodies cross-site without a preflight, so this is what keeps a web page from driving a
   local server) and strict JSON: UTF-8, nesting at most `max_json_depth` deep, no duplicate keys, no
@@ -53,24 +55,28 @@ class Limits:
         body_timeout: seconds from the first read to the end of the body (408 past it).
         drain_bytes: how much of a refused body is read and discarded so the answer reaches the client on a
             connection it can reuse; a larger one is answered with `Connection: close` at once.
+        max_buffered_bytes: most bytes of request bodies held at once by all requests in progress.
     """
 
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_json_depth: int = 64
     body_timeout: float = 60.0
     drain_bytes: int = 64 * 1024 * 1024
+    max_buffered_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if self.max_request_bytes < 1 or self.max_json_depth < 1 or self.body_timeout <= 0:
+        if min(self.max_request_bytes, self.max_json_depth, self.max_buffered_bytes) < 1 or self.body_timeout <= 0:
             raise ValueError(f"limits must be positive: {self}")
 
 
 class Refusal(Exception):
     """A request refused before the app saw it: an HTTP status and OpenAI's error fields."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, drain: bool = True) -> None:
+    def __init__(self, status: int, message: str, *, code: str | None = None, drain: bool = True,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.drain = status, message, code, drain
+        self.headers = headers or []
 
     def body(self) -> dict[str, Any]:
         kind = "invalid_request_error" if self.status < 500 else "server_error"
@@ -90,12 +96,13 @@ class RequestLimitsMiddleware:
         self.limits = limits or Limits()
         self.json_api = json_api
         self.api_key = api_key
+        self.buffered = 0  #: bytes of request bodies held by the requests in progress
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        reader = _BodyReader(scope, receive, self.limits)
+        reader = _BodyReader(scope, receive, self.limits, self)
         try:
             _check_framing(scope)
             if self.api_key is not None and scope.get("method") in _BODY_METHODS:
@@ -108,10 +115,14 @@ class RequestLimitsMiddleware:
         except _ClientGone:
             return
         except Refusal as r:
+            reader.release()
             drained = r.drain and await reader.drain()
-            await send_error(send, r.status, r.body(), close=not drained)
+            await send_error(send, r.status, r.body(), close=not drained, headers=r.headers)
             return
-        await self._run_app(scope, reader.replay(body), send)
+        try:
+            await self._run_app(scope, reader.replay(body), send)
+        finally:
+            reader.release()
 
     async def _run_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -131,10 +142,12 @@ class RequestLimitsMiddleware:
             await send_error(send, 500, body, close=False)
 
 
-async def send_error(send: Send, status: int, body: dict[str, Any], *, close: bool) -> None:
+async def send_error(send: Send, status: int, body: dict[str, Any], *, close: bool,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """Send a whole JSON error response; `close` adds `Connection: close`."""
     payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+               *(headers or [])]
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -144,9 +157,11 @@ async def send_error(send: Send, status: int, body: dict[str, Any], *, close: bo
 class _BodyReader:
     """Reads one request body under the size limit and the deadline, and drains what is left of a refused one."""
 
-    def __init__(self, scope: Scope, receive: Receive, limits: Limits) -> None:
+    def __init__(self, scope: Scope, receive: Receive, limits: Limits, holder: RequestLimitsMiddleware) -> None:
         self.receive = receive
         self.limits = limits
+        self.holder = holder  # keeps the count of bytes held by all requests
+        self.held = 0
         headers = dict(scope.get("headers") or [])
         self.declared = _content_length(headers.get(b"content-length"))
         self.expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
@@ -163,8 +178,21 @@ class _BodyReader:
             chunk = await self._next()
             if self.received > limit:
                 raise _too_large(limit, f"more than {limit} bytes were sent")
+            self._hold(len(chunk))
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _hold(self, n: int) -> None:
+        if self.holder.buffered + n > self.limits.max_buffered_bytes:
+            raise Refusal(503, "the server is reading too many request bodies at once; retry shortly",
+                          code="server_busy", headers=[(b"retry-after", b"1")])
+        self.holder.buffered += n
+        self.held += n
+
+    def release(self) -> None:
+        """Stop counting this request's body among those held."""
+        self.holder.buffered -= self.held
+        self.held = 0
 
     async def drain(self) -> bool:
         """Read and discard the rest of the body; True when it was all read (the connection can be reused)."""

@@ -149,6 +149,25 @@ def test_declared_gigabyte_is_refused_before_reading_and_the_connection_closed(s
         assert fresh.request("POST", CHAT, _chat(), JSON).status == 200
 
 
+def test_bodies_held_at_once_are_bounded_503_then_served_once_room_is_back():
+    limits = Limits(max_request_bytes=100_000, max_buffered_bytes=150_000, body_timeout=20.0)
+    app = create_app(ScriptedLLM(["ok"], cycle=True), model_name=MODEL, limits=limits)
+    body = _chat("z" * 90_000)
+    with ServerThread(app) as running, RawConnection(running.port) as a, RawConnection(running.port) as b:
+        a.start("POST", CHAT, {**JSON, "content-length": str(len(body))})
+        a.send(body[:-10])  # 90 KB held while a finishes its body
+        time.sleep(0.5)
+        resp = b.request("POST", CHAT, body, JSON)  # another 90 KB would make 180 KB > 150 KB
+        err = resp.error
+        assert resp.status == 503 and resp.headers["retry-after"] == "1", resp.body
+        assert (err["type"], err["code"]) == ("server_error", "server_busy")
+        a.send(body[-10:])
+        a.end()
+        assert a.response().status == 200
+        assert b.reusable()  # a's body was let go with its answer: b now fits
+        assert b.request("POST", CHAT, body, JSON).status == 200
+
+
 # --- slow bodies --------------------------------------------------------------------------------------------
 def test_body_that_stalls_past_the_deadline_is_408_and_closed(server):
     with RawConnection(server.port) as conn:
