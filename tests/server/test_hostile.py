@@ -393,3 +393,22 @@ def test_a_client_without_the_key_gets_401_before_its_body_is_read():
         assert conn.reusable()
         ok = conn.request("POST", CHAT, _chat(), {**JSON, "authorization": "Bearer K"})
         assert ok.json()["choices"][0]["message"]["content"] == "ok"
+
+
+def test_middleware_on_a_non_json_app_checks_sizes_only():
+    from qwen_agent.server.limits import RequestLimitsMiddleware
+
+    async def echo_length(scope, receive, send):  # an ASGI app that answers how many body bytes it got
+        if scope["type"] != "http":
+            return
+        message = await receive()
+        text = str(len(message["body"])).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(text))]})
+        await send({"type": "http.response.body", "body": text})
+
+    app = RequestLimitsMiddleware(echo_length, limits=Limits(max_request_bytes=1000), json_api=False)
+    with ServerThread(app) as running, RawConnection(running.port) as conn:
+        assert conn.request("POST", "/", b"[" * 1000, {"content-type": "text/plain"}).body == b"1000"
+        assert conn.reusable()
+        _error(conn.request("POST", "/", b"x" * 1001), 413, "request_too_large", "at most 1000 bytes")
+        assert conn.reusable() and conn.request("GET", "/").body == b"0"
