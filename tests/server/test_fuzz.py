@@ -32,13 +32,13 @@ def _free_port() -> int:
 
 @contextmanager
 def serve_cli(*args: str) -> Iterator[str]:
-    """`qwen-agent serve ARGS` in a subprocess; yields its root URL once it answers; checks on exit that it
-    logged no unhandled error."""
+    """`qwen-agent ARGS --port P` in a subprocess; yields its root URL once it answers HTTP; checks on exit that
+    it logged no unhandled error."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "qwen_agent.cli", "serve", "--port", str(port), *args],
+            proc = subprocess.Popen([sys.executable, "-m", "qwen_agent.cli", *args, "--port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
             try:
                 root = f"http://127.0.0.1:{port}"
@@ -68,7 +68,7 @@ def scripted_openai_server() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "replies.json"
         script.write_text(json.dumps(REPLIES))
-        with serve_cli("--backend", "scripted", "--script", str(script), "--served-model-name", "qwen",
+        with serve_cli("serve", "--backend", "scripted", "--script", str(script), "--served-model-name", "qwen",
                        "--api-key", KEY, "--max-request-bytes", "65536", "--log-level", "warning") as root:
             yield root
 
