@@ -412,3 +412,26 @@ def test_middleware_on_a_non_json_app_checks_sizes_only():
         assert conn.reusable()
         _error(conn.request("POST", "/", b"x" * 1001), 413, "request_too_large", "at most 1000 bytes")
         assert conn.reusable() and conn.request("GET", "/").body == b"0"
+
+
+def test_pipelined_requests_after_a_refused_one_are_answered_in_order(server):
+    # three requests sent at once before any answer: the refused body must be read to its end, or its bytes
+    # would be taken for the next request
+    bad = b"x" * 50_000
+    good = _chat()
+    raw = b"".join([
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(bad), bad),
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(good), good),
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n",
+    ])
+    with RawConnection(server.port) as conn:
+        conn.sock.sendall(raw)
+        statuses = []
+        for method, target in (("POST", CHAT), ("POST", CHAT), ("GET", "/v1/models")):
+            conn.conn.send(h11.Request(method=method, target=target, headers=[("host", "x"), ("content-length", "0")]))
+            conn.conn.send(h11.EndOfMessage())  # bookkeeping only: the bytes went out above
+            statuses.append(conn.response().status)
+            assert conn.reusable()
+        assert statuses == [415, 200, 200]
