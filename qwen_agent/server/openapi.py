@@ -277,6 +277,8 @@ _REQUEST_ERRORS = {
     "408": "the body did not arrive within the server's deadline",
     "413": "the body is larger than the server accepts",
     "415": "the body is not sent as application/json",
+    "500": "the model backend failed",
+    "503": "the server holds too many request bodies at once; retry after `Retry-After` seconds",
 }
 _READ_ERRORS = {"401": "missing or wrong API key", "404": "unknown model"}
 
