@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 SUPERVISOR = Path(__file__).with_name("_supervisor.py")
 STDERR_CAP = 1_000_000  # bytes of a server's stderr kept on disk; the tail survives a flood
 STDERR_TAIL = 2000
+MESSAGE_CAP = 8_000_000  # bytes of one JSON-RPC message from a stdio server; larger replies become errors
 
 
 class ServerConnection:
@@ -36,6 +37,7 @@ class ServerConnection:
         self._owner: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
+        self._fault: asyncio.Future | None = None  # set to a message when the server breaks the protocol
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def ensure_started(self) -> None:
@@ -49,6 +51,7 @@ class ServerConnection:
     async def _start(self) -> None:
         self.starts += 1
         ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._fault = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
         self._owner = asyncio.create_task(self._hold(ready, self._stop), name=f"mcp-{self.config.name}")
         try:
@@ -69,7 +72,7 @@ class ServerConnection:
                 read, write = await stack.enter_async_context(self._transport(stack))
                 from mcp import ClientSession
 
-                session = await stack.enter_async_context(ClientSession(read, write))
+                session = await stack.enter_async_context(ClientSession(read, write, message_handler=self._on_message))
                 await session.initialize()
                 self.tools = await _list_all_tools(session)
                 caps = session.server_capabilities
@@ -91,7 +94,7 @@ class ServerConnection:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
             errlog = stack.enter_context(open(self.stderr_path, "w", encoding="utf-8", errors="replace"))
-            argv = [str(SUPERVISOR), str(os.getpid()), str(STDERR_CAP), cfg.command or "", *cfg.args]
+            argv = [str(SUPERVISOR), str(os.getpid()), str(STDERR_CAP), str(MESSAGE_CAP), cfg.command or "", *cfg.args]
             params = StdioServerParameters(command=sys.executable, args=["-I", *argv], env=dict(cfg.env),
                                            cwd=cfg.cwd, encoding_error_handler="replace")
             return stdio_client(params, errlog=errlog)
@@ -122,6 +125,10 @@ class ServerConnection:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(owner, 5)
 
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, Exception) and self._fault is not None and not self._fault.done():
+            self._fault.set_result(f"sent a message that is not valid JSON-RPC ({_describe(message)[:300]})")
+
     @property
     def running(self) -> bool:
         return self._owner is not None and not self._owner.done() and self.session is not None
@@ -131,7 +138,7 @@ class ServerConnection:
         """`session.<method>(*args)`, restarting the server once and retrying when it crashed."""
         await self.ensure_started()
         try:
-            return await getattr(self.session, method)(*args)
+            return await self._send(method, *args)
         except Exception as exc:
             if not self._connection_lost(exc):
                 raise
@@ -140,11 +147,26 @@ class ServerConnection:
         await self.stop()
         try:
             await self.ensure_started()
-            return await getattr(self.session, method)(*args)
+            return await self._send(method, *args)
         except Exception as exc:
             if self._connection_lost(exc) or isinstance(exc, MCPServerError):
                 raise self.error(f"crashed, and again after a restart ({_describe(exc)})", tail) from None
             raise
+
+    async def _send(self, method: str, *args: Any) -> Any:
+        """The request, abandoned (and the server stopped) as soon as the server breaks the protocol."""
+        fault = self._fault
+        call = asyncio.ensure_future(getattr(self.session, method)(*args))
+        try:
+            await asyncio.wait([call, fault], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not call.done():
+                call.cancel()
+        if call.done() and not call.cancelled():
+            return call.result()
+        problem = fault.result()
+        await self.stop()  # the stream is out of step: start afresh next time
+        raise self.error(problem)
 
     def _connection_lost(self, exc: BaseException) -> bool:
         from mcp import MCPError

@@ -56,7 +56,7 @@ class MCPToolset(ToolProvider):
         self._writer = ContentWriter(self.output_dir, max_result_chars)
         self._connections = {c.name: ServerConnection(c, self._own_dir) for c in configs}
         self._loop: LoopThread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._tools: list[Tool] | None = None
         self.problems: list[str] = []
 
@@ -115,6 +115,8 @@ class MCPToolset(ToolProvider):
     # --- calls --------------------------------------------------------------------------------------------
     def request(self, server: str, method: str, *args: Any) -> Any:
         """`ClientSession.<method>(*args)` on `server`, within its deadline (restarting it once if it crashed)."""
+        from mcp import MCPError
+
         conn = self._connections[server]
         budget = conn.config.timeout + (0 if conn.running else conn.config.startup_timeout)
         try:
@@ -122,6 +124,8 @@ class MCPToolset(ToolProvider):
         except TimeoutError:
             raise MCPToolError(f"MCP server {server!r} did not answer {method} within {budget:g} s; "
                                "the request was cancelled") from None
+        except MCPError as exc:  # a JSON-RPC error reply: about this request, the server lives on
+            raise MCPToolError(f"MCP server {server!r} answered {method} with an error: {exc.message}") from None
 
     def call_tool(self, server: str, name: str, arguments: dict[str, Any]) -> str:
         """Run one tool; returns the observation text, or raises MCPToolError for an `isError` result."""
