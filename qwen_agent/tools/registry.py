@@ -42,7 +42,8 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[ToolLike] = ()) -> None:
         self._tools: dict[str, Tool] = {}
-        self._pending: list[ToolProvider] = []
+        self._entries: list[Tool | ToolProvider] = []  # in the order given: providers keep their place
+        self._pending = False
         self._providers: list[ToolProvider] = []
         for t in tools:
             self.register(t)
@@ -51,21 +52,29 @@ class ToolRegistry:
         """Add a tool (returned) or a provider (expanded when the tools are first needed; returns None)."""
         if isinstance(obj, (ToolProvider, Mapping)):
             provider = as_provider(obj)
-            self._pending.append(provider)
+            self._entries.append(provider)
             self._providers.append(provider)
+            self._pending = True
             return None
         t = as_tool(obj)
-        if t.name in self._tools:
-            raise DuplicateToolError(f"a tool named {t.name!r} is already registered")
-        self._tools[t.name] = t
+        self._add(self._tools, t)
+        self._entries.append(t)
         return t
+
+    @staticmethod
+    def _add(tools: dict[str, Tool], t: Tool) -> None:
+        if t.name in tools:
+            raise DuplicateToolError(f"a tool named {t.name!r} is already registered")
+        tools[t.name] = t
 
     @property
     def _all(self) -> dict[str, Tool]:
-        while self._pending:
-            provider = self._pending.pop(0)
-            for t in provider.tools():
-                self.register(t)
+        if self._pending:
+            tools: dict[str, Tool] = {}
+            for entry in self._entries:
+                for t in entry.tools() if isinstance(entry, ToolProvider) else [entry]:
+                    self._add(tools, t)
+            self._tools, self._entries, self._pending = tools, list(tools.values()), False
         return self._tools
 
     def get(self, name: str) -> Tool:

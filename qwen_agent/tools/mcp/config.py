@@ -39,7 +39,8 @@ class MCPServerConfig:
         env: extra environment variables for it (merged over a minimal safe environment, not ours).
         cwd: its working directory.
         url: the endpoint of an HTTP server.
-        transport: "stdio" (command), "http" (streamable HTTP) or "sse" (the older HTTP+SSE transport).
+        transport: "stdio" (command), "http" (streamable HTTP) or "sse" (the older HTTP+SSE transport);
+            None infers it: stdio for a command, sse for a URL ending in /sse, else http.
         headers: HTTP headers (e.g. an Authorization header) for "http" and "sse".
         timeout: seconds one call may take, measured by the caller.
         startup_timeout: seconds the server has to start and answer `initialize` and `tools/list`.
@@ -51,7 +52,7 @@ class MCPServerConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     url: str | None = None
-    transport: Transport = "stdio"
+    transport: Transport | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 60.0
     startup_timeout: float = 30.0
@@ -62,6 +63,8 @@ class MCPServerConfig:
             raise ConfigurationError(f"invalid MCP server name {self.name!r}: use letters, digits, '_', '-', '.'")
         if (self.command is None) == (self.url is None):
             raise ConfigurationError(f"{where} needs exactly one of 'command' (stdio) or 'url' (HTTP)")
+        if self.transport is None:
+            object.__setattr__(self, "transport", _infer_transport(self.url))
         if self.command is not None and self.transport != "stdio":
             raise ConfigurationError(f"{where} has a command, so its transport is stdio, not {self.transport!r}")
         if self.url is not None and self.transport not in ("http", "sse"):
@@ -94,12 +97,16 @@ class MCPServerConfig:
         )
 
 
+def _infer_transport(url: str | None) -> Transport:
+    if url is None:
+        return "stdio"
+    return "sse" if url.rstrip("/").endswith("/sse") else "http"
+
+
 def _transport(name: str, entry: Mapping[str, Any], url: str | None) -> Transport:
     given = entry.get("transport", entry.get("type"))
     if given is None:
-        if url is None:
-            return "stdio"
-        return "sse" if url.rstrip("/").endswith("/sse") else "http"
+        return _infer_transport(url)
     if given not in _TRANSPORT_ALIASES:
         raise ConfigurationError(f"MCP server {name!r}: unknown transport {given!r} (stdio, http or sse)")
     return _TRANSPORT_ALIASES[given]  # type: ignore[return-value]
