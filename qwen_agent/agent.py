@@ -7,8 +7,7 @@ whole record. Display is left to whoever consumes the steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from qwen_agent.errors import ConfigurationError, ToolArgumentError, ToolNotFoundError
 from qwen_agent.llm.base import LLM
@@ -16,7 +15,6 @@ from qwen_agent.planner import Planner, ReactPlanner
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, Usage
 from qwen_agent.text import truncate_middle
-from qwen_agent.tools.base import Tool
 from qwen_agent.tools.registry import ToolLike, ToolRegistry
 
 Query = str | Sequence[Message]

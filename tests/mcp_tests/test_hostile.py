@@ -16,7 +16,7 @@ from qwen_agent import Agent, ScriptedLLM
 from qwen_agent.errors import MCPServerError, MCPToolError
 from qwen_agent.tools.mcp import MCPToolset
 
-from .conftest import alive, demo_config, descendants, hostile_config, mcp_processes, wait_gone
+from .conftest import alive, cmdline, demo_config, descendants, hostile_config, mcp_processes, wait_gone
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,5 +136,5 @@ def test_no_orphans_when_the_agent_process_is_sigkilled(tmp_path):
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-    assert wait_gone(pids) == [], [open(f"/proc/{p}/cmdline").read() for p in pids if alive(p)]
+    assert wait_gone(pids) == [], [cmdline(p) for p in pids if alive(p)]
     assert not any(os.path.exists(f"/proc/{p}") and alive(p) for p in pids)

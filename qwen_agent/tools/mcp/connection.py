@@ -27,8 +27,9 @@ MESSAGE_CAP = 8_000_000  # bytes of one JSON-RPC message from a stdio server; la
 class ServerConnection:
     """The live session with one server, (re)started on demand. Use only from the loop's thread."""
 
-    def __init__(self, config: MCPServerConfig, log_dir: Path) -> None:
+    def __init__(self, config: MCPServerConfig, log_dir: Path, sampling: Any = None) -> None:
         self.config = config
+        self.sampling = sampling  # an SDK sampling callback, or None (the capability is then not offered)
         self.stderr_path = log_dir / f"{config.name}.stderr.log"
         self.session: Any = None
         self.tools: list[Any] = []
@@ -72,7 +73,8 @@ class ServerConnection:
                 read, write = await stack.enter_async_context(self._transport(stack))
                 from mcp import ClientSession
 
-                session = await stack.enter_async_context(ClientSession(read, write, message_handler=self._on_message))
+                session = await stack.enter_async_context(ClientSession(
+                    read, write, message_handler=self._on_message, sampling_callback=self.sampling))
                 await session.initialize()
                 self.tools = await _list_all_tools(session)
                 caps = session.server_capabilities
@@ -93,7 +95,7 @@ class ServerConnection:
         if cfg.transport == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
-            errlog = stack.enter_context(open(self.stderr_path, "w", encoding="utf-8", errors="replace"))
+            errlog = stack.enter_context(open(self.stderr_path, "w", encoding="utf-8", errors="replace"))  # noqa: SIM115
             argv = [str(SUPERVISOR), str(os.getpid()), str(STDERR_CAP), str(MESSAGE_CAP), cfg.command or "", *cfg.args]
             params = StdioServerParameters(command=sys.executable, args=["-I", *argv], env=dict(cfg.env),
                                            cwd=cfg.cwd, encoding_error_handler="replace")
@@ -134,11 +136,11 @@ class ServerConnection:
         return self._owner is not None and not self._owner.done() and self.session is not None
 
     # --- calls --------------------------------------------------------------------------------------------
-    async def request(self, method: str, *args: Any) -> Any:
-        """`session.<method>(*args)`, restarting the server once and retrying when it crashed."""
+    async def request(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`session.<method>(*args, **kwargs)`, restarting the server once and retrying when it crashed."""
         await self.ensure_started()
         try:
-            return await self._send(method, *args)
+            return await self._send(method, *args, **kwargs)
         except Exception as exc:
             if not self._connection_lost(exc):
                 raise
@@ -147,16 +149,16 @@ class ServerConnection:
         await self.stop()
         try:
             await self.ensure_started()
-            return await self._send(method, *args)
+            return await self._send(method, *args, **kwargs)
         except Exception as exc:
             if self._connection_lost(exc) or isinstance(exc, MCPServerError):
                 raise self.error(f"crashed, and again after a restart ({_describe(exc)})", tail) from None
             raise
 
-    async def _send(self, method: str, *args: Any) -> Any:
+    async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """The request, abandoned (and the server stopped) as soon as the server breaks the protocol."""
         fault = self._fault
-        call = asyncio.ensure_future(getattr(self.session, method)(*args))
+        call = asyncio.ensure_future(getattr(self.session, method)(*args, **kwargs))
         try:
             await asyncio.wait([call, fault], return_when=asyncio.FIRST_COMPLETED)
         finally:

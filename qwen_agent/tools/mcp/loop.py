@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Coroutine
@@ -55,10 +56,8 @@ class LoopThread:
             return
         if self._thread.is_alive():
             with_cancel = asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop)
-            try:
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 with_cancel.result(timeout)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
         if not self._thread.is_alive():

@@ -18,20 +18,22 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from qwen_agent.errors import ConfigurationError, MCPToolError, MissingDependencyError
+from qwen_agent.llm.base import LLM
 from qwen_agent.tools.base import Tool, ToolProvider
 from qwen_agent.tools.mcp.config import MCPServerConfig, load_mcp_config, parse_mcp_config
 from qwen_agent.tools.mcp.connection import ServerConnection
 from qwen_agent.tools.mcp.content import ContentWriter
 from qwen_agent.tools.mcp.loop import LoopThread
+from qwen_agent.tools.mcp.sampling import sampling_callback
 
 logger = logging.getLogger(__name__)
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_\-.]")
-ServerSpec = MCPServerConfig | Mapping[str, Any]
+ProgressHook = Callable[[str, str, float, "float | None", "str | None"], None]
 
 
 class MCPToolset(ToolProvider):
@@ -41,10 +43,15 @@ class MCPToolset(ToolProvider):
         servers: the servers (configs), or an `{"mcpServers": ...}` mapping.
         output_dir: where images and binary results are saved (default: a temporary dir removed on close).
         max_result_chars: longer results are cut in the middle before they reach the agent.
+        sampling_llm: answer the servers' sampling requests (`sampling/createMessage`) with this model; without
+            it the sampling capability is not offered.
+        on_progress: called as `on_progress(server, tool, progress, total, message)` for each progress
+            notification of a running tool call (from the event loop's thread: return quickly).
     """
 
     def __init__(self, servers: Iterable[MCPServerConfig] | Mapping[str, Any], *, output_dir: str | Path | None = None,
-                 max_result_chars: int = 100_000) -> None:
+                 max_result_chars: int = 100_000, sampling_llm: LLM | None = None,
+                 on_progress: ProgressHook | None = None) -> None:
         if importlib.util.find_spec("mcp") is None:
             raise MissingDependencyError("mcp", "mcp", "Using MCP servers")
         configs = parse_mcp_config(servers) if isinstance(servers, Mapping) else list(servers)
@@ -54,7 +61,9 @@ class MCPToolset(ToolProvider):
         self._own_dir = Path(tempfile.mkdtemp(prefix="qwen-agent-mcp-"))
         self.output_dir = Path(output_dir) if output_dir is not None else self._own_dir / "files"
         self._writer = ContentWriter(self.output_dir, max_result_chars)
-        self._connections = {c.name: ServerConnection(c, self._own_dir) for c in configs}
+        sampling = sampling_callback(sampling_llm) if sampling_llm is not None else None
+        self._connections = {c.name: ServerConnection(c, self._own_dir, sampling) for c in configs}
+        self._on_progress = on_progress
         self._loop: LoopThread | None = None
         self._lock = threading.RLock()
         self._tools: list[Tool] | None = None
@@ -113,14 +122,15 @@ class MCPToolset(ToolProvider):
             self.close()
 
     # --- calls --------------------------------------------------------------------------------------------
-    def request(self, server: str, method: str, *args: Any) -> Any:
-        """`ClientSession.<method>(*args)` on `server`, within its deadline (restarting it once if it crashed)."""
+    def request(self, server: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`ClientSession.<method>(*args, **kwargs)` on `server`, within its deadline (restarting it once if it
+        crashed)."""
         from mcp import MCPError
 
         conn = self._connections[server]
         budget = conn.config.timeout + (0 if conn.running else conn.config.startup_timeout)
         try:
-            return self._run(conn.request(method, *args), budget)
+            return self._run(conn.request(method, *args, **kwargs), budget)
         except TimeoutError:
             raise MCPToolError(f"MCP server {server!r} did not answer {method} within {budget:g} s; "
                                "the request was cancelled") from None
@@ -129,7 +139,14 @@ class MCPToolset(ToolProvider):
 
     def call_tool(self, server: str, name: str, arguments: dict[str, Any]) -> str:
         """Run one tool; returns the observation text, or raises MCPToolError for an `isError` result."""
-        result = self.request(server, "call_tool", name, arguments)
+        progress = None
+        if self._on_progress is not None:
+            hook = self._on_progress
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                hook(server, name, done, total, message)
+
+        result = self.request(server, "call_tool", name, arguments, progress_callback=progress)
         text = self._writer.result_text(result)
         if result.is_error:
             raise MCPToolError(text or f"the MCP tool {name!r} failed without a message")
