@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "qwen_agent"
-HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", "tiktoken", "fastapi", "smolagents"]
+HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", "tiktoken", "fastapi", "smolagents", "mcp",
+         "anyio"]
 
 # Layer of each module (lower may not import higher). Modules not listed inherit their package's layer.
 LAYERS = {
