@@ -3,7 +3,7 @@
 Measured by the host (the code in the kernel cannot see or stop the watcher, and its limits are not in the
 kernel's environment): before each execution, every `INTERVAL` seconds while it runs, and when it ends. Growth
 past the quota interrupts the execution (and, if it ignores the interrupt, replaces the kernel, as a timeout
-does; growth during the interrupt's grace replaces the kernel at once). RLIMIT_FSIZE, set inside the sandbox to at most the quota, caps each single file as a hard backstop, so the
+does; growth after the interrupt had SETTLE seconds to land replaces the kernel at once). RLIMIT_FSIZE, set inside the sandbox to at most the quota, caps each single file as a hard backstop, so the
 overshoot between two checks is bounded by what the code can write in `INTERVAL` seconds.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INTERVAL = 0.1  # seconds between checks while code runs (longer when a scan is slow)
+SETTLE = 0.3  # seconds an interrupt has to land before further growth replaces the kernel
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from qwen_agent.errors import ConfigurationError, SandboxError
 from qwen_agent.interpreter import sandbox
 from qwen_agent.interpreter.config import SandboxConfig
 from qwen_agent.interpreter.kernel import Kernel
-from qwen_agent.interpreter.quota import INTERVAL, DiskQuota, DiskUsage
+from qwen_agent.interpreter.quota import INTERVAL, SETTLE, DiskQuota, DiskUsage
 from qwen_agent.interpreter.result import ErrorInfo, ExecutionResult
 
 _POLL = 0.1  # seconds between liveness checks while waiting for output
@@ -387,6 +387,8 @@ class _QuotaWatch:
         self.quota, self.roots = quota, roots
         self.start = self.last = quota.measure(roots)
         self._next = time.monotonic() + INTERVAL
+        self._settling = False
+        self.breach: DiskUsage | None = None  # the usage that stopped the execution
 
     def due(self) -> bool:
         return time.monotonic() >= self._next
@@ -396,14 +398,27 @@ class _QuotaWatch:
         self.last = self.quota.measure(self.roots)
         spent = time.monotonic() - began
         self._next = time.monotonic() + max(INTERVAL, 10 * spent)  # many files: scan less often
-        return self.quota.exceeded(self.last) and self.last.grew_from(self.start)
+        if self._settling:  # the interrupt has had time to land: from here on, any growth is a breach
+            self._settling, self.start = False, self.last
+            return False
+        if self.quota.exceeded(self.last) and self.last.grew_from(self.start):
+            self.breach = self.breach or self.last
+            return True
+        return False
 
     def rebase(self) -> None:
-        self.start = self.quota.measure(self.roots) if self.quota.exceeded(self.last) else self.start
+        """After a breach, while interrupting: measure again once the interrupt had `SETTLE` s to land."""
+        if self.quota.exceeded(self.last):
+            self._settling = True
+            self._next = time.monotonic() + SETTLE
 
     def report(self, result: ExecutionResult, stopped: bool) -> None:
-        """Mark `result` when the session ends this execution over its quota."""
+        """Mark `result` when the quota stopped this execution, or when it ends over the quota."""
         self.last = self.quota.measure(self.roots)
+        if self.breach is not None and stopped:  # a replaced kernel took its /tmp along: report the breach
+            result.status = "error"
+            result.error = ErrorInfo("DiskQuotaExceeded", self.quota.message(self.breach, stopped), [])
+            return
         if not self.quota.exceeded(self.last):
             return
         note = self.quota.message(self.last, stopped)
