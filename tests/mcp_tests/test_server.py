@@ -118,3 +118,27 @@ def test_bad_tool_spec_is_a_clear_error():
                           env={**ENV, "PATH": "/usr/bin:/bin"}, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 1
     assert "cannot import tool 'no_such_module_xyz:thing'" in done.stderr
+
+
+def test_an_http_session_that_ends_gives_its_kernel_back():
+    """In-process server (PythonMCPServer.http_app under uvicorn): the kernel lives exactly as long as the session."""
+    import gc
+    import time
+
+    from qwen_agent.mcp_server import PythonMCPServer
+    from qwen_agent.server.runner import ServerThread
+
+    with PythonMCPServer(pool_size=1) as server:
+        thread = ServerThread(server.http_app(), port=free_port()).start()
+        try:
+            url = f"http://{thread.host}:{thread.port}/mcp"
+            with MCPToolset([MCPServerConfig("a", url=url)]) as client:
+                assert client.tools()[0].call({"code": "1 + 1"}) == "2"
+                assert server.kernels.active == 1
+            deadline = time.monotonic() + 10
+            while server.kernels.active and time.monotonic() < deadline:
+                gc.collect()
+                time.sleep(0.1)
+            assert server.kernels.active == 0
+        finally:
+            thread.stop()

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -117,8 +118,8 @@ class MCPToolset(ToolProvider):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:  # a forgotten toolset still stops its servers
-        if getattr(self, "_loop", None) is not None:
+    def __del__(self) -> None:  # a forgotten toolset still stops its servers (at exit, the supervisors do)
+        if getattr(self, "_loop", None) is not None and not sys.is_finalizing():
             self.close()
 
     # --- calls --------------------------------------------------------------------------------------------
