@@ -9,6 +9,7 @@ Modes (what happens on tools/call, unless said otherwise):
   daemon     starts a detached grandchild (new session, ignores SIGTERM) and writes both pids to PIDFILE;
              ignores SIGTERM and stdin EOF itself
   nostart    writes an error to stderr and exits before answering initialize
+  silent     never answers anything, not even initialize
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def answer_call(msg_id: object) -> None:
 
 def handle(msg: dict) -> None:
     method, msg_id = msg.get("method"), msg.get("id")
+    if MODE == "silent":
+        return
     if method == "initialize":
         send({"jsonrpc": "2.0", "id": msg_id, "result": {
             "protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},

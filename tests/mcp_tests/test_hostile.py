@@ -77,6 +77,14 @@ def test_server_that_sends_malformed_json_rpc(no_leaks):
         assert time.monotonic() - start < 5  # at once, not at the deadline
 
 
+def test_server_that_never_answers_initialize(no_leaks):
+    toolset = MCPToolset([hostile_config("silent", startup_timeout=2)])
+    start = time.monotonic()
+    with pytest.raises(MCPServerError, match=r"MCP server 'silent' .* did not answer within 2 s of starting"):
+        toolset.start()
+    assert 1.9 < time.monotonic() - start < 8
+
+
 def test_tool_with_an_invalid_schema_is_left_out_and_said(no_leaks):
     with MCPToolset([hostile_config("badschema")]) as toolset:
         assert only_tool(toolset).call({"text": "x"}) == "ok"

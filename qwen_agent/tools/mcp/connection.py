@@ -60,10 +60,7 @@ class ServerConnection:
         except asyncio.TimeoutError:
             await self.stop()
             raise self.error(f"did not answer within {self.config.startup_timeout:g} s of starting") from None
-        except MCPServerError:
-            await self.stop()
-            raise
-        except BaseException:
+        except BaseException:  # MCPServerError from _hold, or our caller's cancellation: no half-started server
             await self.stop()
             raise
 
@@ -83,7 +80,9 @@ class ServerConnection:
                 ready.set_result(None)
                 await stop.wait()
         except BaseException as exc:  # noqa: BLE001 - handed to the starter, or logged when running
-            if not ready.done():
+            if not ready.done() and isinstance(exc, asyncio.CancelledError):
+                ready.cancel()
+            elif not ready.done():
                 ready.set_exception(self.error(f"failed to start: {_describe(exc)}"))
             elif not isinstance(exc, asyncio.CancelledError):
                 logger.warning("MCP server %r connection ended: %s", self.config.name, _describe(exc))
@@ -120,6 +119,8 @@ class ServerConnection:
             return
         if self._stop is not None:
             self._stop.set()
+        if self.session is None:  # still starting (stuck in initialize?): nothing to close gracefully
+            owner.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(owner), 10)
         except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - best effort
