@@ -38,14 +38,17 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def median_ms(fn: Callable[[], object], n: int) -> float:
-    fn()  # warm-up
-    times = []
+def interleaved_ms(fns: list[Callable[[], object]], n: int) -> list[float]:
+    """Median ms of each function, called in turn n times (so that load on a shared machine hits all alike)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for fn in fns:
+        fn()  # warm-up
     for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for fn, kept in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - start)
+    return [statistics.median(kept) * 1000 for kept in times]
 
 
 def once_ms(fn: Callable[[], object]) -> float:
@@ -83,13 +86,11 @@ def _listening(port: int) -> bool:
 
 def tool_latency(calls: int) -> list[tuple[str, float, float]]:
     args = {"a": 2, "b": 3}
-    direct = median_ms(lambda: add.call(args), calls)
-    with MCPToolset([MCPServerConfig("s", command=sys.executable, args=(ADD_SERVER,))]) as stdio:
-        remote = stdio.tools()[0]
-        over_stdio = median_ms(lambda: remote.call(args), calls)
-    with http_add_server() as url, MCPToolset([MCPServerConfig("h", url=url)]) as http:
-        remote = http.tools()[0]
-        over_http = median_ms(lambda: remote.call(args), calls)
+    with MCPToolset([MCPServerConfig("s", command=sys.executable, args=(ADD_SERVER,))]) as stdio, \
+            http_add_server() as url, MCPToolset([MCPServerConfig("h", url=url)]) as http:
+        over_stdio, over_http = stdio.tools()[0], http.tools()[0]
+        over_stdio, over_http, direct = interleaved_ms(
+            [lambda: over_stdio.call(args), lambda: over_http.call(args), lambda: add.call(args)], calls)
     return [("tool call over stdio vs in-process", over_stdio, direct),
             ("tool call over streamable HTTP vs in-process", over_http, direct)]
 
@@ -105,16 +106,14 @@ def python_latency(calls: int) -> list[tuple[str, float, float]]:
         mcp_cold = once_ms(lambda: cold.tools()[0].call(code))
     with CodeInterpreter() as local:
         local_cold = once_ms(lambda: local.call(code))
-    with mcp_python("warm") as warm:
+    with mcp_python("warm") as warm, KernelPool(size=1) as pool:
         python = warm.tools()[0]
-        time.sleep(3)  # the server's pool starts its kernel meanwhile, as a pool does for us
-        mcp_first = once_ms(lambda: python.call(code))
-        mcp_warm = median_ms(lambda: python.call(code), calls // 4)
-    with KernelPool(size=1) as pool:
         pool.wait_ready(timeout=60)
+        time.sleep(3)  # the server's pool starts its kernel meanwhile, as ours did
+        mcp_first = once_ms(lambda: python.call(code))
         with CodeInterpreter(pool=pool) as local:
             local_first = once_ms(lambda: local.call(code))
-            local_warm = median_ms(lambda: local.call(code), calls // 4)
+            mcp_warm, local_warm = interleaved_ms([lambda: python.call(code), lambda: local.call(code)], calls // 4)
     return [("python, cold: start + first call, mcp-server vs CodeInterpreter", mcp_cold, local_cold),
             ("python, first call of a session (pool warm), mcp-server vs CodeInterpreter", mcp_first, local_first),
             ("python, warm print(1), mcp-server vs CodeInterpreter", mcp_warm, local_warm)]
