@@ -10,7 +10,7 @@ import time
 import pytest
 
 from qwen_agent import Agent, ScriptedLLM, tool
-from qwen_agent.errors import MCPServerError, MCPToolError
+from qwen_agent.errors import ConfigurationError, MCPServerError, MCPToolError
 from qwen_agent.tools.mcp import MCPServerConfig, MCPToolset
 
 from .conftest import DEMO, alive, demo_config, hostile_config, mcp_processes, wait_gone
@@ -136,6 +136,9 @@ def test_eager_start_names_the_server_and_its_stderr_tail():
     assert message.endswith("hostile: cannot open database /nonexistent/db.sqlite")
     assert info.value.server == "nostart"
     assert wait_gone(list(set(mcp_processes()) - before)) == []  # the server that did start was stopped too
+    with pytest.raises(MCPServerError, match="'nostart'"):  # still usable: a second try says the same
+        toolset.start()
+    toolset.close()
 
 
 def test_a_command_that_does_not_exist_fails_clearly():
@@ -174,7 +177,9 @@ def test_agent_takes_mcp_servers_next_to_ordinary_tools_and_starts_them_lazily()
     assert wait_gone(list(started)) == []
 
 
-def test_closing_twice_and_closing_unstarted_are_fine():
+def test_closing_twice_and_closing_unstarted_are_fine_using_after_close_is_not():
     toolset = MCPToolset([demo_config()])
     toolset.close()
     toolset.close()
+    with pytest.raises(ConfigurationError, match="this MCPToolset is closed"):
+        toolset.start()

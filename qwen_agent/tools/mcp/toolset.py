@@ -68,6 +68,7 @@ class MCPToolset(ToolProvider):
         self._loop: LoopThread | None = None
         self._lock = threading.RLock()
         self._tools: list[Tool] | None = None
+        self._closed = False
         self.problems: list[str] = []
 
     @classmethod
@@ -82,12 +83,13 @@ class MCPToolset(ToolProvider):
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> MCPToolset:
-        """Start every server now; raises MCPServerError naming the first that fails (others are stopped)."""
+        """Start every server now; raises MCPServerError naming the first that fails (the others are stopped;
+        the toolset stays usable, e.g. to try again)."""
         try:
             for conn in self._connections.values():
                 self._run(conn.ensure_started(), conn.config.startup_timeout + 5)
         except BaseException:
-            self.close()
+            self._stop_servers()
             raise
         return self
 
@@ -102,15 +104,21 @@ class MCPToolset(ToolProvider):
     def close(self) -> None:
         """Stop every server (their whole process trees) and the event loop; idempotent."""
         with self._lock:
+            self._stop_servers()
+            self._closed = True
             loop, self._loop = self._loop, None
             if loop is not None:
-                for conn in self._connections.values():
-                    try:
-                        loop.run(conn.stop(), time.monotonic() + 15)
-                    except Exception as exc:  # noqa: BLE001 - keep closing the others
-                        logger.warning("stopping MCP server %r: %s", conn.config.name, exc)
                 loop.close()
             shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    def _stop_servers(self) -> None:
+        if self._loop is None:
+            return
+        for conn in self._connections.values():
+            try:
+                self._loop.run(conn.stop(), time.monotonic() + 15)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                logger.warning("stopping MCP server %r: %s", conn.config.name, exc)
 
     def __enter__(self) -> MCPToolset:
         return self
@@ -154,6 +162,9 @@ class MCPToolset(ToolProvider):
         return text
 
     def _run(self, coro: Any, seconds: float) -> Any:
+        if self._closed:
+            coro.close()
+            raise ConfigurationError("this MCPToolset is closed; make a new one to start its servers again")
         if self._loop is None:
             self._loop = LoopThread()
         return self._loop.run(coro, time.monotonic() + seconds)
