@@ -142,3 +142,18 @@ def test_an_http_session_that_ends_gives_its_kernel_back():
             assert server.kernels.active == 0
         finally:
             thread.stop()
+
+
+def test_mcp_server_re_serves_the_tools_of_other_mcp_servers(tmp_path):
+    from .conftest import DEMO
+
+    config = tmp_path / "more.json"
+    config.write_text('{"mcpServers": {"demo": {"command": "%s", "args": ["%s"]}}}' % (sys.executable, DEMO))
+    before = set(mcp_processes())
+    with MCPToolset([stdio_config("--mcp-config", str(config))]) as toolset:
+        tools = {t.name: t for t in toolset.tools()}
+        assert list(tools)[:3] == ["python", "shout", "add"] and "read_resource" in tools
+        assert tools["add"].call({"a": 40, "b": 2}) == "42"
+        with pytest.raises(MCPToolError, match="cannot do that: twice removed"):
+            tools["fail"].call({"reason": "twice removed"})
+    assert wait_gone(list(set(mcp_processes()) - before)) == []  # the inner server went with the outer one
