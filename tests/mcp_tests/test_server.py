@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -148,7 +149,7 @@ def test_mcp_server_re_serves_the_tools_of_other_mcp_servers(tmp_path):
     from .conftest import DEMO
 
     config = tmp_path / "more.json"
-    config.write_text('{"mcpServers": {"demo": {"command": "%s", "args": ["%s"]}}}' % (sys.executable, DEMO))
+    config.write_text(json.dumps({"mcpServers": {"demo": {"command": sys.executable, "args": [DEMO]}}}))
     before = set(mcp_processes())
     with MCPToolset([stdio_config("--mcp-config", str(config))]) as toolset:
         tools = {t.name: t for t in toolset.tools()}
