@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.server.fuzz import FuzzTarget, fuzz
+from tests.server.mcp_document import MCP_DOCUMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "K"
@@ -73,8 +74,16 @@ def scripted_openai_server() -> Iterator[str]:
             yield root
 
 
+@contextmanager
+def mcp_http_server() -> Iterator[str]:
+    with serve_cli("mcp-server", "--transport", "http", "--api-key", KEY, "--pool-size", "0",
+                   "--timeout", "5") as root:
+        yield root
+
+
 TARGETS = [
     FuzzTarget("openai-api", scripted_openai_server, headers={"Authorization": f"Bearer {KEY}"}),
+    FuzzTarget("mcp-server", mcp_http_server, schema=MCP_DOCUMENT, headers={"Authorization": f"Bearer {KEY}"}),
 ]
 
 
