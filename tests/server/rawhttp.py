@@ -37,6 +37,7 @@ class RawConnection:
 
     def __init__(self, port: int, timeout: float = 20.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.host = f"127.0.0.1:{port}"
         self.conn = h11.Connection(h11.CLIENT)
 
     def __enter__(self) -> RawConnection:
@@ -47,7 +48,7 @@ class RawConnection:
 
     def start(self, method: str, path: str, headers: dict[str, str] | None = None) -> None:
         """Send the request head; without Content-Length in `headers` the body goes chunked."""
-        head = {"host": "127.0.0.1", **{k.lower(): v for k, v in (headers or {}).items()}}
+        head = {"host": self.host, **{k.lower(): v for k, v in (headers or {}).items()}}
         if method in ("POST", "PUT", "PATCH") and "content-length" not in head:
             head["transfer-encoding"] = "chunked"
         self._send(h11.Request(method=method, target=path, headers=list(head.items())))
