@@ -77,7 +77,7 @@ def render_tool(tool: ToolSpec) -> str:
     for pname, fields in (props or {}).items() if isinstance(props, dict) else ():
         out += f"\n<parameter>\n<name>{pname}</name>"
         if isinstance(fields, dict) and "type" in fields:
-            out += f"\n<type>{_text(fields['type'])}</type>"
+            out += f"\n<type>{fields['type']}</type>"  # as the template prints it: a list in Python's repr
         if isinstance(fields, dict) and "description" in fields:
             out += f"\n<description>{str(fields['description']).strip()}</description>"
         out += _extra_keys(fields, ("name", "type", "description")) + "\n</parameter>"
