@@ -147,6 +147,8 @@ class TaggedCalls(Scanner):
         if state is not True:
             return PENDING if state is None else NOT_A_BLOCK
         body_start = start + len(CALL_OPEN)
+        if not final and CALL_CLOSE not in text[body_start:] and CALL_OPEN not in text[body_start:]:
+            return PENDING  # nothing can end the block yet; skip the scan below on every streamed piece
         # An argument may itself hold "</tool_call>" (code, documents): look for the tag after the object ends.
         search_from = body_start
         obj = len(text) - len(text[body_start:].lstrip())
@@ -219,6 +221,8 @@ class BareCall(Scanner):
     def read(self, text: str, start: int, final: bool) -> Block | None:
         if not text[start + 1 :].strip():  # only "{" so far
             return PENDING if not final else NOT_A_BLOCK
+        if not final and text.count("}", start) < text.count("{", start):
+            return PENDING  # cannot have closed yet (braces inside strings only delay the answer to finish)
         balanced = _object_closes(text, start)
         if not balanced and not final:
             return PENDING
