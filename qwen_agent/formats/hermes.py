@@ -17,7 +17,7 @@ import re
 from typing import ClassVar
 
 from qwen_agent.formats.base import Choice, Rendered
-from qwen_agent.formats.json_calls import read_calls, read_object_at
+from qwen_agent.formats.json_calls import array_end, read_calls, read_object_at
 from qwen_agent.formats.native import (
     NOT_A_BLOCK,
     PENDING,
@@ -129,7 +129,7 @@ class HermesFormat(NativeFormat):
             DropMarkup("</think>"),
         ]
         if tools:  # untagged objects can only be calls to offered tools
-            scanners += [FencedCalls(tools), BareCall(tools)]
+            scanners += [FencedCalls(tools), BareCall(tools), BareCallList(tools)]
         return scanners
 
 
@@ -236,6 +236,29 @@ class BareCall(Scanner):
         if text.startswith("}", after):
             end = after + 1
         return Block(end, "", tuple(calls))
+
+
+_LIST_START = re.compile(r"\[(?=\s*(?:\{|\Z))")
+
+
+class BareCallList(Scanner):
+    """A JSON array of objects outside tags and fences: its calls, when every object in it is one; else its text."""
+
+    def __init__(self, tools: list[ToolSpec]) -> None:
+        self.tools = tools
+
+    def find(self, text: str, pos: int) -> int:
+        m = _LIST_START.search(text, pos)
+        return m.start() if m else -1
+
+    def read(self, text: str, start: int, final: bool) -> Block | None:
+        if not final and (not text[start + 1 :].strip() or text.count("]", start) < text.count("[", start)):
+            return PENDING
+        end = array_end(text, start)
+        if end is None:
+            return PENDING if not final else NOT_A_BLOCK
+        calls, left = read_calls(text[start + 1 : end - 1], self.tools, trusted=False)
+        return Block(end, "", tuple(calls)) if calls and not left else Block(end, text[start:end])
 
 
 def _object_closes(text: str, start: int) -> bool:

@@ -92,6 +92,29 @@ def _loads(text: str) -> Any:
         return None
 
 
+def array_end(text: str, start: int) -> int | None:
+    """The end of the balanced `[...]` starting at `text[start]`, skipping brackets inside strings; None if open."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
 def read_calls(body: str, tools: Sequence[ToolSpec], *, trusted: bool) -> tuple[list[ToolCall], str]:
     """Every call among the top-level objects of `body`, and the text left around them (noise dropped).
 
