@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 from qwen_agent.formats.base import Choice, Rendered
@@ -61,7 +62,7 @@ def tool_responses(results: list[Message]) -> str:
     return "\n".join(f"<tool_response>\n{m.content or ''}\n</tool_response>" for m in results)
 
 
-def group_tool_results(messages: list[Message], render_results) -> list[Message]:
+def group_tool_results(messages: list[Message], render_results: Callable[[list[Message]], str]) -> list[Message]:
     """`messages` with each run of consecutive `tool` messages turned into one user message."""
     out: list[Message] = []
     run: list[Message] = []
