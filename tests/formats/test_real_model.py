@@ -42,6 +42,7 @@ def test_render_is_the_checkpoints_own_template(real_qwen_gguf: Path) -> None:
     assert ours == rendered[0]
 
 
+@pytest.mark.timeout(900)  # ~40 s of CPU (GGUF load and 40 greedy tokens); the wall time grows on a shared machine
 def test_real_model_writes_a_call_we_read(real_qwen_gguf: Path) -> None:
     torch = pytest.importorskip("torch")
     from transformers import AutoModelForCausalLM, AutoTokenizer
