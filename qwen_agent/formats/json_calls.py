@@ -17,7 +17,7 @@ from qwen_agent.jsonish import close_braces, loads_object, loads_value, object_s
 from qwen_agent.schema import ToolCall, ToolSpec, normalize_tool_name
 
 _ARGUMENT_KEYS = ("arguments", "parameters", "args")
-_NAME_KEYS = ("name", "function", "tool", "tool_name")
+_NAME_KEYS = ("name", "function", "tool", "tool_name", "function_name")
 _ENVELOPE_KEYS = {"name", "type", "id", *_ARGUMENT_KEYS}
 # What may be left around calls without meaning anything: whitespace, separators, brackets, fence markers.
 _NEWLINE = re.compile(r"\n")
