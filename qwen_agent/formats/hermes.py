@@ -12,13 +12,12 @@ object shapes accepted and `thinking` for reasoning.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import ClassVar
 
 from qwen_agent.formats.base import Choice, Rendered
-from qwen_agent.formats.json_calls import array_end, read_calls, read_object_at
+from qwen_agent.formats.json_calls import array_end, dumps_json, read_calls, read_object_at
 from qwen_agent.formats.native import (
     NOT_A_BLOCK,
     PENDING,
@@ -46,15 +45,10 @@ TOOLS_TAIL = (
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
 
-def _dumps(value: object) -> str:
-    """JSON as the chat templates' `tojson` writes it: non-ASCII kept, `, ` and `: ` separators."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def render_call(call: ToolCall) -> str:
     """One call as the chat template writes it (arguments as an object; text that is not one, as written)."""
     args = call.parsed_arguments()
-    args_text = _dumps(args) if args is not None else call.arguments
+    args_text = dumps_json(args) if args is not None else call.arguments
     return f'{CALL_OPEN}\n{{"name": "{call.name}", "arguments": {args_text}}}\n{CALL_CLOSE}'
 
 
@@ -100,7 +94,7 @@ class HermesFormat(NativeFormat):
         rest = messages[1:] if messages and messages[0].role == "system" else messages
         prompt: list[Message] = []
         if show_tools:
-            tool_lines = "".join("\n" + _dumps(t.to_openai()) for t in tools)
+            tool_lines = "".join("\n" + dumps_json(t.to_openai()) for t in tools)
             head = "" if system is None else system + "\n\n"
             prompt.append(Message.system(head + TOOLS_HEAD + tool_lines + TOOLS_TAIL))
         elif system is not None:

@@ -24,6 +24,25 @@ _NEWLINE = re.compile(r"\n")
 _NOISE = re.compile(r"(?:\s|[,;\[\]{}]|```[A-Za-z0-9_+-]*)*")
 
 
+def dumps_json(value: Any) -> str:
+    """JSON as the chat templates' `tojson` writes it (non-ASCII kept, `, ` and `: `), for any value a Python
+    literal can hold: sets and tuples become lists, other keys and values their text."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(_jsonable(value), ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def match_tool(name: str, tools: Sequence[ToolSpec]) -> ToolSpec | None:
     """The offered tool a model meant by `name`: exact, then ignoring case, `-`/`_`, quotes and backticks."""
     for t in tools:
@@ -57,14 +76,14 @@ def _arguments_text(obj: dict[str, Any]) -> str:
     key = next((k for k in _ARGUMENT_KEYS if k in obj), None)
     if key is None:  # no arguments key: a no-argument call, or the arguments spread beside the name
         spread = {k: v for k, v in obj.items() if k not in _ENVELOPE_KEYS and k not in _NAME_KEYS}
-        return json.dumps(spread, ensure_ascii=False)
+        return dumps_json(spread)
     args = obj[key]
     if args is None:
         return "{}"
     if isinstance(args, str):  # arguments written as a JSON string
         decoded = loads_object(args) if args.strip() else {}
-        return args if decoded is None else json.dumps(decoded, ensure_ascii=False)
-    return json.dumps(args, ensure_ascii=False)
+        return args if decoded is None else dumps_json(decoded)
+    return dumps_json(args)
 
 
 def read_object_at(text: str, start: int) -> tuple[Any, int]:
