@@ -78,14 +78,19 @@ class HermesFormat(NativeFormat):
     Args:
         default_system: the system text used when the conversation has none. Qwen2.5's template uses
             `QWEN25_DEFAULT_SYSTEM` (the default); Qwen3's uses none (pass None).
+        resend_reasoning: give assistant turns after the last user question their reasoning back as a
+            `<think>` block before the content, as Qwen3's template does within one tool-calling episode
+            (read from a message's `reasoning_content`). Qwen2.5's template has no reasoning (the default).
         think_opened: see `NativeFormat`.
     """
 
     name: ClassVar[str] = "hermes"
 
-    def __init__(self, *, default_system: str | None = QWEN25_DEFAULT_SYSTEM, think_opened: bool = False) -> None:
+    def __init__(self, *, default_system: str | None = QWEN25_DEFAULT_SYSTEM, resend_reasoning: bool = False,
+                 think_opened: bool = False) -> None:
         super().__init__(think_opened=think_opened)
         self.default_system = default_system
+        self.resend_reasoning = resend_reasoning
 
     # --- render ------------------------------------------------------------------------------------------
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: Choice) -> Rendered:
@@ -99,15 +104,22 @@ class HermesFormat(NativeFormat):
             prompt.append(Message.system(head + TOOLS_HEAD + tool_lines + TOOLS_TAIL))
         elif system is not None:
             prompt.append(Message.system(system))
-        prompt += group_tool_results([self._history(m) for m in rest], tool_responses)
+        last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
+        history = [self._history(m, self.resend_reasoning and i > last_query) for i, m in enumerate(rest)]
+        prompt += group_tool_results(history, tool_responses)
         return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
 
     @staticmethod
-    def _history(m: Message) -> Message:
-        if m.role != "assistant" or not m.tool_calls:
+    def _history(m: Message, with_reasoning: bool) -> Message:
+        if m.role != "assistant":
             return m
-        parts = [m.content] if m.content else []
-        return Message.assistant("\n".join(parts + [render_call(c) for c in m.tool_calls]))
+        # `reasoning_content` is read when the message carries one (the schema field of the reasoning split)
+        reasoning = (getattr(m, "reasoning_content", None) or "").strip("\n") if with_reasoning else ""
+        if not m.tool_calls and not reasoning:
+            return m
+        content = (m.content or "").lstrip("\n") if reasoning else m.content or ""
+        body = "\n".join(([content] if content else []) + [render_call(c) for c in m.tool_calls or []])
+        return Message.assistant(f"<think>\n{reasoning}\n</think>\n\n{body}" if reasoning else body)
 
     @staticmethod
     def _prefill(choice: Choice) -> str:
