@@ -40,7 +40,9 @@ def test_last_number_follows_the_published_rule(text, expected):
 
 
 def test_gold_number():
-    assert gold_number("so 2+2=4\n#### 1,080") == 1080
+    # published rule: the gold is the last standalone number of the solution, so the thousands comma ends it
+    assert gold_number("so 2+2=4\n#### 1,080") == 1
+    assert gold_number("so 2+2=4\n#### 1,080", "exact") == 1080
     assert gold_number("#### 0.5") == 0.5
     with pytest.raises(ValueError):
         gold_number("no marker")
