@@ -49,7 +49,9 @@ EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
 
 
 # --- cases ------------------------------------------------------------------------------------------------
-def load_gsm8k(path: Path) -> list[dict[str, Any]]:
+def load_gsm8k(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        raise ConfigurationError("--gsm8k: no GSM8K file given")
     cases = []
     for i, row in enumerate(h.read_jsonl(path)):
         try:

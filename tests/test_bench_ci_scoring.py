@@ -126,9 +126,9 @@ def test_gsm8k_test_split_loads():
 def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
     from benchmarks.code_interpreter import main
 
+    # GSM8K is bundled, so the first thing missing is the model
     assert main(["--task", "math", "--output", str(tmp_path / "o.jsonl")]) == 2
-    assert "--gsm8k" in capsys.readouterr().err
-    assert main(["--output", str(tmp_path / "o.jsonl")]) == 2  # --task all without GSM8K: no model named
-    err = capsys.readouterr().err
-    assert "math task is left out" in err and "--model" in err
+    assert "--model is required" in capsys.readouterr().err
+    assert main(["--task", "general", "--data", str(tmp_path), "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "eval_code_interpreter_v1.jsonl" in capsys.readouterr().err  # a folder without the published file
     assert not (tmp_path / "o.jsonl").exists()  # a configuration error writes nothing
