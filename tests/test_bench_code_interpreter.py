@@ -56,11 +56,15 @@ def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):
     assert m["counts"]["visualization_hard"] == 8 and m["counts"]["visualization_easy"] == 4
     assert len(judge.requests) == 12
     texts = {r["messages"][0]["content"][0]["text"]: r for r in judge.requests}
-    en = next(t for t in texts if t.endswith("[Request]: Draw a line chart of the monthly revenue of the North region."))
-    zh = next(t for t in texts if t.endswith("[请求]：根据文件画出每个地区全年总收入的柱状图。"))
-    assert all(w in t for w in ("right", "wrong") for t in (en, zh))
+    # the published prompts, verbatim (Qwen-Agent metrics/visualization.py), and no temperature sent
+    en = ('Please judge whether the image is consistent with the [Question] below, if it is consistent then reply '
+          '"right", if not then reply "wrong".\n[Question]: Draw a line chart of the monthly revenue of the North '
+          'region.\n')
+    zh = "请判断图片是否与下面的[问题]一致，如果一致则回复“right”，不一致则回复“wrong”。\n[问题]：根据文件画出每个地区全年总收入的柱状图。\n"
+    assert en in texts and zh in texts
+    assert all("temperature" not in r for r in judge.requests)
     content = texts[en]["messages"][0]["content"]
-    assert texts[en]["model"] == "vl"
+    assert texts[en]["model"] == "vl" and len(texts[en]["messages"]) == 1
     png = base64.b64decode(content[1]["image_url"]["url"].split(",", 1)[1])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     g = ci.run(ci.parse_args(["--output", str(tmp_path / "g.jsonl"), "--task", "general", "--oracle"]))
