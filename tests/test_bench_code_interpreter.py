@@ -124,9 +124,11 @@ def test_live_model_sees_the_react_prompt_files_and_observations(tmp_path):
     assert [m.role for m in first] == ["system", "user", "assistant"] and "Observation:" in stop
     assert first[1].content.endswith("Question: [Upload file students.csv]Draw a box plot of the english scores "
                                      "of each class.")
-    # the given first round ran in the kernel and its output is the observation the model continues from
-    assert "Observation: stdout:\n\n```\n{'name': 'Ann'" in first[2].content and first[2].content.endswith("Thought:")
-    assert second[2].content.endswith("stdout:\n\n```\n12\n```\nThought:")  # 12 rows loaded by the given code
+    # item 6: the given first round ran in the kernel (its `rows` exist) but, as published, its output is not
+    # shown: the model continues right after the given Action Input (our older rule appended an Observation)
+    assert "Observation:" not in first[2].content and first[2].content.rstrip().endswith("```")
+    # 12 rows loaded by the given code; the published layout keeps print's newline inside the fence
+    assert second[2].content.endswith("Observation: stdout:\n\n```\n12\n\n```\nThought:")
     record = json.loads((tmp_path / "out.jsonl").read_text())
     assert record["level"] == "easy" and record["right"] is False  # no figure drawn
 
