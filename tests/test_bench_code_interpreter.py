@@ -41,11 +41,45 @@ def test_gsm8k_oracle_subset_scores_100(tmp_path, gsm8k):
                for r in rows)  # the answer came back through the sandbox's stdout
 
 
-@pytest.mark.slow  # about 10 minutes on 2 cores; `-m "not slow"` leaves it out of a quick local run
-@pytest.mark.timeout(1800)
-def test_gsm8k_oracle_full_test_split_scores_100(tmp_path, gsm8k):
-    m = ci.run(_args(tmp_path, "--task", "math", "--oracle", "--gsm8k", str(gsm8k), "--workers", "2"))["metrics"]
-    assert m["counts"]["math"] == 1319 and m["math"] == 1.0
+# All 1,319 oracle programs in one plain Python process inside one sandboxed kernel, each in a fresh namespace:
+# seconds instead of the ~10 minutes of 1,319 episodes. The episodes themselves are checked on the subset above;
+# the full run is a benchmark command (docs/benchmarks.md) printing 98.9 (1305/1319) and 100.0 with --gold exact.
+_CHILD = (
+    "import contextlib, io, json\n"
+    "out = []\n"
+    "for code in json.load(open('codes.json')):\n"
+    "    buf = io.StringIO()\n"
+    "    with contextlib.redirect_stdout(buf):\n"
+    "        exec(code, {})\n"
+    "    out.append(buf.getvalue())\n"
+    "json.dump(out, open('printed.json', 'w'))\n"
+)
+
+
+@pytest.mark.timeout(900)
+def test_all_1319_oracle_programs_print_their_gold_and_score_1305_published_1319_exact(tmp_path, gsm8k):
+    from benchmarks.ci_episode import gold_number, last_number
+    from benchmarks.ci_sources import gsm8k_oracle_code
+    from qwen_agent.interpreter import KernelSession, SandboxConfig
+
+    answers = [json.loads(line)["answer"] for line in gsm8k.read_text(encoding="utf-8").splitlines()]
+    codes = tmp_path / "codes.json"
+    codes.write_text(json.dumps([gsm8k_oracle_code(a) for a in answers]))
+    with KernelSession(sandbox=SandboxConfig()) as session:
+        session.upload(codes, "codes.json")
+        r = session.execute("import subprocess, sys\n"
+                            f"r = subprocess.run([sys.executable, '-c', {_CHILD!r}], capture_output=True, text=True)\n"
+                            "print(r.returncode, r.stderr[-2000:])", timeout=600)
+        assert r.stdout.startswith("0 "), r.stdout
+        printed = json.loads((session.work_dir / "printed.json").read_text())
+    finals = [f"Thought: done\nFinal Answer: {p.strip().splitlines()[-1]}" for p in printed]
+    published = [last_number(f) == gold_number(a) for f, a in zip(finals, answers, strict=True)]
+    exact = [last_number(f) == gold_number(a, "exact") for f, a in zip(finals, answers, strict=True)]
+    assert sum(exact) == 1319  # every program recomputes the gold number
+    # the published gold of 14 answers is the digits before a thousands comma (`#### 2,125` -> 2)
+    assert sum(published) == 1305
+    assert [i for i, ok in enumerate(published) if not ok] == [146, 201, 230, 249, 505, 610, 611, 640, 642, 819, 829,
+                                                               997, 1009, 1206]
 
 
 def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):

@@ -245,3 +245,37 @@ def test_negative_rows_need_no_response(tmp_path, qwen_vocab):
     pos.write_text(json.dumps({"prompt": "Weather?"}) + "\n")
     with pytest.raises(ConfigurationError, match="'prompt' and 'response'"):
         tu.load_cases(pos, "positive")  # a positive row still needs its reference
+
+
+# --- published.py: only attainable figures are carried --------------------------------------------------
+def test_every_published_code_interpreter_cell_is_a_whole_number_of_cases():
+    from benchmarks.published import CODE_INTERPRETER_20231206
+
+    denominators = (1319, 84, 79, 58)  # math, vis-hard, vis-easy, general
+    for model, cells in CODE_INTERPRETER_20231206.items():
+        for value, n in zip(cells, denominators, strict=True):
+            assert any(round(100 * k / n, 1) == value for k in range(n + 1)), (model, value, n)
+    # the two cells the READMEs disagree on: 36/58 = 62.07 and 19/79 = 24.05 (67.1 and 25.1 fit no count)
+    assert CODE_INTERPRETER_20231206["ChatGLM3-6B"][3] == 62.1
+    assert CODE_INTERPRETER_20231206["InternLM-20B-Chat"][2] == 24.1
+
+
+# --- item 12 (decoding): the checkpoint's generation length, progress with an ETA -----------------------------
+def test_generation_length_follows_the_checkpoint_unless_given(tmp_path):
+    from benchmarks import _harness as h
+
+    (tmp_path / "generation_config.json").write_text(json.dumps({"max_new_tokens": 77, "repetition_penalty": 1.1}))
+    assert h.generation_config(tu.parse_args(["--model", str(tmp_path)])).max_tokens == 77
+    assert h.generation_config(tu.parse_args(["--model", str(tmp_path), "--max-tokens", "5"])).max_tokens == 5
+    assert h.generation_config(tu.parse_args(["--model", "qwen"])).max_tokens == 1024  # no checkpoint folder
+    assert h.generation_config(hf_agent.parse_args(["--mode", "run", "--model", "q"])).max_tokens == 512
+
+
+def test_plain_progress_shows_an_eta_from_this_runs_rate():
+    from benchmarks import _harness as h
+
+    bar = h._PlainProgress(total=10, initial=4, desc="x", enabled=False)
+    assert bar.line() == "x: 4/10"
+    bar.started -= 6.0  # 6 s ago; 2 cases done in this run -> 3 s/case, 4 left -> 12 s = 0.2 min
+    bar.update(2)
+    assert bar.line() == "x: 6/10, 3.0 s/case, ETA 0.2 min"
