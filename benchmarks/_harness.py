@@ -239,6 +239,8 @@ def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, b
                    help="generation limit per model turn (default: the local checkpoint's generation_config.json "
                    f"max_new_tokens, as the published runs used it, else {max_tokens})")
     parser.set_defaults(fallback_max_tokens=max_tokens)
+    g.add_argument("--dtype", choices=("bfloat16", "float16", "float32"),
+                   help="weights' dtype for a local checkpoint (default: the backend's choice)")
     g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
                    help="re-score recorded generations from these jsonl files instead of asking a model")
     g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
@@ -263,7 +265,8 @@ def make_llm(args: argparse.Namespace) -> LLM:
         return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
     if args.base_url:
         raise ConfigurationError("--base-url names a server: it does not go with --backend transformers")
-    return get_llm("transformers", model=args.model)
+    extra = {"dtype": args.dtype} if getattr(args, "dtype", None) else {}
+    return get_llm("transformers", model=args.model, **extra)
 
 
 def generation_lock(args: argparse.Namespace) -> threading.Lock | None:

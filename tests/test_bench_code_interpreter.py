@@ -219,5 +219,5 @@ def test_command_line_against_an_openai_compatible_server(tmp_path):
     first = server.requests[0]
     assert [m["role"] for m in first["messages"]] == ["system", "user"] and "Observation:" in first["stop"]
     record = json.loads((tmp_path / "o.jsonl").read_text())
-    assert record["executable"] is True and record["executions"][0]["observation"] == "stdout:\n\n```\n42\n```"
-    assert record["gen"].endswith("Observation: stdout:\n\n```\n42\n```\nThought:")  # not the model's made-up 41
+    assert record["executable"] is True and record["executions"][0]["observation"] == "stdout:\n\n```\n42\n\n```"
+    assert record["gen"].endswith("Observation: stdout:\n\n```\n42\n\n```\nThought:")  # not the model's made-up 41

@@ -62,12 +62,12 @@ class _Collector:
             streams.append((name, text))
 
     def _data(self, data: dict[str, Any], is_result: bool) -> None:
+        if data.get("text/plain") and (is_result or "image/png" not in data):  # a result shows both
+            self.result.events.append(("execute_result" if is_result else "display_data", data["text/plain"]))
         if "image/png" in data:
             self.result.images.append(self.session._save_png(data["image/png"]))
             self.result.events.append(("image", str(self.result.images[-1])))
             return
-        if data.get("text/plain"):
-            self.result.events.append(("execute_result" if is_result else "display_data", data["text/plain"]))
         text = data.get("text/markdown") or data.get("text/plain")
         if text is None:
             return
