@@ -66,7 +66,7 @@ class Scorer:
                  evaluator: str = "transformers-4.35", limit: int | None = None) -> None:
         self.mode, self.store, self.make_agent, self.replay, self.lock = mode, store, make_agent, replay, lock
         self.evaluator = evaluator
-        self.items = (task_set.run if mode == "run" else task_set.chat)[:limit]
+        self.items = _first(task_set.run if mode == "run" else task_set.chat, limit, by_conversation=mode == "chat")
         self.tools = fake_tool_functions(task_set.tools)
         self.run_agent = make_agent() if make_agent is not None and mode == "run" else None
 
@@ -138,6 +138,16 @@ class Scorer:
         return {"id": item.id, "mode": self.mode, "task": problem.task, "completion": completion,
                 "explanation": explanation, "code": code, "result": _show(outcome.value), "scores": asdict(scores),
                 "aborts_original": unparsable or outcome.aborted}
+
+
+def _first(items: Sequence[Item], limit: int | None, *, by_conversation: bool) -> list[Item]:
+    """The first `limit` items, or the items of the first `limit` conversations (a conversation is not cut)."""
+    if limit is None:
+        return list(items)
+    if not by_conversation:
+        return list(items[:limit])
+    kept = list(dict.fromkeys(item.conversation for item in items))[:limit]
+    return [item for item in items if item.conversation in kept]
 
 
 def original_parse_failure(mode: str, completion: str) -> str | None:

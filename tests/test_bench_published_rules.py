@@ -279,3 +279,13 @@ def test_plain_progress_shows_an_eta_from_this_runs_rate():
     bar.started -= 6.0  # 6 s ago; 2 cases done in this run -> 3 s/case, 4 left -> 12 s = 0.2 min
     bar.update(2)
     assert bar.line() == "x: 6/10, 3.0 s/case, ETA 0.2 min"
+
+
+def test_hf_agent_limit_keeps_whole_conversations(tmp_path):
+    task_set = load_task_set(HF_TASKS)
+    first_two = list(dict.fromkeys(i.conversation for i in task_set.chat))[:2]
+    expected = [i.id for i in task_set.chat if i.conversation in first_two]
+    scorer = hf_agent.Scorer("chat", task_set, None, None, {}, limit=2)
+    assert [i.id for i in scorer.items] == expected and len(expected) > 2  # steps of two whole conversations
+    assert [i.id for i in hf_agent.Scorer("run", task_set, None, None, {}, limit=3).items] == \
+        [i.id for i in task_set.run[:3]]
