@@ -8,11 +8,14 @@
     python -m benchmarks.code_interpreter --task all --replay runs/code_interpreter/old.jsonl --gsm8k ...
 
 Every piece of generated code runs in a sandboxed Jupyter kernel (qwen_agent.interpreter), a fresh kernel per
-case; nothing is executed in this process and nothing is installed. Metrics (docs/benchmarks.md):
-- math: accuracy; the last standalone number of the generated text equals GSM8K's gold number;
-- visualization-hard / -easy: share of cases whose figure, from an execution without error, a vision judge
-  calls "right" (easy cases come with a first code round already done);
-- general: executable rate; the first code block ran without error (missing code counts as not executable).
+case; nothing is executed in this process and nothing is installed. Metrics (docs/benchmarks.md), by default
+as Qwen-Agent's published `benchmark/` defined them (our older rules behind the options of the "rules" group):
+- math: accuracy; the last standalone number of the generated text equals the gold, read by the same rule
+  from the whole reference solution (`--gold exact`: the number after `#### `);
+- visualization-hard / -easy: share of cases with a figure whose observation holds no `error:`/`Traceback`
+  that a vision judge calls "right" (easy cases come with a first code round already done);
+- general: executable rate; the first Action Input, behind the published pre_load, runs as plain Python in
+  the case's sandbox (missing code counts as not executable).
 """
 
 from __future__ import annotations
