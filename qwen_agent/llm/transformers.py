@@ -32,7 +32,7 @@ from qwen_agent.llm.local_setup import (
     quantization_method,
     require_gptq,
 )
-from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec
+from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec, template_tool_format
 from qwen_agent.llm.sessions import CompiledSession, DynamicSession, make_session
 from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
 
@@ -193,6 +193,12 @@ class TransformersLLM(LLM):
         if device_map is None:
             loaded.to(self.device)
         return loaded.eval()
+
+    def template_tool_format(self) -> str | None:
+        """Read off the checkpoint's chat template ("" for Qwen-1's ChatML, which renders no tools)."""
+        if isinstance(self.codec, TiktokenCodec):
+            return ""
+        return template_tool_format(getattr(self.codec.tokenizer, "chat_template", None))
 
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from qwen_agent.errors import DuplicateToolError, ToolDefinitionError, ToolNotFoundError
-from qwen_agent.schema import ToolSpec
+from qwen_agent.schema import ToolSpec, normalize_tool_name
 from qwen_agent.tools.base import Tool
 from qwen_agent.tools.function import FunctionTool
 
@@ -71,6 +71,3 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
-
-def normalize_tool_name(name: str) -> str:
-    return name.strip().strip("`'\"[]()<>*").strip().lower().replace(" ", "_").replace("-", "_")
