@@ -84,12 +84,24 @@ class Agent:
         """
         return self.run_result(query, history=history).answer
 
-    def run_result(self, query: Query, *, history: Sequence[Message] = ()) -> AgentResult:
-        """The answer, every step, the resulting conversation and the token usage."""
+    def run_result(
+        self,
+        query: Query,
+        *,
+        history: Sequence[Message] = (),
+        on_text: TextCallback | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> AgentResult:
+        """The answer, every step, the resulting conversation and the token usage.
+
+        `on_text` receives the model's answer text as it is generated, `on_step` each step as it happens
+        (for display: a step can take a while on a CPU)."""
         steps: list[Step] = []
         record = _Record()
-        for step in self._loop(query, history, record):
+        for step in self._loop(query, history, record, on_text):
             steps.append(step)
+            if on_step is not None:
+                on_step(step)
         last = steps[-1]
         return AgentResult(
             answer=last.answer or "",

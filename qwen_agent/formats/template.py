@@ -7,6 +7,7 @@ XML). What the model writes back is still read by `inner` (a call a server leave
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from qwen_agent.formats.base import ParsedTurn, Rendered, ToolChoice, ToolFormat, TurnReader
@@ -45,3 +46,19 @@ class ChatTemplateFormat(ToolFormat):
 
     def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
         return self.inner.reader(tools, prefill)
+
+
+def server_reply_text(content: str, reasoning: str = "", calls: Sequence[tuple[str, str]] = ()) -> str:
+    """A server's structured reply (reasoning, content, calls as (name, arguments JSON text)) as the text a
+    Hermes-reading format reads back: `<think>` reasoning, the content, then one `<tool_call>` per call."""
+    head = f"<think>\n{reasoning}\n</think>\n\n" if reasoning else ""
+    return head + content + "".join(tool_call_text(name, args) for name, args in calls)
+
+
+def tool_call_text(name: str, arguments: str) -> str:
+    """One call in Hermes markup; arguments that are not JSON text are kept as a JSON string."""
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        args = arguments
+    return "\n<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"

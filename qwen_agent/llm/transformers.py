@@ -24,6 +24,7 @@ from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
 from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
 from qwen_agent.llm.local_setup import (
     check_checkpoint_path,
+    gguf_source,
     choose_attn_implementation,
     choose_device,
     choose_device_map,
@@ -101,6 +102,9 @@ class TransformersLLM(LLM):
         hub: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
         if local_files_only:
             hub["local_files_only"] = True
+        model, gguf_file = gguf_source(model)
+        if gguf_file:
+            hub["gguf_file"] = gguf_file
         hf_config = _load_config(transformers, model, hub)
         self.is_qwen1 = getattr(hf_config, "model_type", None) == QWEN1_MODEL_TYPE
         quant = quantization_method(hf_config.to_dict())
