@@ -20,9 +20,10 @@ from qwen_agent.formats import ToolChoice, ToolFormat, get_format
 from qwen_agent.formats.base import Rendered
 from qwen_agent.formats.react import ReactFormat
 from qwen_agent.formats.template import ChatTemplateFormat
+from qwen_agent.formats.thinking import split_thinking
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import Lang
-from qwen_agent.schema import Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
+from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,11 @@ class FunctionCallingRequest:
         """What the model reads, with the caller's stop strings added to the format's."""
         r = self.format.render(messages, self.tools, self.choice)
         stop = [*extra_stop, *(w for w in r.stop if w not in extra_stop)]
-        return Rendered(r.prompt, tuple(stop), r.prefill)
+        prompt = r.prompt
+        if r.prefill:  # the assistant turn the backend continues
+            tail = [*prompt, Message.assistant(r.prefill)]
+            prompt = ChatPrompt(tail, prompt.tools, prompt.tool_choice) if isinstance(prompt, ChatPrompt) else tail
+        return Rendered(prompt, tuple(stop), r.prefill)
 
     def once_answered(self, messages: Sequence[Message]) -> FunctionCallingRequest:
         """This request, or "auto" instead of a forced call already made and answered (forcing again loops)."""
@@ -105,8 +110,9 @@ class FunctionCallingRequest:
     def read(self, text: str, usage: Usage | None = None) -> Turn:
         """The assistant message meant by `text`, the model's output after the prefill."""
         usage = usage or Usage()
-        if not self.uses_tools:
-            return Turn(message=Message.assistant(text), raw=text, usage=usage)
+        if not self.uses_tools:  # no tool markup is read; only reasoning is kept apart
+            reasoning, content = self.format.split_reasoning(text)
+            return Turn(message=Message.assistant(content, None, reasoning), raw=text, usage=usage, thought=reasoning)
         parsed = self.format.parse(text, tools=self.tools, prefill=self.prefill)
         calls = list(parsed.tool_calls)
         if calls and (not self.parallel_tool_calls or self.choice.mode == "function"):
@@ -143,9 +149,19 @@ class ToolCallStream:
 
     def feed(self, delta: str) -> str:
         self._text += delta
-        out = self._reader.feed(delta) if self._reader is not None else delta
+        out = self._reader.feed(delta) if self._reader is not None else self._plain()
         self._shown += out
         return out
+
+    def _plain(self) -> str:
+        """Without tools: everything after a leading `<think>` block, once that block is settled."""
+        opened = getattr(self.request.format, "think_opened", False)
+        split = split_thinking(self._text, opened=opened, call_markers=(), final=False)
+        if split is None:
+            return ""
+        body = self._text[split.body_start :]
+        body = body.lstrip() if split.reasoning else body
+        return body[len(self._shown) :] if body.startswith(self._shown) else ""
 
     def finish(self, usage: Usage | None = None) -> tuple[str, Turn]:
         """The text not shown yet (for a text answer) and the whole turn."""

@@ -14,6 +14,11 @@ Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
+def normalize_tool_name(name: str) -> str:
+    """`name` as models vary it: case, spaces, `-` for `_`, quotes, backticks and brackets ignored."""
+    return name.strip().strip("`'\"[]()<>*").strip().lower().replace(" ", "_").replace("-", "_")
+
+
 def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
@@ -44,11 +49,6 @@ class ToolCall(BaseModel):
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise ValueError(f"tool_calls[{index}] has no function name")
         return cls(name=fn["name"], arguments=_arguments_text(fn.get("arguments")), id=item.get("id") or new_call_id())
-
-
-def normalize_tool_name(name: str) -> str:
-    """A tool name as models misspell it, reduced to one key: case, quotes, brackets, ' ' and '-' for '_'."""
-    return name.strip().strip("`'\"[]()<>*").strip().lower().replace(" ", "_").replace("-", "_")
 
 
 def _arguments_text(arguments: Any) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats.thinking import split_thinking
 from qwen_agent.schema import Message, ToolCall, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class Rendered:
 
     prompt: the conversation as this format's chat messages (tools described, calls and results as text).
     stop: stop strings this format needs (ReAct: `Observation:`; the native formats: none).
-    prefill: text the assistant turn is made to start with (forcing a call); `parse` sees it prepended.
+    prefill: text the assistant turn is made to start with (forcing a call); `parse` sees it prepended. It is
+        not in `prompt`: the request adds it as a last assistant message, which backends continue.
     """
 
     prompt: list[Message]
@@ -160,8 +162,18 @@ class ToolFormat(ABC):
 
     def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
         """The start of an assistant turn that makes the model call a tool: the named one for "function",
-        any for "required" ("" for other modes, or when this format cannot force)."""
-        return ""
+        any for "required" ("" for other modes, or when this format cannot force). Default: the prefill
+        `_render` gives a one-message conversation."""
+        if choice.mode not in ("required", "function") or not tools:
+            return ""
+        return self._render([Message.user("")], list(tools), choice).prefill
+
+    def split_reasoning(self, text: str) -> tuple[str, str]:
+        """(reasoning, the rest) of an output read without tools: a leading `<think>` block, as every Qwen
+        reasoning model writes it, whatever the tool format."""
+        split = split_thinking(text, opened=getattr(self, "think_opened", False), call_markers=())
+        assert split is not None  # a final split always settles
+        return split.reasoning, text[split.body_start :].lstrip() if split.reasoning else text
 
     @abstractmethod
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered: ...

@@ -178,10 +178,7 @@ class ReactFormat(ToolFormat):
         prompt = build_react_messages(messages, tools, self.lang)
         if not tools:
             return Rendered(prompt)
-        prefill = self.forced_prefix(choice, tools)
-        if prefill:
-            prompt.append(Message.assistant(prefill))
-        return Rendered(prompt, tuple(STOP_WORDS), prefill)
+        return Rendered(prompt, tuple(STOP_WORDS), self.forced_prefix(choice, tools))
 
     def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
         if choice.mode == "required" and len(tools) == 1:

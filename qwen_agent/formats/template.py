@@ -33,10 +33,7 @@ class ChatTemplateFormat(ToolFormat):
             return Rendered(messages)
         if self.send_choice:
             return Rendered(ChatPrompt(messages, tools, choice.to_openai()))
-        prefill = self.inner.forced_prefix(choice, tools)
-        if prefill:
-            messages = [*messages, Message.assistant(prefill)]
-        return Rendered(ChatPrompt(messages, tools), (), prefill)
+        return Rendered(ChatPrompt(messages, tools), (), self.inner.forced_prefix(choice, tools))
 
     def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
         return "" if self.send_choice else self.inner.forced_prefix(choice, tools)

@@ -13,8 +13,8 @@ from qwen_agent.errors import (
     ModelConnectionError,
     ModelError,
 )
-from qwen_agent.llm.base import LLM, Prompt
 from qwen_agent.formats.template import server_reply_text
+from qwen_agent.llm.base import LLM, Prompt
 from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
 
 _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too long", "max_model_len")

@@ -24,11 +24,11 @@ from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
 from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
 from qwen_agent.llm.local_setup import (
     check_checkpoint_path,
-    gguf_source,
     choose_attn_implementation,
     choose_device,
     choose_device_map,
     choose_dtype,
+    gguf_source,
     probe_machine,
     quantization_method,
     require_gptq,

@@ -19,8 +19,8 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
-from qwen_agent.settings import DEFAULT_MODEL
 from qwen_agent.server.worker import ModelWorker
+from qwen_agent.settings import DEFAULT_MODEL
 
 try:
     from fastapi import FastAPI, Request

@@ -71,3 +71,5 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
+
+__all__ = ["ToolRegistry", "as_tool", "normalize_tool_name"]  # normalize_tool_name lives in schema (layer 1)
