@@ -67,9 +67,12 @@ def resolve_tool_format(tool_format: str | ToolFormat | None, llm: LLM, lang: La
 def build_request(
     fmt: ToolFormat, tools: Sequence[ToolSpec], tool_choice: Any = "auto", parallel_tool_calls: bool = True
 ) -> FunctionCallingRequest:
-    """The one request assembly: `tool_choice` read and checked against the tools (ConfigurationError)."""
+    """The one request assembly: `tool_choice` read and checked against the tools (ConfigurationError);
+    "required" with a single tool forces that tool by name."""
     choice = ToolChoice.parse(tool_choice)
     choice.check(tools)
+    if choice.mode == "required" and len(tools) == 1:  # "some tool" among one is that tool, named
+        choice = ToolChoice("function", tools[0].name)
     return FunctionCallingRequest(fmt, tuple(tools), choice, parallel_tool_calls)
 
 
