@@ -148,10 +148,8 @@ def _cmd_fetch_model(args: argparse.Namespace) -> int:
 
 
 def _add_server_command(sub: argparse._SubParsersAction) -> None:
-    try:
-        from qwen_agent.server.cli import add_serve_command
-    except ImportError:  # the server package is optional
-        return
+    from qwen_agent.server.cli import add_serve_command  # light: fastapi loads only when serving
+
     add_serve_command(sub)
 
 

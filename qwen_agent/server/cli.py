@@ -54,7 +54,10 @@ def build_llm(args: argparse.Namespace) -> Any:
     if args.backend == "scripted":
         if args.script is None:
             raise ConfigurationError("--backend scripted needs --script FILE (a JSON list of replies)")
-        replies = json.loads(Path(args.script).read_text(encoding="utf-8"))
+        try:
+            replies = json.loads(Path(args.script).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"--script {args.script}: cannot read a JSON list of replies ({e})") from e
         if not isinstance(replies, list) or not replies or not all(isinstance(r, str) for r in replies):
             raise ConfigurationError(f"{args.script} must hold a non-empty JSON list of strings")
         return ScriptedLLM(replies, cycle=True)

@@ -31,6 +31,23 @@ def test_serve_arguments_and_bad_configuration(tmp_path):
         build_llm(args)
     with pytest.raises(ConfigurationError, match="needs --model"):
         build_llm(_parser().parse_args(["serve", "--backend", "transformers"]))
+    (tmp_path / "r.json").write_text('["unterminated')
+    with pytest.raises(ConfigurationError, match="cannot read a JSON list of replies"):
+        build_llm(args)
+    missing = _parser().parse_args(["serve", "--backend", "scripted", "--script", str(tmp_path / "none.json")])
+    with pytest.raises(ConfigurationError, match="No such file"):
+        build_llm(missing)
+
+
+def test_serve_without_the_server_extra_says_what_to_install(tmp_path):
+    """The `serve` command is always listed; without fastapi it fails with the pip line, not 'invalid choice'."""
+    (tmp_path / "r.json").write_text('["hi"]')
+    code = ("import sys; sys.modules['fastapi'] = None\nfrom qwen_agent.cli import main\n"
+            f"sys.exit(main(['serve', '--backend', 'scripted', '--script', {str(tmp_path / 'r.json')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 1, out.stderr
+    assert "fastapi" in out.stderr and "pip install" in out.stderr and "qwen_agent[server]" in out.stderr
 
 
 def _free_port() -> int:
