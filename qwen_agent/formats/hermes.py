@@ -147,7 +147,15 @@ class TaggedCalls(Scanner):
         if state is not True:
             return PENDING if state is None else NOT_A_BLOCK
         body_start = start + len(CALL_OPEN)
-        close, nxt = text.find(CALL_CLOSE, body_start), text.find(CALL_OPEN, body_start)
+        # An argument may itself hold "</tool_call>" (code, documents): look for the tag after the object ends.
+        search_from = body_start
+        obj = len(text) - len(text[body_start:].lstrip())
+        if text.startswith("{", obj):
+            span = object_span(text[obj:])
+            if span is None and not final:
+                return PENDING
+            search_from = obj + span[1] if span else body_start
+        close, nxt = text.find(CALL_CLOSE, search_from), text.find(CALL_OPEN, search_from)
         if close != -1 and (nxt == -1 or close < nxt):
             body_end, end = close, close + len(CALL_CLOSE)
         elif nxt != -1:
