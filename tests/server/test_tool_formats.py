@@ -48,6 +48,21 @@ SCRIPTS = {
         "results_seen": ["<tool_response>\nrainy\n</tool_response>\n<tool_response>\n9 am\n</tool_response>"],
     },
 }
+
+
+def coder_call(name: str, args: dict) -> str:
+    params = "".join(f"<parameter={k}>\n{v}\n</parameter>\n" for k, v in args.items())
+    return f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>"
+
+
+SCRIPTS["qwen3_coder"] = {
+    "call": "<think>\nI should check.\n</think>\n\n" + coder_call("get_weather", {"city": "Paris"}),
+    "two": coder_call("get_weather", {"city": "Paris"}) + "\n" + coder_call("get_time", {"city": "Tokyo"}),
+    "forced": "<parameter=city>\nLima\n</parameter>\n</function>\n</tool_call>",
+    "required": "<function=Get_Time>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>",
+    "final": "<think>\nI now know.\n</think>\n\nRainy, 9 am.",
+    "results_seen": ["<tool_response>\nrainy\n</tool_response>", "<tool_response>\n9 am\n</tool_response>"],
+}
 FORMATS = sorted(SCRIPTS)
 
 
