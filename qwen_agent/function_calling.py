@@ -104,11 +104,21 @@ class FunctionCallingRequest:
             prompt = ChatPrompt(tail, prompt.tools, prompt.tool_choice) if isinstance(prompt, ChatPrompt) else tail
         return Rendered(prompt, tuple(stop), r.prefill)
 
-    def once_answered(self, messages: Sequence[Message]) -> FunctionCallingRequest:
-        """This request, or "auto" instead of a forced call already made and answered (forcing again loops)."""
-        if self.choice.mode in ("required", "function") and _answered_tool_call(messages):
-            return FunctionCallingRequest(self.format, self.tools, ToolChoice("auto"), self.parallel_tool_calls)
-        return self
+    def for_turn(self, messages: Sequence[Message]) -> FunctionCallingRequest:
+        """This request as the next turn of `messages` needs it; two rules stop a model from looping:
+
+        - a forced call already made and answered in this user turn: "auto" (forcing again loops);
+        - the last calls brought nothing new (each result repeats an earlier result of the same tool in this
+          user turn, as when a small model re-runs its answer through the tool): "none", so it answers.
+        """
+        mode = self.choice.mode
+        if _stale_results(messages):
+            mode = "none"
+        elif mode in ("required", "function") and _answered_tool_call(messages):
+            mode = "auto"
+        if mode == self.choice.mode:
+            return self
+        return FunctionCallingRequest(self.format, self.tools, ToolChoice(mode), self.parallel_tool_calls)
 
     def read(self, text: str, usage: Usage | None = None) -> Turn:
         """The assistant message meant by `text`, the model's output after the prefill."""
@@ -132,8 +142,23 @@ class FunctionCallingRequest:
 
 
 def _answered_tool_call(messages: Sequence[Message]) -> bool:
+    return any(m.role == "tool" for m in _this_turn(messages))
+
+
+def _this_turn(messages: Sequence[Message]) -> Sequence[Message]:
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-    return any(m.role == "tool" for m in messages[last_user + 1 :])
+    return messages[last_user + 1 :]
+
+
+def _stale_results(messages: Sequence[Message]) -> bool:
+    """The trailing tool results all repeat earlier results (same tool, same text) of this user turn."""
+    turn = list(_this_turn(messages))
+    tail = len(turn)
+    while tail > 0 and turn[tail - 1].role == "tool":
+        tail -= 1
+    last, earlier = turn[tail:], turn[:tail]
+    seen = {(m.name, m.content) for m in earlier if m.role == "tool"}
+    return bool(last) and all((m.name, m.content) in seen for m in last)
 
 
 class ToolCallStream:

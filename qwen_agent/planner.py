@@ -74,7 +74,7 @@ class FormatPlanner:
         on_text: TextCallback | None = None,
     ) -> Turn:
         """One turn. With `on_text`, the model's answer text is passed to it as it streams."""
-        req = self.request(llm, tools).once_answered(messages)
+        req = self.request(llm, tools).for_turn(messages)
         rendered = req.render(messages, self.extra_stop)
         if on_text is None:
             gen = llm.generate(rendered.prompt, stop=rendered.stop, config=config)

@@ -70,10 +70,11 @@ def test_model_fixable_errors_become_observations(response: str, expected: str) 
 
 
 def test_max_steps_ends_with_partial_result() -> None:
-    llm, result = run([call("add", '{"a": 1, "b": 1}')] * 3, max_steps=3)
+    calls = [call("add", '{"a": 1, "b": 1}'), call("add", '{"a": 1, "b": 2}'), call("add", '{"a": 2, "b": 2}')]
+    llm, result = run(calls, max_steps=3)  # new results each turn (a repeated one would end the calls)
     assert not result.finished
     assert result.steps[-1].kind == "stopped"
-    assert result.answer == "2"
+    assert result.answer == "4"
     assert "3 model turns" in result.steps[-1].reason
     assert len(llm.calls) == 3
 

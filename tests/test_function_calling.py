@@ -22,6 +22,7 @@ from qwen_agent.function_calling import (
 from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.planner import FunctionCallingPlanner
 from qwen_agent.schema import Message, ToolCall, ToolSpec
+from qwen_agent.tools import tool
 
 WEATHER = ToolSpec(
     name="get_weather",
@@ -205,3 +206,24 @@ def test_without_tools_text_comes_back_verbatim_with_no_stop_words():
     assert result.answer == "Action: search\nAction Input: {}"
     assert [s.kind for s in result.steps] == ["final"]
     assert llm.calls[0][1] == []
+
+
+def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
+    """The real 0.5B Qwen re-runs its answer through the code interpreter; a repeated result hides the tools."""
+    @tool
+    def calc(code: str) -> str:
+        """Evaluate Python.
+
+        Args:
+            code: the expression
+        """
+        return str(eval(code, {}))  # noqa: S307 - a test tool over fixed scripted input
+
+    def hermes(code: str) -> str:
+        return '<tool_call>\n{"name": "calc", "arguments": {"code": "%s"}}\n</tool_call>' % code
+
+    llm = ScriptedLLM([hermes("2**10"), hermes("1024"), "It is 1024."])
+    result = Agent(llm, [calc], tool_format="hermes").run_result("2**10?")
+    assert result.answer == "It is 1024." and result.finished
+    assert [s.observation for s in result.steps if s.kind == "observation"] == ["1024", "1024"]
+    assert "<tools>" in llm.calls[1][0][0].content and "<tools>" not in llm.calls[2][0][0].content

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_agent.jsonish import loads_object
 from qwen_agent.formats.react import _parse
+from qwen_agent.jsonish import loads_object
 from qwen_agent.react import clean_action_input, clean_tool_name, parse_react
 
 W = '{"city": "Hangzhou"}'
