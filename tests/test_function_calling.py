@@ -220,7 +220,7 @@ def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
         return str(eval(code, {}))  # noqa: S307 - a test tool over fixed scripted input
 
     def hermes(code: str) -> str:
-        return '<tool_call>\n{"name": "calc", "arguments": {"code": "%s"}}\n</tool_call>' % code
+        return "<tool_call>\n" + json.dumps({"name": "calc", "arguments": {"code": code}}) + "\n</tool_call>"
 
     llm = ScriptedLLM([hermes("2**10"), hermes("1024"), "It is 1024."])
     result = Agent(llm, [calc], tool_format="hermes").run_result("2**10?")
