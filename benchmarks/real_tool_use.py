@@ -14,7 +14,8 @@ one agent episode (greedy decoding, at most 3 model turns) per format; the model
 - false positives: no-tool questions where the model called a tool anyway.
 - answered with the result: tool tasks whose episode ends with an answer holding the tool's result.
 
-Results go to a resumable jsonl (one line per task and format); `--limit` runs the first N tasks.
+Results go to a resumable jsonl (one line per task and format); `--limit N` runs N tasks taken round-robin over the kinds, `--max-steps 1`
+scores first turns only (much faster on a CPU; no answer rate then).
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ def answer_uses_result(task: dict[str, Any], answer: str) -> bool:
 
 
 # --- running ------------------------------------------------------------------------------------------------
-def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig, lock: Any) -> h.Record:
-    agent = Agent(llm, TOOLS, tool_format=fmt, max_steps=3, config=config)
+def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig, lock: Any,
+             max_steps: int = 3) -> h.Record:
+    agent = Agent(llm, TOOLS, tool_format=fmt, max_steps=max_steps, config=config)
     start = time.monotonic()
     with lock:
         result = agent.run_result(task["query"])
@@ -162,9 +164,18 @@ def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig,
               "calls": [[n, a] for n, a in got], "right": calls_right(task["calls"], got),
               "answer": result.answer, "finished": result.finished, "seconds": round(time.monotonic() - start, 1),
               "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw}
-    if task["calls"]:
+    if task["calls"] and max_steps > 1:
         record["answered_with_result"] = result.finished and answer_uses_result(task, result.answer)
     return record
+
+
+def mixed(tasks: Sequence[h.Record]) -> list[h.Record]:
+    """The tasks taken round-robin over their kinds, so that `--limit N` keeps every kind."""
+    kinds: dict[str, list[h.Record]] = {}
+    for t in tasks:
+        kinds.setdefault(t["kind"], []).append(t)
+    rounds = max(len(v) for v in kinds.values())
+    return [group[i] for i in range(rounds) for group in kinds.values() if i < len(group)]
 
 
 def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
@@ -178,7 +189,8 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
     return {"format": fmt, "tasks": len(mine), "right": share(mine, lambda r: r["right"]),
             "right_on_tool_tasks": share(tool_tasks, lambda r: r["right"]),
             "false_positive_rate": share(no_tool, lambda r: bool(r["calls"])),
-            "answered_with_result": share(tool_tasks, lambda r: r.get("answered_with_result"))}
+            "answered_with_result": share([r for r in tool_tasks if "answered_with_result" in r],
+                                          lambda r: r["answered_with_result"])}
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -186,6 +198,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     h.add_model_args(p, max_tokens=256, output_default="runs/real_tool_use/<model>.jsonl")
     p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {FORMATS} (default auto,react)")
     p.add_argument("--limit", type=int, help="run only the first N tasks")
+    p.add_argument("--max-steps", type=int, default=3,
+                   help="model turns per episode (default 3); 1 scores the first turn only, no answer")
     p.add_argument("--dtype", help="local backend dtype, e.g. bfloat16 (default: float32 on the CPU)")
     return p.parse_args(argv)
 
@@ -194,7 +208,7 @@ def run(args: argparse.Namespace) -> None:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if unknown := [f for f in formats if f not in FORMATS]:
         raise ConfigurationError(f"unknown format(s) {unknown}; use some of {FORMATS}")
-    tasks = h.read_jsonl(DATA)[: args.limit]
+    tasks = mixed(h.read_jsonl(DATA))[: args.limit]
     output = args.output or Path("runs/real_tool_use") / f"{h.run_label(args)}.jsonl"
     if args.dtype and h._backend(args) == "transformers":
         llm = get_llm("transformers", model=args.model, dtype=args.dtype)
@@ -203,7 +217,8 @@ def run(args: argparse.Namespace) -> None:
     lock = h.generation_lock(args) or _NoLock()
     cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for f in formats for t in tasks]
     with llm, h.ResultStore(output) as store:
-        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args), lock),
+        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args), lock,
+                                              args.max_steps),
                     store, workers=args.workers, desc="episodes", progress=not args.no_progress)
         records = [store.records[c["id"]] for c in cases if c["id"] in store.records]
     rows = [summary(records, f) for f in formats]

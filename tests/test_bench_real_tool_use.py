@@ -41,19 +41,20 @@ def test_data_has_the_promised_mix():
     assert {"single", "parallel", "chinese", "numeric", "no_tool"} == set(kinds)
     assert all((t["kind"] == "no_tool") == (t["calls"] == []) for t in tasks)
     assert sum(1 for t in tasks if len(t["calls"]) == 2) >= 4
+    assert [t["kind"] for t in b.mixed(tasks)[:5]] == ["single", "numeric", "parallel", "chinese", "no_tool"]
 
 
 def test_run_scores_a_scripted_model_and_resumes(tmp_path, capsys, monkeypatch):
     call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-    # task 1 (Paris): right call, then an answer with the result; task 2 (Tokyo): wrong city, answer without it
-    llm = ScriptedLLM([call, "It is 14°C with light rain.", call, "Sorry."])
+    # task 1 (Paris): right call, then an answer with the result; task 2 (a product): a wrong call, no result
+    llm = ScriptedLLM([call, "It is 14°C with light rain.", call, "Sorry."])  # tasks 1-2 (round-robin order)
     out = tmp_path / "r.jsonl"
     args = b.parse(["--model", "scripted", "--formats", "hermes", "--limit", "2", "--output", str(out), "--no-progress"])
     monkeypatch.setattr(b.h, "make_llm", lambda _args: llm)  # the scripted model in place of a real one
     b.run(args)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["task"], r["right"], r["answered_with_result"]) for r in rows] == [
-        ("weather_paris", True, True), ("weather_tokyo_rain", False, False)]
+        ("weather_paris", True, True), ("calc_product", False, False)]
     summary = json.loads(out.with_suffix(".json").read_text())["formats"][0]
     assert (summary["right"], summary["answered_with_result"], summary["false_positive_rate"]) == (0.5, 0.5, None)
     b.run(args)  # resumed: nothing left to ask the model
