@@ -20,7 +20,7 @@ from qwen_agent.formats import ToolChoice, ToolFormat, get_format
 from qwen_agent.formats.base import Rendered
 from qwen_agent.formats.react import ReactFormat
 from qwen_agent.formats.template import ChatTemplateFormat
-from qwen_agent.formats.thinking import split_thinking
+from qwen_agent.formats.thinking import THINK_CLOSE, THINK_OPEN, split_thinking
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
@@ -174,12 +174,23 @@ class ToolCallStream:
         self._reader = request.format.reader(request.tools, request.prefill) if request.uses_tools else None
         self._text = ""
         self._shown = ""
+        self._reasoning_shown = ""
+        self._opened = bool(getattr(request.format, "think_opened", False))
 
     def feed(self, delta: str) -> str:
         self._text += delta
         out = self._reader.feed(delta) if self._reader is not None else self._plain()
         self._shown += out
         return out
+
+    def feed_parts(self, delta: str) -> tuple[str, str]:
+        """`feed`, plus the reasoning safe to show now: (reasoning delta, content delta)."""
+        content = self.feed(delta)
+        reasoning = _open_reasoning(self.request.prefill + self._text, self._opened)
+        if not reasoning.startswith(self._reasoning_shown):
+            return "", content
+        new, self._reasoning_shown = reasoning[len(self._reasoning_shown) :], reasoning
+        return new, content
 
     def _plain(self) -> str:
         """Without tools: everything after a leading `<think>` block, once that block is settled."""
@@ -190,6 +201,13 @@ class ToolCallStream:
         body = self._text[split.body_start :]
         body = body.lstrip() if split.reasoning else body
         return body[len(self._shown) :] if body.startswith(self._shown) else ""
+
+    def finish_parts(self, usage: Usage | None = None) -> tuple[str, str, Turn]:
+        """`finish`, plus the reasoning not shown yet by `feed_parts`."""
+        rest, turn = self.finish(usage)
+        reasoning = turn.message.reasoning_content or ""
+        more = reasoning[len(self._reasoning_shown) :] if reasoning.startswith(self._reasoning_shown) else ""
+        return more, rest, turn
 
     def finish(self, usage: Usage | None = None) -> tuple[str, Turn]:
         """The text not shown yet (for a text answer) and the whole turn."""
@@ -204,6 +222,23 @@ class ToolCallStream:
     @property
     def shown(self) -> str:
         return self._shown
+
+
+def _open_reasoning(text: str, opened: bool) -> str:
+    """The reasoning written so far in a leading `<think>` block, safe to show: without a partial `</think>`
+    at the end or surrounding whitespace; the whole block once it is closed."""
+    if not opened:
+        lead = text.lstrip()
+        if not lead.startswith(THINK_OPEN):
+            return ""
+        text = lead[len(THINK_OPEN) :]
+    if THINK_CLOSE in text:
+        return text[: text.index(THINK_CLOSE)].strip()
+    for k in range(min(len(THINK_CLOSE) - 1, len(text)), 0, -1):
+        if text.endswith(THINK_CLOSE[:k]):
+            text = text[:-k]
+            break
+    return text.strip()
 
 
 def tool_calls_to_openai(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:

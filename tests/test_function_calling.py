@@ -227,3 +227,18 @@ def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
     assert result.answer == "It is 1024." and result.finished
     assert [s.observation for s in result.steps if s.kind == "observation"] == ["1024", "1024"]
     assert "<tools>" in llm.calls[1][0][0].content and "<tools>" not in llm.calls[2][0][0].content
+
+
+def test_reasoning_streams_in_pieces_before_the_content():
+    from qwen_agent.formats.hermes import HermesFormat
+
+    text = "<think>\nFirst I add. Then I check.\n</think>\n\nThe sum is 4."
+    reader = ToolCallStream(build_request(HermesFormat(), [WEATHER]))
+    parts = [reader.feed_parts(text[i : i + 4]) for i in range(0, len(text), 4)]
+    more, rest, turn = reader.finish_parts()
+    thoughts = [t for t, _ in parts if t]
+    assert len(thoughts) > 2 and "".join(thoughts) + more == "First I add. Then I check."
+    last_thought = max(i for i, (t, _) in enumerate(parts) if t)
+    first_content = min(i for i, (_, c) in enumerate(parts) if c)
+    assert last_thought <= first_content and "".join(c for _, c in parts) + rest == "The sum is 4."
+    assert turn.message.reasoning_content == "First I add. Then I check."

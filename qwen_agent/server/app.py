@@ -267,15 +267,17 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
     usage: Usage | None = None
     try:
         async for c in state.worker.stream(plan.prompt, plan.stop, plan.config):
-            text = reader.feed(c.text)
+            thought, text = reader.feed_parts(c.text)
+            if thought:
+                yield chunk(p.reasoning_delta(thought))
             if text:
                 yield chunk({"content": text})
             finish, usage = c.finish_reason or finish, c.usage or usage
-        rest, turn = reader.finish(usage)
+        thought, rest, turn = reader.finish_parts(usage)
+        if thought:
+            yield chunk(p.reasoning_delta(thought))
         if rest:
             yield chunk({"content": rest})
-        if turn.message.reasoning_content:
-            yield chunk(p.reasoning_delta(turn.message.reasoning_content))
         for delta in p.tool_call_deltas(turn.message, plan.legacy):
             yield chunk(delta)
         yield chunk({}, p.finish_reason(turn.message, finish, plan.legacy))

@@ -174,3 +174,17 @@ def test_reasoning_of_a_plain_answer_streams_apart_from_content(serve_scripted):
     assert "".join(e.get("reasoning_content") or "" for e in extra) == "Short."
     assert "".join(e.get("reasoning") or "" for e in extra) == "Short."
     assert llm.calls[1][0][-1] == Message.user("Hi") and "<tools>" not in llm.calls[1][0][0].content
+
+
+def test_reasoning_streams_before_the_answer_as_it_is_written(serve_scripted):
+    thinking = "<think>\nFirst I add. Then I check the sum twice, carefully.\n</think>\n\nThe sum is 4."
+    _, client, _ = serve_scripted([thinking], chunk_size=4, tool_format="hermes")
+    chunks = [c for c in client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "2+2?"}], tools=[WEATHER], stream=True) if c.choices]
+    kinds = [("reasoning" if (c.choices[0].delta.model_extra or {}).get("reasoning_content") else
+              "content" if c.choices[0].delta.content else None) for c in chunks]
+    kinds = [k for k in kinds if k]
+    assert kinds.index("content") > max(i for i, k in enumerate(kinds) if k == "reasoning")
+    assert "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content") or "" for c in chunks) == (
+        "First I add. Then I check the sum twice, carefully.")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "The sum is 4."
