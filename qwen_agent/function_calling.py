@@ -10,6 +10,7 @@ user's `tool_format` choice ("auto", "hermes", "qwen3_coder", "react", "server")
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class FunctionCallingRequest:
             reasoning, content = self.format.split_reasoning(text)
             return Turn(message=Message.assistant(content, None, reasoning), raw=text, usage=usage, thought=reasoning)
         parsed = self.format.parse(text, tools=self.tools, prefill=self.prefill)
-        calls = list(parsed.tool_calls)
+        calls = _distinct(parsed.tool_calls)
         if calls and (not self.parallel_tool_calls or self.choice.mode == "function"):
             calls = calls[:1]
         calls = [c.model_copy(update={"name": self._canonical_name(c.name)}) for c in calls]
@@ -139,6 +140,22 @@ class FunctionCallingRequest:
         """The offered tool's exact name when `name` is a variant of it (case, quotes, '-' for '_')."""
         wanted = normalize_tool_name(name)
         return next((t.name for t in self.tools if normalize_tool_name(t.name) == wanted), name)
+
+
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    args = call.parsed_arguments()
+    return call.name, json.dumps(args, sort_keys=True) if args is not None else call.arguments.strip()
+
+
+def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls without exact repeats (same tool, same arguments): a model stuck repeating itself."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in calls:
+        if _call_key(c) not in seen:
+            seen.add(_call_key(c))
+            out.append(c)
+    return out
 
 
 def _answered_tool_call(messages: Sequence[Message]) -> bool:
@@ -222,6 +239,13 @@ class ToolCallStream:
     @property
     def shown(self) -> str:
         return self._shown
+
+    def repeats_a_call(self) -> bool:
+        """The turn so far holds the same call twice: a small model looping; the rest can be cut."""
+        if not self.request.uses_tools:
+            return False
+        calls = self.request.format.parse(self._text, tools=self.request.tools, prefill=self.request.prefill)
+        return len(_distinct(calls.tool_calls)) < len(calls.tool_calls)
 
 
 def _open_reasoning(text: str, opened: bool) -> str:

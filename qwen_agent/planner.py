@@ -73,7 +73,8 @@ class FormatPlanner:
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None,
     ) -> Turn:
-        """One turn. With `on_text`, the model's answer text is passed to it as it streams."""
+        """One turn. With `on_text`, the model's answer text is passed to it as it streams, and a turn that
+        starts repeating a call it already made is cut there (small models loop)."""
         req = self.request(llm, tools).for_turn(messages)
         rendered = req.render(messages, self.extra_stop)
         if on_text is None:
@@ -81,11 +82,15 @@ class FormatPlanner:
             return req.read(gen.text, gen.usage)
         reader = ToolCallStream(req)
         usage = None
-        for chunk in llm.stream(rendered.prompt, stop=rendered.stop, config=config):
+        chunks = llm.stream(rendered.prompt, stop=rendered.stop, config=config)
+        for chunk in chunks:
             shown = reader.feed(chunk.text)
             if shown:
                 on_text(shown)
             usage = chunk.usage or usage
+            if "\n" in chunk.text and reader.repeats_a_call():
+                chunks.close()  # the model is repeating a call: stop generating, keep what it asked for
+                break
         rest, turn = reader.finish(usage)
         if rest:
             on_text(rest)

@@ -20,7 +20,7 @@ from qwen_agent.function_calling import (
     tool_calls_to_openai,
 )
 from qwen_agent.llm.scripted import ScriptedLLM
-from qwen_agent.planner import FunctionCallingPlanner
+from qwen_agent.planner import FormatPlanner, FunctionCallingPlanner
 from qwen_agent.schema import Message, ToolCall, ToolSpec
 from qwen_agent.tools import tool
 
@@ -242,3 +242,18 @@ def test_reasoning_streams_in_pieces_before_the_content():
     first_content = min(i for i, (_, c) in enumerate(parts) if c)
     assert last_thought <= first_content and "".join(c for _, c in parts) + rest == "The sum is 4."
     assert turn.message.reasoning_content == "First I add. Then I check."
+
+
+def test_a_turn_repeating_a_call_is_cut_while_streaming_and_repeats_are_dropped():
+    from qwen_agent.formats.hermes import HermesFormat
+
+    one = '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
+    llm = ScriptedLLM([one * 40], chunk_size=8)  # the 0.5B Qwen wrote the same bare call until max_tokens
+    planner = FormatPlanner(HermesFormat())
+    shown: list[str] = []
+    turn = planner.plan(llm, [Message.user("Oslo?")], [WEATHER], None, on_text=shown.append)
+    assert [(c.name, c.arguments) for c in turn.message.tool_calls] == [("get_weather", '{"city": "Oslo"}')]
+    assert len(turn.raw) < 3 * len(one)  # cut after the first repeat, not read to the end
+    assert shown == []
+    whole = planner.plan(ScriptedLLM([one * 3]), [Message.user("Oslo?")], [WEATHER], None)
+    assert len(whole.message.tool_calls) == 1  # without streaming: read whole, repeats dropped
