@@ -215,7 +215,8 @@ def run(args: argparse.Namespace) -> None:
     else:
         llm = h.make_llm(args)
     lock = h.generation_lock(args) or _NoLock()
-    cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for f in formats for t in tasks]
+    cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for t in tasks for f in formats]  # a partial
+    # run compares the formats on the same tasks
     with llm, h.ResultStore(output) as store:
         h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args), lock,
                                               args.max_steps),

@@ -28,6 +28,9 @@ from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usa
 
 log = logging.getLogger(__name__)
 
+#: the last user message of a turn whose tools brought nothing new (see `FunctionCallingRequest.for_turn`)
+ANSWER_NOW = "Answer my question now, in plain words, from the tool results above."
+
 #: what users may pass as `tool_format` (or a `ToolFormat` object)
 TOOL_FORMATS = ("auto", "hermes", "qwen3_coder", "react", "server")
 
@@ -85,6 +88,7 @@ class FunctionCallingRequest:
     tools: tuple[ToolSpec, ...] = ()
     choice: ToolChoice = field(default_factory=ToolChoice)
     parallel_tool_calls: bool = True
+    answer_now: bool = False  # end the conversation with `ANSWER_NOW` (see `for_turn`)
 
     @property
     def uses_tools(self) -> bool:
@@ -97,6 +101,8 @@ class FunctionCallingRequest:
 
     def render(self, messages: Sequence[Message], extra_stop: Sequence[str] = ()) -> Rendered:
         """What the model reads, with the caller's stop strings added to the format's."""
+        if self.answer_now:
+            messages = [*messages, Message.user(ANSWER_NOW)]
         r = self.format.render(messages, self.tools, self.choice)
         stop = [*extra_stop, *(w for w in r.stop if w not in extra_stop)]
         prompt = r.prompt
@@ -110,16 +116,15 @@ class FunctionCallingRequest:
 
         - a forced call already made and answered in this user turn: "auto" (forcing again loops);
         - the last calls brought nothing new (each result repeats an earlier result of the same tool in this
-          user turn, as when a small model re-runs its answer through the tool): "none", so it answers.
+          user turn, as when a small model re-runs its answer through the tool): "none", and the model is
+          asked to answer from the results (`ANSWER_NOW`).
         """
-        mode = self.choice.mode
         if _stale_results(messages):
-            mode = "none"
-        elif mode in ("required", "function") and _answered_tool_call(messages):
-            mode = "auto"
-        if mode == self.choice.mode:
-            return self
-        return FunctionCallingRequest(self.format, self.tools, ToolChoice(mode), self.parallel_tool_calls)
+            return FunctionCallingRequest(self.format, self.tools, ToolChoice("none"), self.parallel_tool_calls,
+                                          answer_now=True)
+        if self.choice.mode in ("required", "function") and _answered_tool_call(messages):
+            return FunctionCallingRequest(self.format, self.tools, ToolChoice("auto"), self.parallel_tool_calls)
+        return self
 
     def read(self, text: str, usage: Usage | None = None) -> Turn:
         """The assistant message meant by `text`, the model's output after the prefill."""

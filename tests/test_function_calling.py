@@ -12,6 +12,7 @@ from qwen_agent.agent import Agent
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.formats.react import ReactFormat, parse_react
 from qwen_agent.function_calling import (
+    ANSWER_NOW,
     FunctionCallingRequest,
     ToolCallStream,
     ToolChoice,
@@ -227,6 +228,7 @@ def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
     assert result.answer == "It is 1024." and result.finished
     assert [s.observation for s in result.steps if s.kind == "observation"] == ["1024", "1024"]
     assert "<tools>" in llm.calls[1][0][0].content and "<tools>" not in llm.calls[2][0][0].content
+    assert llm.calls[2][0][-1] == Message.user(ANSWER_NOW)  # asked to answer from the results
 
 
 def test_reasoning_streams_in_pieces_before_the_content():
