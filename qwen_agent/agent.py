@@ -17,8 +17,7 @@ from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, Usage
 from qwen_agent.text import truncate_middle
-from qwen_agent.tools.base import Tool
-from qwen_agent.tools.registry import ToolRegistry
+from qwen_agent.tools.registry import ToolLike, ToolRegistry
 
 Query = str | Sequence[Message]
 
@@ -28,7 +27,8 @@ class Agent:
 
     Args:
         llm: the model; when None, taken from the environment (see `qwen_agent.settings`).
-        tools: Tool objects or typed functions (turned into tools by `@tool`).
+        tools: Tool objects, typed functions (turned into tools by `@tool`), and tool providers such as an
+            `MCPToolset` or an `{"mcpServers": ...}` mapping (their tools are listed when first needed).
         system: a system message put before the conversation.
         tool_format: how tools are shown to the model and its calls read: "auto" (default: the format the
             model's chat template renders, e.g. Hermes `<tool_call>` for Qwen2.5/3; Hermes rendered by us on the
@@ -47,7 +47,7 @@ class Agent:
     def __init__(
         self,
         llm: LLM | None = None,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[ToolLike] = (),
         *,
         system: str | None = None,
         tool_format: str | ToolFormat | None = None,
@@ -178,11 +178,8 @@ class Agent:
             return f"Error: {tool.name} raised {type(e).__name__}: {e}", True
 
     def close(self) -> None:
-        """Close tools that hold resources (kernels) and the LLM."""
-        for t in self.tools:
-            close = getattr(t, "close", None)
-            if callable(close):
-                close()
+        """Close tools that hold resources (kernels, MCP servers) and the LLM."""
+        self.tools.close()
         self.llm.close()
 
     def __enter__(self) -> Agent:

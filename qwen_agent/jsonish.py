@@ -10,6 +10,7 @@ from typing import Any
 
 import json5
 
+_JOINED_STRINGS = re.compile(r'(?<!\\)"\s*\+\s*"')
 _FENCE_RE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:\n?[ \t]*```|$)", re.DOTALL)
 
 
@@ -76,6 +77,9 @@ def loads_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        joined = _JOINED_STRINGS.sub("", text)
+        if joined != text:  # "a" + "b": JavaScript-style concatenation, as small models write long code
+            return loads_value(joined)
         raise ValueError(f"not a JSON or Python literal: {e}") from None
 
 

@@ -12,12 +12,12 @@ object shapes accepted and `thinking` for reasoning.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 from qwen_agent.formats.base import Choice, Rendered
-from qwen_agent.formats.json_calls import read_calls, read_object_at
+from qwen_agent.formats.json_calls import array_end, dumps_json, read_calls, read_object_at
 from qwen_agent.formats.native import (
     NOT_A_BLOCK,
     PENDING,
@@ -45,15 +45,10 @@ TOOLS_TAIL = (
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
 
-def _dumps(value: object) -> str:
-    """JSON as the chat templates' `tojson` writes it: non-ASCII kept, `, ` and `: ` separators."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def render_call(call: ToolCall) -> str:
     """One call as the chat template writes it (arguments as an object; text that is not one, as written)."""
     args = call.parsed_arguments()
-    args_text = _dumps(args) if args is not None else call.arguments
+    args_text = dumps_json(args) if args is not None else call.arguments
     return f'{CALL_OPEN}\n{{"name": "{call.name}", "arguments": {args_text}}}\n{CALL_CLOSE}'
 
 
@@ -61,7 +56,7 @@ def tool_responses(results: list[Message]) -> str:
     return "\n".join(f"<tool_response>\n{m.content or ''}\n</tool_response>" for m in results)
 
 
-def group_tool_results(messages: list[Message], render_results) -> list[Message]:
+def group_tool_results(messages: list[Message], render_results: Callable[[list[Message]], str]) -> list[Message]:
     """`messages` with each run of consecutive `tool` messages turned into one user message."""
     out: list[Message] = []
     run: list[Message] = []
@@ -83,14 +78,19 @@ class HermesFormat(NativeFormat):
     Args:
         default_system: the system text used when the conversation has none. Qwen2.5's template uses
             `QWEN25_DEFAULT_SYSTEM` (the default); Qwen3's uses none (pass None).
+        resend_reasoning: give assistant turns after the last user question their reasoning back as a
+            `<think>` block before the content, as Qwen3's template does within one tool-calling episode
+            (read from a message's `reasoning_content`). Qwen2.5's template has no reasoning (the default).
         think_opened: see `NativeFormat`.
     """
 
     name: ClassVar[str] = "hermes"
 
-    def __init__(self, *, default_system: str | None = QWEN25_DEFAULT_SYSTEM, think_opened: bool = False) -> None:
+    def __init__(self, *, default_system: str | None = QWEN25_DEFAULT_SYSTEM, resend_reasoning: bool = False,
+                 think_opened: bool = False) -> None:
         super().__init__(think_opened=think_opened)
         self.default_system = default_system
+        self.resend_reasoning = resend_reasoning
 
     # --- render ------------------------------------------------------------------------------------------
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: Choice) -> Rendered:
@@ -99,20 +99,27 @@ class HermesFormat(NativeFormat):
         rest = messages[1:] if messages and messages[0].role == "system" else messages
         prompt: list[Message] = []
         if show_tools:
-            tool_lines = "".join("\n" + _dumps(t.to_openai()) for t in tools)
+            tool_lines = "".join("\n" + dumps_json(t.to_openai()) for t in tools)
             head = "" if system is None else system + "\n\n"
             prompt.append(Message.system(head + TOOLS_HEAD + tool_lines + TOOLS_TAIL))
         elif system is not None:
             prompt.append(Message.system(system))
-        prompt += group_tool_results([self._history(m) for m in rest], tool_responses)
+        last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
+        history = [self._history(m, self.resend_reasoning and i > last_query) for i, m in enumerate(rest)]
+        prompt += group_tool_results(history, tool_responses)
         return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
 
     @staticmethod
-    def _history(m: Message) -> Message:
-        if m.role != "assistant" or not m.tool_calls:
+    def _history(m: Message, with_reasoning: bool) -> Message:
+        if m.role != "assistant":
             return m
-        parts = [m.content] if m.content else []
-        return Message.assistant("\n".join(parts + [render_call(c) for c in m.tool_calls]))
+        # `reasoning_content` is read when the message carries one (the schema field of the reasoning split)
+        reasoning = (getattr(m, "reasoning_content", None) or "").strip("\n") if with_reasoning else ""
+        if not m.tool_calls and not reasoning:
+            return m
+        content = (m.content or "").lstrip("\n") if reasoning else m.content or ""
+        body = "\n".join(([content] if content else []) + [render_call(c) for c in m.tool_calls or []])
+        return Message.assistant(f"<think>\n{reasoning}\n</think>\n\n{body}" if reasoning else body)
 
     @staticmethod
     def _prefill(choice: Choice) -> str:
@@ -129,7 +136,7 @@ class HermesFormat(NativeFormat):
             DropMarkup("</think>"),
         ]
         if tools:  # untagged objects can only be calls to offered tools
-            scanners += [FencedCalls(tools), BareCall(tools)]
+            scanners += [FencedCalls(tools), BareCall(tools), BareCallList(tools)]
         return scanners
 
 
@@ -147,6 +154,8 @@ class TaggedCalls(Scanner):
         if state is not True:
             return PENDING if state is None else NOT_A_BLOCK
         body_start = start + len(CALL_OPEN)
+        if not final and CALL_CLOSE not in text[body_start:] and CALL_OPEN not in text[body_start:]:
+            return PENDING  # nothing can end the block yet; skip the scan below on every streamed piece
         # An argument may itself hold "</tool_call>" (code, documents): look for the tag after the object ends.
         search_from = body_start
         obj = len(text) - len(text[body_start:].lstrip())
@@ -219,6 +228,8 @@ class BareCall(Scanner):
     def read(self, text: str, start: int, final: bool) -> Block | None:
         if not text[start + 1 :].strip():  # only "{" so far
             return PENDING if not final else NOT_A_BLOCK
+        if not final and text.count("}", start) < text.count("{", start):
+            return PENDING  # cannot have closed yet (braces inside strings only delay the answer to finish)
         balanced = _object_closes(text, start)
         if not balanced and not final:
             return PENDING
@@ -232,6 +243,29 @@ class BareCall(Scanner):
         if text.startswith("}", after):
             end = after + 1
         return Block(end, "", tuple(calls))
+
+
+_LIST_START = re.compile(r"\[(?=\s*(?:\{|\Z))")
+
+
+class BareCallList(Scanner):
+    """A JSON array of objects outside tags and fences: its calls, when every object in it is one; else its text."""
+
+    def __init__(self, tools: list[ToolSpec]) -> None:
+        self.tools = tools
+
+    def find(self, text: str, pos: int) -> int:
+        m = _LIST_START.search(text, pos)
+        return m.start() if m else -1
+
+    def read(self, text: str, start: int, final: bool) -> Block | None:
+        if not final and (not text[start + 1 :].strip() or text.count("]", start) < text.count("[", start)):
+            return PENDING
+        end = array_end(text, start)
+        if end is None:
+            return PENDING if not final else NOT_A_BLOCK
+        calls, left = read_calls(text[start + 1 : end - 1], self.tools, trusted=False)
+        return Block(end, "", tuple(calls)) if calls and not left else Block(end, text[start:end])
 
 
 def _object_closes(text: str, start: int) -> bool:

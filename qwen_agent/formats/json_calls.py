@@ -17,11 +17,30 @@ from qwen_agent.jsonish import close_braces, loads_object, loads_value, object_s
 from qwen_agent.schema import ToolCall, ToolSpec, normalize_tool_name
 
 _ARGUMENT_KEYS = ("arguments", "parameters", "args")
-_NAME_KEYS = ("name", "function", "tool", "tool_name")
+_NAME_KEYS = ("name", "function", "tool", "tool_name", "function_name")
 _ENVELOPE_KEYS = {"name", "type", "id", *_ARGUMENT_KEYS}
 # What may be left around calls without meaning anything: whitespace, separators, brackets, fence markers.
 _NEWLINE = re.compile(r"\n")
 _NOISE = re.compile(r"(?:\s|[,;\[\]{}]|```[A-Za-z0-9_+-]*)*")
+
+
+def dumps_json(value: Any) -> str:
+    """JSON as the chat templates' `tojson` writes it (non-ASCII kept, `, ` and `: `), for any value a Python
+    literal can hold: sets and tuples become lists, other keys and values their text."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(_jsonable(value), ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def match_tool(name: str, tools: Sequence[ToolSpec]) -> ToolSpec | None:
@@ -57,14 +76,14 @@ def _arguments_text(obj: dict[str, Any]) -> str:
     key = next((k for k in _ARGUMENT_KEYS if k in obj), None)
     if key is None:  # no arguments key: a no-argument call, or the arguments spread beside the name
         spread = {k: v for k, v in obj.items() if k not in _ENVELOPE_KEYS and k not in _NAME_KEYS}
-        return json.dumps(spread, ensure_ascii=False)
+        return dumps_json(spread)
     args = obj[key]
     if args is None:
         return "{}"
     if isinstance(args, str):  # arguments written as a JSON string
         decoded = loads_object(args) if args.strip() else {}
-        return args if decoded is None else json.dumps(decoded, ensure_ascii=False)
-    return json.dumps(args, ensure_ascii=False)
+        return args if decoded is None else dumps_json(decoded)
+    return dumps_json(args)
 
 
 def read_object_at(text: str, start: int) -> tuple[Any, int]:
@@ -90,6 +109,29 @@ def _loads(text: str) -> Any:
         return loads_value(text)
     except ValueError:
         return None
+
+
+def array_end(text: str, start: int) -> int | None:
+    """The end of the balanced `[...]` starting at `text[start]`, skipping brackets inside strings; None if open."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
 
 
 def read_calls(body: str, tools: Sequence[ToolSpec], *, trusted: bool) -> tuple[list[ToolCall], str]:

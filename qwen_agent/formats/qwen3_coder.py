@@ -15,14 +15,13 @@ read too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from qwen_agent.formats.base import Choice, Rendered
 from qwen_agent.formats.hermes import CALL_CLOSE, CALL_OPEN, group_tool_results
-from qwen_agent.formats.json_calls import match_tool, read_calls
+from qwen_agent.formats.json_calls import dumps_json, match_tool, read_calls
 from qwen_agent.formats.native import (
     NOT_A_BLOCK,
     PENDING,
@@ -58,7 +57,7 @@ FUNCTION_OPEN = "<function="
 def _text(value: Any) -> str:
     """A value as the template prints it: objects and arrays as JSON, anything else as Python's str()."""
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False)
+        return dumps_json(value)
     return str(value)
 
 
@@ -233,7 +232,7 @@ def _function_call(name: str, region: str, tools: Sequence[ToolSpec]) -> ToolCal
             limit = heads[k + 1].start() if k + 1 < len(heads) else len(region)
             key = _clean_name(head.group(1))
             args[key] = convert_value(_parameter_text(region[head.end():limit]), props.get(key))
-    return ToolCall(name=tool.name if tool else name, arguments=json.dumps(args, ensure_ascii=False))
+    return ToolCall(name=tool.name if tool else name, arguments=dumps_json(args))
 
 
 def _parameter_text(segment: str) -> str:

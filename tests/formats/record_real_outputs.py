@@ -76,17 +76,22 @@ def load(path: Path, dtype: str):
     return tok, model.eval()
 
 
-def generate(tok, model, messages: list[dict], tools: list[dict], max_new_tokens: int) -> str:
+def generate(tok, model, conversations: list[tuple[list[dict], list[dict]]], max_new_tokens: int) -> list[str]:
+    """Greedy outputs for (messages, tools) pairs, decoded as one left-padded batch (much faster on a CPU)."""
     import torch
 
-    prompt = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
-    ids = tok(prompt, return_tensors="pt").input_ids
+    prompts = [tok.apply_chat_template(m, tools=t, add_generation_prompt=True, tokenize=False) for m, t in conversations]
+    tok.padding_side = "left"
+    batch = tok(prompts, return_tensors="pt", padding=True)
     with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False)
-    text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=False)
-    for end in ("<|im_end|>", "<|endoftext|>"):
-        text = text.split(end)[0]
-    return text
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    texts = []
+    for row in out[:, batch.input_ids.shape[1]:]:
+        text = tok.decode(row, skip_special_tokens=False)
+        for end in ("<|im_end|>", "<|endoftext|>"):
+            text = text.split(end)[0]
+        texts.append(text)
+    return texts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,24 +100,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=["bfloat16", "float32"])
     ap.add_argument("--max-new-tokens", type=int, default=120)
     ap.add_argument("--only", nargs="*", help="record only these prompt ids")
+    ap.add_argument("--batch", type=int, default=8, help="prompts decoded together")
     args = ap.parse_args(argv)
 
     from qwen_agent.model_fetch import fetch_gguf
     from qwen_agent.settings import Settings
 
     tok, model = load(fetch_gguf(Settings.from_env().cache_dir / "models"), args.dtype)
+    todo = [p for p in PROMPTS if not args.only or p[0] in args.only]
     with args.out.open("a", encoding="utf-8") as f:
-        for pid, names, messages in PROMPTS:
-            if args.only and pid not in args.only:
-                continue
-            tools = [{"type": "function", "function": TOOLS[n]} for n in names]
+        for i in range(0, len(todo), args.batch):
+            chunk = todo[i:i + args.batch]
+            tools = [[{"type": "function", "function": TOOLS[n]} for n in names] for _, names, _ in chunk]
             t0 = time.monotonic()
-            text = generate(tok, model, messages, tools, args.max_new_tokens)
-            record = {"id": pid, "tools": names, "messages": messages, "text": text, "dtype": args.dtype,
-                      "seconds": round(time.monotonic() - t0, 1)}
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            texts = generate(tok, model, [(m, t) for (_, _, m), t in zip(chunk, tools, strict=True)],
+                             args.max_new_tokens)
+            for (pid, names, messages), text in zip(chunk, texts, strict=True):
+                record = {"id": pid, "tools": names, "messages": messages, "text": text, "dtype": args.dtype,
+                          "batch_seconds": round(time.monotonic() - t0, 1)}
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                print(pid, repr(text), file=sys.stderr)
             f.flush()
-            print(pid, repr(text), file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.formats.qwen3_coder import Qwen3CoderFormat
-from tests.formats.corpus_util import TOOLS
+from tests.formats.corpus_util import TOOLS, load_cases
 
 FRAGMENTS = [
     "<tool_call>", "</tool_call>", "<think>", "</think>", "<function=", "</function>", "<parameter=", "</parameter>",
@@ -75,3 +75,33 @@ def test_opened_think_shows_nothing_before_the_close() -> None:
     reader = Qwen3CoderFormat(think_opened=True).reader(ALL_TOOLS)
     assert reader.feed("I think the answer is 4. ") == ""
     assert reader.feed("</think>\n\nIt is 4.") == "It is 4."
+
+
+CORPUS_TEXTS = [(fmt, case["text"]) for fmt in ("hermes", "qwen3_coder") for case in load_cases(fmt)]
+BY_NAME = {"hermes": HermesFormat(), "qwen3_coder": Qwen3CoderFormat()}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_corpus_outputs_never_crash_and_stream_the_same(data: st.DataObject,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Near-valid outputs (a real or hand-written case with pieces cut out or markup spliced in) are where
+    parsers break: every reading must still succeed, whole and streamed."""
+    name, text = data.draw(st.sampled_from(CORPUS_TEXTS))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(text)))
+        if data.draw(st.booleans()):
+            text = text[:at] + text[at + data.draw(st.integers(1, 6)):]
+        else:
+            text = text[:at] + data.draw(st.sampled_from(FRAGMENTS)) + text[at:]
+    fmt = BY_NAME[name]
+    whole = fmt._parse(text, ALL_TOOLS)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="qwen_agent"):
+        reader = fmt.reader(ALL_TOOLS)
+        shown = "".join(reader.feed(text[i:i + 3]) for i in range(0, len(text), 3))
+        streamed = reader.finish()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert (streamed.content, streamed.reasoning) == (whole.content, whole.reasoning)
+    assert [(c.name, c.arguments) for c in streamed.tool_calls] == [(c.name, c.arguments) for c in whole.tool_calls]
+    assert whole.content.startswith(shown)

@@ -191,3 +191,30 @@ def test_results_apart_from_each_other_get_their_own_user_turns() -> None:
     assert [(m.role, m.content) for m in prompt[1:]] == [
         ("user", "q"), ("user", "<tool_response>\na\n</tool_response>"), ("user", "more"),
         ("user", "<tool_response>\nb\n</tool_response>\n<tool_response>\nc\n</tool_response>")]
+
+
+class ReasoningMessage(Message):
+    """A message with the reasoning field the agent's schema gives assistant turns."""
+
+    reasoning_content: str | None = None
+
+
+def test_hermes_qwen3_resends_reasoning_within_the_current_episode() -> None:
+    call = ToolCall(id="1", name="get_weather", arguments='{"city": "Paris"}')
+    msgs = [Message.user("Hi"),
+            ReasoningMessage(role="assistant", content="Hello!", reasoning_content="greet them"),
+            Message.user("Weather in Paris?"),
+            ReasoningMessage(role="assistant", content=None, tool_calls=[call], reasoning_content="\nNeed the tool.\n"),
+            Message.tool("18 C", tool_call_id="1")]
+    expected = (
+        "<|im_start|>system\n" + HERMES_TOOLS + "<|im_end|>\n"
+        "<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n"  # before the last question: its reasoning is not sent back
+        "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+        "<|im_start|>assistant\n<think>\nNeed the tool.\n</think>\n\n"
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n'
+        "<|im_start|>user\n<tool_response>\n18 C\n</tool_response><|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert text_of(HermesFormat(default_system=None, resend_reasoning=True), msgs) == expected
+    assert "<think>" not in text_of(HermesFormat(), msgs)  # Qwen2.5's template has no reasoning
