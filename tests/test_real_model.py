@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.real_model, pytest.mark.slow, pytest.mark.kernel, pyte
 
 @pytest.fixture(scope="module")
 def real_llm(real_qwen_gguf):
-    llm = get_llm("transformers", model=str(real_qwen_gguf), dtype="bfloat16")
+    llm = get_llm("transformers", model=str(real_qwen_gguf))  # float32 on the CPU, as the recorded run
     yield llm
     llm.close()
 
