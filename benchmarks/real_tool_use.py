@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _harness as h
-from qwen_agent import Agent, GenerationConfig, get_llm, tool
+from qwen_agent import Agent, GenerationConfig, tool
 from qwen_agent.errors import ConfigurationError
 
 DATA = Path(__file__).parent / "data" / "real_tool_use.jsonl"
@@ -200,7 +200,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3,
                    help="model turns per episode (default 3); 1 scores the first turn only, no answer")
-    p.add_argument("--dtype", help="local backend dtype, e.g. bfloat16 (default: float32 on the CPU)")
     return p.parse_args(argv)
 
 
@@ -210,10 +209,7 @@ def run(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"unknown format(s) {unknown}; use some of {FORMATS}")
     tasks = mixed(h.read_jsonl(DATA))[: args.limit]
     output = args.output or Path("runs/real_tool_use") / f"{h.run_label(args)}.jsonl"
-    if args.dtype and h._backend(args) == "transformers":
-        llm = get_llm("transformers", model=args.model, dtype=args.dtype)
-    else:
-        llm = h.make_llm(args)
+    llm = h.make_llm(args)
     lock = h.generation_lock(args) or _NoLock()
     cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for t in tasks for f in formats]  # a partial
     # run compares the formats on the same tasks
