@@ -52,7 +52,7 @@ def per_step_ms(n_tools: int, steps: int) -> float:
     tools = [Lookup(f"lookup_{i}") for i in range(n_tools)]
     call = 'Thought: look it up\nAction: lookup_0\nAction Input: {"key": "k", "limit": 2}'
     llm = TimedLLM([call] * (steps - 1) + ["Thought: done\nFinal Answer: ok"])
-    agent = Agent(llm=llm, tools=tools, max_steps=steps)
+    agent = Agent(llm=llm, tools=tools, max_steps=steps, tool_format="react")
     t = time.perf_counter()
     result = agent.run_result("find k")
     total = time.perf_counter() - t

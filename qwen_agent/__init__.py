@@ -6,9 +6,8 @@ Importing the package loads no model, kernel, server or heavy dependency; see `q
 
 from qwen_agent.agent import Agent
 from qwen_agent.errors import QwenAgentError
-from qwen_agent.function_calling import FunctionCallingPlanner
 from qwen_agent.llm import LLM, ScriptedLLM, get_llm
-from qwen_agent.planner import ReactPlanner
+from qwen_agent.planner import FormatPlanner, FunctionCallingPlanner, ReactPlanner
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, ToolSpec
 from qwen_agent.tools import Tool, ToolRegistry, tool
 
@@ -18,6 +17,7 @@ __all__ = [
     "LLM",
     "Agent",
     "AgentResult",
+    "FormatPlanner",
     "FunctionCallingPlanner",
     "GenerationConfig",
     "Message",

@@ -7,11 +7,13 @@ whole record. Display is left to whoever consumes the steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from qwen_agent.errors import ConfigurationError, ToolArgumentError, ToolNotFoundError
+from qwen_agent.formats import ToolFormat
 from qwen_agent.llm.base import LLM
-from qwen_agent.planner import Planner, ReactPlanner
+from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, Usage
 from qwen_agent.text import truncate_middle
@@ -28,8 +30,14 @@ class Agent:
         tools: Tool objects, typed functions (turned into tools by `@tool`), and tool providers such as an
             `MCPToolset` or an `{"mcpServers": ...}` mapping (their tools are listed when first needed).
         system: a system message put before the conversation.
-        planner: how turns are asked of the model; default Qwen's ReAct format (`ReactPlanner(lang)`).
-        lang: language of the ReAct instructions ("en" or "zh") when no planner is given.
+        tool_format: how tools are shown to the model and its calls read: "auto" (default: the format the
+            model's chat template renders, e.g. Hermes `<tool_call>` for Qwen2.5/3; Hermes rendered by us on the
+            openai backend; ReAct for Qwen-1), "hermes", "qwen3_coder", "react", "server" (OpenAI `tools` sent
+            to a server that parses calls itself), or a `ToolFormat` object.
+        tool_choice: "auto", "none", "required" or a tool name; a forced call is forced once per query.
+        parallel_tool_calls: run every call of a turn (True) or only the first.
+        lang: a shortcut for ReAct in that language ("en" or "zh") when no tool_format is given.
+        planner: a custom planner; replaces the four settings above.
         max_steps: model turns allowed per run; reaching it ends with a partial result, not an exception.
         config: generation settings passed to the LLM.
         max_observation_chars: longer tool results are cut in the middle (head and tail kept, the cut said) so
@@ -42,8 +50,11 @@ class Agent:
         tools: Iterable[ToolLike] = (),
         *,
         system: str | None = None,
+        tool_format: str | ToolFormat | None = None,
+        tool_choice: Any = "auto",
+        parallel_tool_calls: bool = True,
+        lang: Lang | None = None,
         planner: Planner | None = None,
-        lang: Lang = "en",
         max_steps: int = 8,
         config: GenerationConfig | None = None,
         max_observation_chars: int = 20_000,
@@ -57,7 +68,9 @@ class Agent:
         self.llm = llm
         self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.system = system
-        self.planner = planner or ReactPlanner(lang)
+        self.planner = planner or FormatPlanner(
+            tool_format, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, lang=lang
+        )
         self.max_steps = max_steps
         self.config = config
         self.max_observation_chars = max_observation_chars
@@ -71,12 +84,24 @@ class Agent:
         """
         return self.run_result(query, history=history).answer
 
-    def run_result(self, query: Query, *, history: Sequence[Message] = ()) -> AgentResult:
-        """The answer, every step, the resulting conversation and the token usage."""
+    def run_result(
+        self,
+        query: Query,
+        *,
+        history: Sequence[Message] = (),
+        on_text: TextCallback | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> AgentResult:
+        """The answer, every step, the resulting conversation and the token usage.
+
+        `on_text` receives the model's answer text as it is generated, `on_step` each step as it happens
+        (for display: a step can take a while on a CPU)."""
         steps: list[Step] = []
         record = _Record()
-        for step in self._loop(query, history, record):
+        for step in self._loop(query, history, record, on_text):
             steps.append(step)
+            if on_step is not None:
+                on_step(step)
         last = steps[-1]
         return AgentResult(
             answer=last.answer or "",
@@ -86,19 +111,27 @@ class Agent:
             usage=record.usage,
         )
 
-    def run_stream(self, query: Query, *, history: Sequence[Message] = ()) -> Iterator[Step]:
-        """Yield `action`, `observation`, and finally one `final` or `stopped` step."""
-        yield from self._loop(query, history, _Record())
+    def run_stream(
+        self, query: Query, *, history: Sequence[Message] = (), on_text: TextCallback | None = None
+    ) -> Iterator[Step]:
+        """Yield `action`, `observation`, and finally one `final` or `stopped` step.
+
+        `on_text`, when given, receives the model's answer text as it is generated (a step can take a while
+        on a CPU); the steps still carry everything."""
+        yield from self._loop(query, history, _Record(), on_text)
 
     # --- the loop -----------------------------------------------------------------------------------------
-    def _loop(self, query: Query, history: Sequence[Message], record: _Record) -> Iterator[Step]:
+    def _loop(
+        self, query: Query, history: Sequence[Message], record: _Record, on_text: TextCallback | None = None
+    ) -> Iterator[Step]:
         messages = self._start(query, history)
         record.messages = messages
         specs = self.tools.specs()
         index = 0
         last_observation: str | None = None
         for _ in range(self.max_steps):
-            turn = self.planner.plan(self.llm, messages, specs, self.config)
+            args = (self.llm, messages, specs, self.config)
+            turn = self.planner.plan(*args, on_text) if on_text else self.planner.plan(*args)
             record.usage = record.usage + turn.usage
             messages.append(turn.message)
             if not turn.message.tool_calls:

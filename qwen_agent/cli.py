@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from qwen_agent.agent import Agent
-from qwen_agent.errors import QwenAgentError
-from qwen_agent.schema import Message, Step
-from qwen_agent.settings import Settings
+from qwen_agent.errors import ConfigurationError, QwenAgentError
+from qwen_agent.function_calling import TOOL_FORMATS
+from qwen_agent.schema import AgentResult, Message, Step
+from qwen_agent.settings import DEFAULT_MODEL, Settings
 from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
 
 
@@ -59,6 +60,9 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key", default=env.api_key, help="API key (default: $QWEN_AGENT_API_KEY)")
     p.add_argument("--tool", action="append", default=[], choices=sorted(BUILTIN_TOOLS),
                    help="a built-in tool to enable (repeatable)")
+    p.add_argument("--tool-format", choices=TOOL_FORMATS, default="auto",
+                   help="how tools are shown to the model and its calls read (default auto: the model's own "
+                   "format, from its chat template on the transformers backend; Hermes on the openai backend)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
     p.add_argument("--max-steps", type=int, default=8)
     p.add_argument("--system", default=None, help="system message")
@@ -67,37 +71,67 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:
+    if args.backend == "transformers" and args.model == DEFAULT_MODEL:
+        raise ConfigurationError(
+            "--backend transformers needs --model: a checkpoint folder, a .gguf file, or a hub name; "
+            "`qwen-agent fetch-model` downloads a small Qwen and prints its path "
+            '(--model "$(qwen-agent fetch-model)")'
+        )
     settings = Settings(backend=args.backend, base_url=args.base_url, model=args.model, api_key=args.api_key)
     tools: list = [load_builtin(name) for name in args.tool]
     if args.mcp_config:
         from qwen_agent.tools.mcp import MCPToolset, load_mcp_config
 
         tools.append(MCPToolset([c for path in args.mcp_config for c in load_mcp_config(path)]))
-    return Agent(settings.make_llm(), tools, system=args.system, lang=args.lang, max_steps=args.max_steps)
+    lang = args.lang if args.tool_format == "react" else None
+    return Agent(settings.make_llm(), tools, system=args.system, tool_format=args.tool_format, lang=lang,
+                 max_steps=args.max_steps)
 
 
-def print_step(step: Step, out: TextIO = sys.stdout) -> None:
-    """Show one agent event the way the ReAct transcript reads."""
+def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:
+    """Show one agent event, whatever format the model wrote it in. `answer_shown`: the final answer was
+    already streamed, so only a line break ends it."""
     if step.kind == "action" and step.tool_call is not None:
         if step.thought:
-            print(f"Thought: {step.thought}", file=out)
-        print(f"Action: {step.tool_call.name}\nAction Input: {step.tool_call.arguments}", file=out)
+            print(f"[thinking] {step.thought}", file=out)
+        print(f"-> {step.tool_call.name}({step.tool_call.arguments})", file=out)
     elif step.kind == "observation":
-        print(f"Observation: {step.observation}", file=out)
+        print(f"<- {step.tool_call.name if step.tool_call else 'tool'}: {step.observation}", file=out)
     elif step.kind == "final":
-        print(f"Final Answer: {step.answer}", file=out)
+        print("" if answer_shown else step.answer, file=out)
     elif step.kind == "stopped":
         print(f"[{step.reason}]\nPartial result: {step.answer}", file=out)
     out.flush()
 
 
+class _Echo:
+    """Writes the model's answer text as it streams, remembering whether this turn showed any."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.shown = False
+
+    def __call__(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self.shown = True
+
+
+def answer(agent: Agent, query: str, history: Sequence[Message] = (), out: TextIO = sys.stdout) -> AgentResult:
+    """Run one query, streaming the answer text and showing each step on `out` as it happens."""
+    echo = _Echo(out)
+
+    def show(step: Step) -> None:
+        print_step(step, out, answer_shown=step.kind == "final" and echo.shown)
+        echo.shown = False
+
+    return agent.run_result(query, history=history, on_text=echo, on_step=show)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     with _build_agent(args) as agent:
-        last = None
-        for step in agent.run_stream(args.query):
-            print_step(step)
-            last = step
-    return 0 if last is not None and last.kind == "final" else 3
+        result = answer(agent, args.query)
+    return 0 if result.finished else 3
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
@@ -110,10 +144,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
                 break
             if not query:
                 break
-            result = agent.run_result(query, history=history)
-            for step in result.steps:
-                print_step(step)
-            history = result.messages
+            history = answer(agent, query, history).messages
     return 0
 
 
@@ -126,10 +157,8 @@ def _cmd_fetch_model(args: argparse.Namespace) -> int:
 
 
 def _add_server_command(sub: argparse._SubParsersAction) -> None:
-    try:
-        from qwen_agent.server.cli import add_serve_command
-    except ImportError:  # the server package is optional
-        return
+    from qwen_agent.server.cli import add_serve_command  # light: fastapi loads only when serving
+
     add_serve_command(sub)
 
 

@@ -1,93 +1,94 @@
-"""OpenAI-style function calling for models that only write text, on top of Qwen's ReAct format.
+"""Function calling over any tool-call format: the policy written once for the agent, the server and LangChain.
 
-OpenAI `tools` / `functions` go in, `tool_calls` / `function_call` come out. The conversation (assistant tool
-calls and `tool` results included) becomes a ReAct transcript (`build_react_messages`); the model's ReAct text
-is read back as an assistant message (`react_turn`). `tool_choice` is honoured by prefilling the start of the
-model's turn: `Action:` for "required", `Action: <name>\\nAction Input:` for a named tool; "none" hides the
-tools. `parallel_tool_calls=False` keeps only the first call of a turn.
-
-`FunctionCallingPlanner` lets the `Agent` run in this mode; `ToolCallStream` reads a streamed turn, emitting
-answer text as it arrives and tool calls only once they are complete.
+A `FunctionCallingRequest` holds a format, the offered tools, the `tool_choice` and `parallel_tool_calls`.
+It renders a conversation through the format and reads the model's text back as an assistant message,
+applying the policy every format shares: "none" hides the tools, a forced call starts the assistant turn with
+the format's prefix, `parallel_tool_calls=False` keeps the first call, and tool names come back spelled as
+offered. `ToolCallStream` reads a streamed turn with the format's reader. `resolve_tool_format` turns the
+user's `tool_format` choice ("auto", "hermes", "qwen3_coder", "react", "server") into a format for a backend.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats import ToolChoice, ToolFormat, get_format
+from qwen_agent.formats.base import Rendered
+from qwen_agent.formats.react import ReactFormat
+from qwen_agent.formats.template import ChatTemplateFormat
+from qwen_agent.formats.thinking import THINK_CLOSE, THINK_OPEN, split_thinking
 from qwen_agent.llm.base import LLM
-from qwen_agent.planner import Turn, react_turn
-from qwen_agent.prompts.react import STOP_WORDS, Lang, build_react_messages
-from qwen_agent.react import parse_react
-from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
-from qwen_agent.tools.registry import normalize_tool_name
+from qwen_agent.prompts.react import Lang
+from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
 
-ChoiceMode = Literal["none", "auto", "required", "function"]
+log = logging.getLogger(__name__)
+
+#: the last user message of a turn whose tools brought nothing new (see `FunctionCallingRequest.for_turn`)
+ANSWER_NOW = "Answer my question now, in plain words, from the tool results above."
+
+#: what users may pass as `tool_format` (or a `ToolFormat` object)
+TOOL_FORMATS = ("auto", "hermes", "qwen3_coder", "react", "server")
 
 
-@dataclass(frozen=True)
-class ToolChoice:
-    """Which tool the model may or must call.
+def resolve_tool_format(tool_format: str | ToolFormat | None, llm: LLM, lang: Lang | None = None) -> ToolFormat:
+    """The format to use with `llm`.
 
-    mode: "none" (answer in text, tools hidden), "auto" (the model decides), "required" (some tool must be
-    called) or "function" (the tool called `name` must be called).
+    "auto": the format the backend's chat template renders (Hermes or Qwen3-Coder, rendered by the template),
+    ReAct for a checkpoint whose template has no tools (Qwen-1), else Hermes rendered by us. "hermes" /
+    "qwen3_coder": that format, rendered by the template when the template renders it. "react": ReAct in
+    `lang`. "server": OpenAI `tools` sent to a server that parses calls itself (the openai backend).
+    `lang` alone (tool_format None) means ReAct in that language.
+
+    Raises:
+        ConfigurationError: an unknown name, or "server" with a backend that cannot send tools.
     """
+    if isinstance(tool_format, ToolFormat):
+        return tool_format
+    if tool_format is None:
+        tool_format = "react" if lang else "auto"
+    if tool_format == "react":
+        return ReactFormat(lang or "en")
+    if tool_format == "server":
+        if not llm.accepts_openai_tools:
+            raise ConfigurationError(f"tool_format 'server' needs the openai backend, not {type(llm).__name__}")
+        return ChatTemplateFormat(get_format("hermes"), send_choice=True)
+    native = llm.template_tool_format()
+    if tool_format == "auto":
+        if native == "":
+            return ReactFormat(lang or "en")
+        tool_format = native or "hermes"
+    if tool_format not in TOOL_FORMATS:
+        raise ConfigurationError(f"unknown tool_format {tool_format!r}; use one of {list(TOOL_FORMATS)}")
+    fmt = get_format(tool_format)
+    return ChatTemplateFormat(fmt) if native == tool_format else fmt
 
-    mode: ChoiceMode = "auto"
-    name: str | None = None
 
-    @classmethod
-    def parse(cls, value: Any) -> ToolChoice:
-        """Read OpenAI's `tool_choice` (or legacy `function_call`), LangChain's "any", or a tool name.
-
-        Accepts None ("auto"), "none" / "auto" / "required" / "any", {"type": "function", "function":
-        {"name": ...}}, {"name": ...}, or any other string taken as a tool name. Raises ValueError otherwise.
-        """
-        if value is None:
-            return cls("auto")
-        if isinstance(value, ToolChoice):
-            return value
-        if isinstance(value, str):
-            if value in ("none", "auto", "required"):
-                return cls(value)  # type: ignore[arg-type]
-            if value == "any":
-                return cls("required")
-            return cls("function", value)
-        if isinstance(value, dict):
-            fn = value.get("function", value)
-            name = fn.get("name") if isinstance(fn, dict) else None
-            if isinstance(name, str) and name:
-                return cls("function", name)
-        raise ValueError(f"invalid tool_choice {value!r}: use 'none', 'auto', 'required' or a function name")
-
-    def check(self, tools: Sequence[ToolSpec]) -> None:
-        """Raise ValueError when the choice names a tool that is not offered, or requires one with none."""
-        names = [t.name for t in tools]
-        if self.mode == "function" and self.name not in names:
-            raise ValueError(f"tool_choice names {self.name!r}, which is not among the tools {names}")
-        if self.mode == "required" and not names:
-            raise ValueError("tool_choice 'required' needs at least one tool")
-
-    @property
-    def prefill(self) -> str:
-        """The text the model's turn is made to start with."""
-        if self.mode == "function":
-            return f"Action: {self.name}\nAction Input: "
-        if self.mode == "required":
-            return "Action: "
-        return ""
+def build_request(
+    fmt: ToolFormat, tools: Sequence[ToolSpec], tool_choice: Any = "auto", parallel_tool_calls: bool = True
+) -> FunctionCallingRequest:
+    """The one request assembly: `tool_choice` read and checked against the tools (ConfigurationError);
+    "required" with a single tool forces that tool by name."""
+    choice = ToolChoice.parse(tool_choice)
+    choice.check(tools)
+    if choice.mode == "required" and len(tools) == 1:  # "some tool" among one is that tool, named
+        choice = ToolChoice("function", tools[0].name)
+    return FunctionCallingRequest(fmt, tuple(tools), choice, parallel_tool_calls)
 
 
 @dataclass(frozen=True)
 class FunctionCallingRequest:
     """Everything that shapes one function-calling turn."""
 
-    tools: Sequence[ToolSpec] = ()
+    format: ToolFormat
+    tools: tuple[ToolSpec, ...] = ()
     choice: ToolChoice = field(default_factory=ToolChoice)
     parallel_tool_calls: bool = True
-    lang: Lang = "en"
+    answer_now: bool = False  # end the conversation with `ANSWER_NOW` (see `for_turn`)
 
     @property
     def uses_tools(self) -> bool:
@@ -95,41 +96,50 @@ class FunctionCallingRequest:
 
     @property
     def prefill(self) -> str:
-        """What the model's turn starts with ("required" with a single tool forces that tool)."""
-        if not self.uses_tools:
-            return ""
-        if self.choice.mode == "required" and len(self.tools) == 1:
-            return ToolChoice("function", self.tools[0].name).prefill
-        return self.choice.prefill
+        """What the model's turn starts with (a forced call); the model's text continues it."""
+        return self.format.forced_prefix(self.choice, self.tools) if self.uses_tools else ""
 
-    def prompt(self, messages: Sequence[Message]) -> list[Message]:
-        """The chat the text-only model reads: ReAct transcript plus, when a tool is forced, the prefill."""
-        if not self.uses_tools:
-            return build_react_messages(messages, (), self.lang)
-        out = build_react_messages(messages, self.tools, self.lang)
-        if self.prefill:
-            out.append(Message.assistant(self.prefill))
-        return out
+    def render(self, messages: Sequence[Message], extra_stop: Sequence[str] = ()) -> Rendered:
+        """What the model reads, with the caller's stop strings added to the format's."""
+        if self.answer_now:
+            messages = [*messages, Message.user(ANSWER_NOW)]
+        r = self.format.render(messages, self.tools, self.choice)
+        stop = [*extra_stop, *(w for w in r.stop if w not in extra_stop)]
+        prompt = r.prompt
+        if r.prefill:  # the assistant turn the backend continues
+            tail = [*prompt, Message.assistant(r.prefill)]
+            prompt = ChatPrompt(tail, prompt.tools, prompt.tool_choice) if isinstance(prompt, ChatPrompt) else tail
+        return Rendered(prompt, tuple(stop), r.prefill)
 
-    def stop(self, extra: Sequence[str] = ()) -> list[str]:
-        """Stop strings: the caller's, plus `Observation:` when the model may call tools."""
-        words = list(extra)
-        if self.uses_tools:
-            words += [w for w in STOP_WORDS if w not in words]
-        return words
+    def for_turn(self, messages: Sequence[Message]) -> FunctionCallingRequest:
+        """This request as the next turn of `messages` needs it; two rules stop a model from looping:
+
+        - a forced call already made and answered in this user turn: "auto" (forcing again loops);
+        - the last calls brought nothing new (each result repeats an earlier result of the same tool in this
+          user turn, as when a small model re-runs its answer through the tool): "none", and the model is
+          asked to answer from the results (`ANSWER_NOW`).
+        """
+        if _stale_results(messages):
+            return FunctionCallingRequest(self.format, self.tools, ToolChoice("none"), self.parallel_tool_calls,
+                                          answer_now=True)
+        if self.choice.mode in ("required", "function") and _answered_tool_call(messages):
+            return FunctionCallingRequest(self.format, self.tools, ToolChoice("auto"), self.parallel_tool_calls)
+        return self
 
     def read(self, text: str, usage: Usage | None = None) -> Turn:
         """The assistant message meant by `text`, the model's output after the prefill."""
-        if not self.uses_tools:
-            return Turn(Message.assistant(text), text, usage or Usage())
-        turn = react_turn(self.prefill + text, usage)
-        calls = turn.message.tool_calls
-        if not calls:
-            return turn
-        if not self.parallel_tool_calls or self.choice.mode == "function":
+        usage = usage or Usage()
+        if not self.uses_tools:  # no tool markup is read; only reasoning is kept apart
+            reasoning, content = self.format.split_reasoning(text)
+            return Turn(message=Message.assistant(content, None, reasoning), raw=text, usage=usage, thought=reasoning)
+        parsed = self.format.parse(text, tools=self.tools, prefill=self.prefill)
+        calls = _distinct(parsed.tool_calls)
+        if calls and (not self.parallel_tool_calls or self.choice.mode == "function"):
             calls = calls[:1]
         calls = [c.model_copy(update={"name": self._canonical_name(c.name)}) for c in calls]
-        return Turn(Message.assistant(turn.message.content, calls), turn.raw, turn.usage, turn.thought)
+        content = parsed.content or (None if calls else "")
+        message = Message.assistant(content, calls, parsed.reasoning)
+        return Turn(message=message, raw=self.prefill + text, usage=usage, thought=parsed.reasoning)
 
     def _canonical_name(self, name: str) -> str:
         """The offered tool's exact name when `name` is a variant of it (case, quotes, '-' for '_')."""
@@ -137,135 +147,97 @@ class FunctionCallingRequest:
         return next((t.name for t in self.tools if normalize_tool_name(t.name) == wanted), name)
 
 
-class FunctionCallingPlanner:
-    """A `Planner` that asks for OpenAI-style tool calls from a text-only model, through the ReAct format.
-
-    Args:
-        tool_choice: "auto", "none", "required", a tool name, or OpenAI's {"type": "function", ...} dict.
-        parallel_tool_calls: keep every Action of a turn (True) or only the first (False).
-        lang: language of the ReAct instructions.
-        stop: extra stop strings.
-    """
-
-    def __init__(
-        self,
-        tool_choice: Any = "auto",
-        parallel_tool_calls: bool = True,
-        lang: Lang = "en",
-        stop: Sequence[str] = (),
-    ) -> None:
-        self.choice = ToolChoice.parse(tool_choice)
-        self.parallel_tool_calls = parallel_tool_calls
-        self.lang = lang
-        self.extra_stop = list(stop)
-
-    def request(self, tools: Sequence[ToolSpec]) -> FunctionCallingRequest:
-        self.choice.check(tools)
-        return FunctionCallingRequest(tools, self.choice, self.parallel_tool_calls, self.lang)
-
-    def plan(
-        self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None
-    ) -> Turn:
-        req = self.request(tools)
-        if req.choice.mode in ("required", "function") and _answered_tool_call(messages):
-            # A forced call was made and answered: forcing again would loop forever; let the model answer.
-            req = FunctionCallingRequest(tools, ToolChoice("auto"), self.parallel_tool_calls, self.lang)
-        gen = llm.generate(req.prompt(messages), stop=req.stop(self.extra_stop), config=config)
-        return req.read(gen.text, gen.usage)
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    args = call.parsed_arguments()
+    return call.name, json.dumps(args, sort_keys=True) if args is not None else call.arguments.strip()
 
 
-def _answered_tool_call(messages: Sequence[Message]) -> bool:
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-    return any(m.role == "tool" for m in messages[last_user + 1 :])
-
-
-# --- transcript -> messages ---------------------------------------------------------------------------------
-_OBSERVATION = re.compile(r"^[ \t]*Observation[ \t]*[:：][ \t]?", re.MULTILINE | re.IGNORECASE)
-_NEXT_STEP = re.compile(r"^[ \t]*(?:Thought|Action|Final Answer)[ \t]*[:：]", re.MULTILINE | re.IGNORECASE)
-
-
-def messages_from_transcript(text: str) -> list[Message]:
-    """The inverse of `transcript_of`: a ReAct transcript (Thought / Action / Action Input / Observation ...
-    Final Answer) as assistant `tool_calls` messages, `tool` results and a final assistant message.
-
-    A step with no Thought of its own joins the previous assistant message (a parallel call), as
-    `transcript_of` writes the Thought only before the first call of a message. An observation runs until
-    the next Thought, Action or Final Answer line. Calls at the end with no Observation yet get no result.
-    """
-    out: list[Message] = []
-    segments = _OBSERVATION.split(text)
-    turn = segments[0]
-    for k in range(1, len(segments) + 1):
-        parsed = parse_react(turn)
-        if parsed.kind != "tool_calls":
-            if parsed.answer:
-                out.append(Message.assistant(parsed.answer))
-            break
-        calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed.calls]
-        if k == len(segments):  # calls still waiting for their observation
-            _append_step(out, parsed.thought, calls, [])
-            break
-        observation, turn = _split_observation(segments[k])
-        _append_step(out, parsed.thought, calls, [Message.tool(observation, tool_call_id=c.id) for c in calls])
+def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls without exact repeats (same tool, same arguments): a model stuck repeating itself."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in calls:
+        if _call_key(c) not in seen:
+            seen.add(_call_key(c))
+            out.append(c)
     return out
 
 
-def _split_observation(segment: str) -> tuple[str, str]:
-    m = _NEXT_STEP.search(segment)
-    observation, rest = (segment[: m.start()], segment[m.start() :]) if m else (segment, "")
-    return (observation[:-1] if observation.endswith("\n") else observation), rest
+def _answered_tool_call(messages: Sequence[Message]) -> bool:
+    return any(m.role == "tool" for m in _this_turn(messages))
 
 
-def _append_step(out: list[Message], thought: str, calls: list[ToolCall], results: list[Message]) -> None:
-    last_call = max((i for i, m in enumerate(out) if m.role == "assistant"), default=-1)
-    if not thought and last_call >= 0 and out[last_call].tool_calls and all(m.role == "tool" for m in out[last_call + 1 :]):
-        prev = out[last_call]
-        out[last_call] = Message.assistant(prev.content, [*(prev.tool_calls or []), *calls])
-    else:
-        out.append(Message.assistant(thought or None, calls))
-    out.extend(results)
+def _this_turn(messages: Sequence[Message]) -> Sequence[Message]:
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    return messages[last_user + 1 :]
 
 
-# --- streaming ---------------------------------------------------------------------------------------------
-_KEYWORDS = ("thought", "action input", "action", "observation", "final answer")
-_FINAL_LINE = re.compile(r"^[ \t>*#]*final answer[ \t]*\**[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
+def _stale_results(messages: Sequence[Message]) -> bool:
+    """The trailing tool results all repeat earlier results (same tool, same text) of this user turn."""
+    turn = list(_this_turn(messages))
+    tail = len(turn)
+    while tail > 0 and turn[tail - 1].role == "tool":
+        tail -= 1
+    last, earlier = turn[tail:], turn[:tail]
+    seen = {(m.name, m.content) for m in earlier if m.role == "tool"}
+    return bool(last) and all((m.name, m.content) in seen for m in last)
 
 
 class ToolCallStream:
-    """Reads a streamed turn: `feed` returns answer text safe to show now; `finish` returns the rest and the turn.
+    """Reads a streamed turn: `feed` returns answer text safe to show now; `finish` the rest and the turn.
 
-    Without tools every delta passes through. With tools, text is shown once `Final Answer:` has been written
-    (the Thought before it is not part of the answer), holding back trailing whitespace and a last line that
-    could still become a keyword. A turn that calls tools shows nothing: its calls come whole from `finish`.
-    The shown text always adds up to the final message's content.
+    Without tools every delta passes through; with tools the format's reader decides what is safe to show
+    (never tool-call markup or reasoning). The shown text always adds up to the final message's content,
+    and the turn equals `request.read` of the whole text.
     """
 
     def __init__(self, request: FunctionCallingRequest) -> None:
         self.request = request
-        self._buffer = request.prefill
+        self._reader = request.format.reader(request.tools, request.prefill) if request.uses_tools else None
+        self._text = ""
         self._shown = ""
+        self._reasoning_shown = ""
+        self._opened = bool(getattr(request.format, "think_opened", False))
 
     def feed(self, delta: str) -> str:
-        self._buffer += delta
-        if not self.request.uses_tools:
-            self._shown += delta
-            return delta
-        if not _FINAL_LINE.search(self._buffer):
-            return ""
-        parsed = parse_react(self._buffer)
-        if parsed.kind != "final" or parsed.final_answer is None:
-            return ""
-        answer = _hold_back(parsed.final_answer, self._buffer)
-        if not answer.startswith(self._shown) or len(answer) <= len(self._shown):
-            return ""
-        out, self._shown = answer[len(self._shown) :], answer
+        self._text += delta
+        out = self._reader.feed(delta) if self._reader is not None else self._plain()
+        self._shown += out
         return out
+
+    def feed_parts(self, delta: str) -> tuple[str, str]:
+        """`feed`, plus the reasoning safe to show now: (reasoning delta, content delta)."""
+        content = self.feed(delta)
+        reasoning = _open_reasoning(self.request.prefill + self._text, self._opened)
+        if not reasoning.startswith(self._reasoning_shown):
+            return "", content
+        new, self._reasoning_shown = reasoning[len(self._reasoning_shown) :], reasoning
+        return new, content
+
+    def _plain(self) -> str:
+        """Without tools: everything after a leading `<think>` block, once that block is settled."""
+        opened = getattr(self.request.format, "think_opened", False)
+        split = split_thinking(self._text, opened=opened, call_markers=(), final=False)
+        if split is None:
+            return ""
+        body = self._text[split.body_start :]
+        body = body.lstrip() if split.reasoning else body
+        return body[len(self._shown) :] if body.startswith(self._shown) else ""
+
+    def finish_parts(self, usage: Usage | None = None) -> tuple[str, str, Turn]:
+        """`finish`, plus the reasoning not shown yet by `feed_parts`."""
+        rest, turn = self.finish(usage)
+        reasoning = turn.message.reasoning_content or ""
+        more = reasoning[len(self._reasoning_shown) :] if reasoning.startswith(self._reasoning_shown) else ""
+        return more, rest, turn
 
     def finish(self, usage: Usage | None = None) -> tuple[str, Turn]:
         """The text not shown yet (for a text answer) and the whole turn."""
-        turn = self.request.read(self._buffer[len(self.request.prefill) :], usage)
+        turn = self.request.read(self._text, usage)
         content = turn.message.content or ""
         if turn.message.tool_calls or not content.startswith(self._shown):
+            if self._shown and not content.startswith(self._shown):
+                log.warning("%s reader showed text that is not the turn's content", self.request.format.name)
             return "", turn
         return content[len(self._shown) :], turn
 
@@ -273,57 +245,48 @@ class ToolCallStream:
     def shown(self) -> str:
         return self._shown
 
-
-def _hold_back(answer: str, buffer: str) -> str:
-    """`answer` less a last line that may turn into a keyword line once more text arrives."""
-    last_nl = answer.rfind("\n")
-    if last_nl != -1 and buffer.rstrip(" \t").endswith(answer[last_nl + 1 :]):
-        line = answer[last_nl + 1 :].lstrip(" \t>*#").lower()
-        if _may_be_keyword(line):
-            answer = answer[:last_nl]
-    return answer.rstrip()
+    def repeats_a_call(self) -> bool:
+        """The turn so far holds the same call twice: a small model looping; the rest can be cut."""
+        if not self.request.uses_tools:
+            return False
+        calls = self.request.format.parse(self._text, tools=self.request.tools, prefill=self.request.prefill)
+        return len(_distinct(calls.tool_calls)) < len(calls.tool_calls)
 
 
-def _may_be_keyword(line: str) -> bool:
-    if not line:
-        return True
-    if any(k.startswith(line) for k in _KEYWORDS):
-        return True
-    return any(line.startswith(k) for k in _KEYWORDS) and ":" not in line and "：" not in line
+def _open_reasoning(text: str, opened: bool) -> str:
+    """The reasoning written so far in a leading `<think>` block, safe to show: without a partial `</think>`
+    at the end or surrounding whitespace; the whole block once it is closed."""
+    if not opened:
+        lead = text.lstrip()
+        if not lead.startswith(THINK_OPEN):
+            return ""
+        text = lead[len(THINK_OPEN) :]
+    if THINK_CLOSE in text:
+        return text[: text.index(THINK_CLOSE)].strip()
+    for k in range(min(len(THINK_CLOSE) - 1, len(text)), 0, -1):
+        if text.endswith(THINK_CLOSE[:k]):
+            text = text[:-k]
+            break
+    return text.strip()
 
 
 def tool_calls_to_openai(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
     """OpenAI's `tool_calls` array."""
-    return [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-    ]
+    return [c.to_openai() for c in calls]
 
 
-def tool_calls_from_openai(data: Sequence[dict[str, Any]]) -> list[ToolCall]:
+def tool_calls_from_openai(data: Sequence[Any]) -> list[ToolCall]:
     """ToolCalls from OpenAI's `tool_calls` array; raises ValueError on a malformed entry."""
-    calls = []
-    for i, item in enumerate(data):
-        fn = item.get("function") if isinstance(item, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise ValueError(f"tool_calls[{i}] has no function name")
-        args = fn.get("arguments", "")
-        args = args if isinstance(args, str) else _dumps(args)
-        calls.append(ToolCall(name=fn["name"], arguments=args, id=item.get("id") or f"call_{i}"))
-    return calls
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    return [ToolCall.from_openai(item, i) for i, item in enumerate(data)]
 
 
 __all__ = [
-    "FunctionCallingPlanner",
+    "TOOL_FORMATS",
     "FunctionCallingRequest",
     "ToolCallStream",
     "ToolChoice",
-    "messages_from_transcript",
+    "build_request",
+    "resolve_tool_format",
     "tool_calls_from_openai",
     "tool_calls_to_openai",
 ]

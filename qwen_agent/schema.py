@@ -33,8 +33,22 @@ class ToolCall(BaseModel):
     id: str = Field(default_factory=new_call_id)
 
     def parsed_arguments(self) -> dict[str, Any] | None:
-        """The arguments as a dict, read as `Tool.call` reads them (JSON, json5, a Python dict, fenced); else None."""
+        """The arguments as a dict when they are an object (JSON, json5, a Python dict, fenced); else None.
+
+        `Tool.call` reads one more shape: raw text for a tool whose only parameter is a string."""
         return loads_object(self.arguments) if self.arguments.strip() else {}
+
+    # --- OpenAI wire format: the one place `tool_calls` entries are written and read ----------------------
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+    @classmethod
+    def from_openai(cls, item: Any, index: int = 0) -> ToolCall:
+        """One `tool_calls` entry (arguments as a JSON string or an object); ValueError when malformed."""
+        fn = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise ValueError(f"tool_calls[{index}] has no function name")
+        return cls(name=fn["name"], arguments=_arguments_text(fn.get("arguments")), id=item.get("id") or new_call_id())
 
 
 def _arguments_text(arguments: Any) -> str:
@@ -44,10 +58,15 @@ def _arguments_text(arguments: Any) -> str:
 
 
 class Message(BaseModel):
-    """A chat message in OpenAI's shape (role, content, tool_calls, tool_call_id)."""
+    """A chat message in OpenAI's shape (role, content, tool_calls, tool_call_id).
+
+    `reasoning_content` holds an assistant's reasoning (Qwen3's `<think>` block, or what a server returned as
+    `reasoning_content`), kept out of `content`; chat templates that expect it get it back under that name.
+    """
 
     role: Role
     content: str | None = None
+    reasoning_content: str | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
@@ -61,8 +80,10 @@ class Message(BaseModel):
         return cls(role="user", content=content)
 
     @classmethod
-    def assistant(cls, content: str | None, tool_calls: list[ToolCall] | None = None) -> Message:
-        return cls(role="assistant", content=content, tool_calls=tool_calls or None)
+    def assistant(
+        cls, content: str | None, tool_calls: list[ToolCall] | None = None, reasoning: str | None = None
+    ) -> Message:
+        return cls(role="assistant", content=content, tool_calls=tool_calls or None, reasoning_content=reasoning or None)
 
     @classmethod
     def tool(cls, content: str, tool_call_id: str | None = None, name: str | None = None) -> Message:
@@ -73,34 +94,13 @@ class Message(BaseModel):
         out: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.name and self.role != "tool":
             out["name"] = self.name
+        if self.reasoning_content:
+            out["reasoning_content"] = self.reasoning_content
         if self.tool_calls:
-            out["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in self.tool_calls
-            ]
+            out["tool_calls"] = [c.to_openai() for c in self.tool_calls]
         if self.tool_call_id:
             out["tool_call_id"] = self.tool_call_id
         return out
-
-    @classmethod
-    def from_openai(cls, data: dict[str, Any]) -> Message:
-        """From an OpenAI chat message; accepts the legacy `function` role/`function_call` and list contents."""
-        role = data.get("role")
-        content = data.get("content")
-        if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        calls = [
-            ToolCall(id=c.get("id") or new_call_id(), name=c["function"]["name"],
-                     arguments=_arguments_text(c["function"].get("arguments")))
-            for c in data.get("tool_calls") or []
-        ]
-        if data.get("function_call"):
-            fc = data["function_call"]
-            calls.append(ToolCall(name=fc["name"], arguments=_arguments_text(fc.get("arguments"))))
-        if role == "function":
-            role = "tool"
-        return cls(role=role, content=content, name=data.get("name"), tool_calls=calls or None,
-                   tool_call_id=data.get("tool_call_id"))
 
 
 class ToolSpec(BaseModel):
@@ -259,6 +259,27 @@ class Step(BaseModel):
     answer: str | None = None
     reason: str | None = None
     raw: str = ""
+
+
+class ChatPrompt(list):  # noqa: FURB189 - a list so every backend and the server's worker take it unchanged
+    """Chat messages plus tools for the backend to render itself (the checkpoint's chat template, or a server
+    sent OpenAI `tools`). `tool_choice` is OpenAI's value, for servers that honour it."""
+
+    def __init__(self, messages: Any = (), tools: Any = (), tool_choice: Any = None) -> None:
+        super().__init__(messages)
+        self.tools: tuple[ToolSpec, ...] = tuple(tools)
+        self.tool_choice = tool_choice
+
+
+class Turn(BaseModel):
+    """The model's turn: an assistant message (content and/or tool_calls), the raw text, token usage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: Message
+    raw: str
+    usage: Usage = Field(default_factory=Usage)
+    thought: str = ""
 
 
 class AgentResult(BaseModel):

@@ -1,4 +1,5 @@
-"""The agent loop with the scripted LLM: every failure the model can fix becomes an observation."""
+"""The agent loop with the scripted LLM replaying ReAct text (tool_format="react"; the other formats run the
+same loop in tests/formats/): every failure the model can fix becomes an observation."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ FINAL = "Thought: I now know the final answer\nFinal Answer: done"
 
 def run(responses: list[str], tools=(get_weather, add), **kw):  # noqa: ANN001, ANN201
     llm = ScriptedLLM(responses)
+    kw.setdefault("tool_format", "react")
     return llm, Agent(llm=llm, tools=tools, **kw).run_result("question?")
 
 
@@ -56,7 +58,7 @@ def test_happy_path_and_prompt() -> None:
         (call("search", "{}"), "Error: Unknown tool 'search'. Available tools: get_weather, add."),
         (call("add", '{"a": "two", "b": 1}'), "Error: Invalid arguments for add: a: Input should be a valid integer"),
         (call("get_weather", '{"city": "Atlantis"}'), "Error: get_weather raised LookupError: no station in Atlantis"),
-        (call("add", "a=1, b=2"), "Error: Action Input for add must be a JSON object"),
+        (call("add", "a=1, b=2"), "Error: the arguments for add must be a JSON object"),
     ],
 )
 def test_model_fixable_errors_become_observations(response: str, expected: str) -> None:
@@ -68,10 +70,11 @@ def test_model_fixable_errors_become_observations(response: str, expected: str) 
 
 
 def test_max_steps_ends_with_partial_result() -> None:
-    llm, result = run([call("add", '{"a": 1, "b": 1}')] * 3, max_steps=3)
+    calls = [call("add", '{"a": 1, "b": 1}'), call("add", '{"a": 1, "b": 2}'), call("add", '{"a": 2, "b": 2}')]
+    llm, result = run(calls, max_steps=3)  # new results each turn (a repeated one would end the calls)
     assert not result.finished
     assert result.steps[-1].kind == "stopped"
-    assert result.answer == "2"
+    assert result.answer == "4"
     assert "3 model turns" in result.steps[-1].reason
     assert len(llm.calls) == 3
 
@@ -96,7 +99,7 @@ def test_hallucinated_observation_is_ignored() -> None:
 
 def test_multi_turn_history_is_sent_as_chat_turns() -> None:
     llm = ScriptedLLM([call("add", '{"a": 2, "b": 2}'), "Final Answer: 4", "Final Answer: 8"])
-    agent = Agent(llm=llm, tools=[add], system="Be brief.")
+    agent = Agent(llm=llm, tools=[add], system="Be brief.", tool_format="react")
     first = agent.run_result("2+2?")
     history = [m for m in first.messages if m.role != "system"]
     assert agent.run("double it", history=history) == "8"
@@ -116,7 +119,7 @@ def test_messages_record_openai_shape() -> None:
 
 def test_run_stream_yields_events_lazily() -> None:
     llm = ScriptedLLM([call("add", '{"a": 1, "b": 1}'), FINAL])
-    stream = Agent(llm=llm, tools=[add]).run_stream("q")
+    stream = Agent(llm=llm, tools=[add], tool_format="react").run_stream("q")
     assert next(stream).kind == "action"
     assert len(llm.calls) == 1  # nothing more is asked of the model before the consumer wants it
 
@@ -139,7 +142,7 @@ def test_huge_observation_is_cut_in_the_middle() -> None:
         return "HEAD\n" + "x" * 100_000 + "\nTAIL"
 
     llm = ScriptedLLM([call("dump", "{}"), FINAL])
-    result = Agent(llm=llm, tools=[dump], max_observation_chars=1000).run_result("q")
+    result = Agent(llm=llm, tools=[dump], max_observation_chars=1000, tool_format="react").run_result("q")
     obs = result.steps[1].observation
     assert obs.startswith("HEAD\n") and obs.endswith("\nTAIL")
     assert "characters omitted" in obs and len(obs) < 1100

@@ -22,10 +22,26 @@ CALL = 'Thought: I should look it up.\nAction: get_weather\nAction Input: {"city
 FINAL = "Thought: I now know the final answer\nFinal Answer: 25 degrees in Hangzhou."
 
 
+def test_agent_over_http_sends_hermes_tools_by_default() -> None:
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Hangzhou"}}\n</tool_call>'
+    with ScriptedOpenAIServer([call, "25 degrees in Hangzhou."]) as server:
+        llm = get_llm("openai", model="Qwen2.5-7B-Instruct", base_url=server.base_url)
+        answer = Agent(llm=llm, tools=[get_weather]).run("What's the weather in Hangzhou?")
+    assert answer == "25 degrees in Hangzhou."
+    first, second = server.requests
+    assert "stop" not in first and "tools" not in first  # Hermes rendered by us: the tools are in the text
+    system = first["messages"][0]["content"]
+    assert system.startswith("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools")
+    assert '"name": "get_weather", "description": "Current weather of a city."' in system
+    assert second["messages"][-2] == {"role": "assistant", "content": call}
+    assert second["messages"][-1] == {"role": "user",
+                                      "content": "<tool_response>\nHangzhou: 25 celsius\n</tool_response>"}
+
+
 def test_agent_over_http_sends_react_prompt_and_stops() -> None:
     with ScriptedOpenAIServer([CALL, FINAL]) as server:
         llm = get_llm("openai", model="Qwen2.5-7B-Instruct", base_url=server.base_url)
-        answer = Agent(llm=llm, tools=[get_weather]).run("What's the weather in Hangzhou?")
+        answer = Agent(llm=llm, tools=[get_weather], tool_format="react").run("What's the weather in Hangzhou?")
     assert answer == "25 degrees in Hangzhou."
     first, second = server.requests
     assert first["_path"] == "/v1/chat/completions" and first["model"] == "Qwen2.5-7B-Instruct"
@@ -42,7 +58,7 @@ def test_agent_over_http_sends_react_prompt_and_stops() -> None:
 def test_client_trims_stops_when_server_does_not() -> None:
     with ScriptedOpenAIServer([CALL, FINAL], honor_stop=False) as server:
         llm = get_llm("openai", model="m", base_url=server.base_url)
-        result = Agent(llm=llm, tools=[get_weather]).run_result("q")
+        result = Agent(llm=llm, tools=[get_weather], tool_format="react").run_result("q")
     assert result.steps[1].observation == "Hangzhou: 25 celsius"
     assert result.answer == "25 degrees in Hangzhou."
 
@@ -98,7 +114,7 @@ def test_context_length_error_is_typed() -> None:
 
 
 def test_agent_reads_llm_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    with ScriptedOpenAIServer(["Final Answer: configured"]) as server:
+    with ScriptedOpenAIServer(["configured"]) as server:
         monkeypatch.setenv("QWEN_AGENT_BASE_URL", server.base_url)
         monkeypatch.setenv("QWEN_AGENT_MODEL", "from-env")
         assert Agent(tools=[get_weather]).run("q") == "configured"

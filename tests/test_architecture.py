@@ -14,8 +14,8 @@ HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", 
 # Layer of each module (lower may not import higher). Modules not listed inherit their package's layer.
 LAYERS = {
     "errors": 0, "lazy": 1, "schema": 1, "jsonish": 1, "text": 1, "prompts": 2, "llm.base": 2, "llm.stops": 2, "tools.base": 2,
-    "tools.function": 2, "interpreter": 2, "formats": 2, "model_fetch": 1, "react": 3, "llm": 3, "tools": 3, "planner": 4, "agent": 5,
-    "function_calling": 5, "settings": 5, "hf_agent": 6, "integrations": 6, "server": 6, "mcp_server": 6, "cli": 7,
+    "tools.function": 2, "interpreter": 2, "formats": 2, "model_fetch": 1, "react": 3, "llm": 3, "tools": 3, "function_calling": 4, "planner": 4,
+    "agent": 5, "settings": 5, "hf_agent": 6, "integrations": 6, "server": 6, "mcp_server": 6, "cli": 7,
 }
 
 
@@ -26,13 +26,29 @@ def test_import_is_light_and_side_effect_free() -> None:
     assert out.strip() == "[] 0"
 
 
-def _layer(module: str) -> int | None:
+def _layer_key(module: str) -> str | None:
     parts = module.split(".")
     for n in range(len(parts), 0, -1):
         key = ".".join(parts[:n])
         if key in LAYERS:
-            return LAYERS[key]
+            return key
     return None
+
+
+def _layer(module: str) -> int | None:
+    key = _layer_key(module)
+    return LAYERS[key] if key is not None else None
+
+
+def _imported_modules(tree: ast.AST) -> list[str]:
+    """Every `qwen_agent.x` named by `from qwen_agent.x import ...` or `import qwen_agent.x`."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return [n.removeprefix("qwen_agent.") for n in names if n.startswith("qwen_agent.")]
 
 
 def test_dependency_direction() -> None:
@@ -43,14 +59,15 @@ def test_dependency_direction() -> None:
         if module in ("", "__main__"):
             continue
         mine = _layer(module)
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qwen_agent."):
-                target = node.module.removeprefix("qwen_agent.")
-                theirs = _layer(target)
-                same_package = target.split(".")[0] == module.split(".")[0]
-                if mine is not None and theirs is not None and theirs > mine and not same_package:
-                    violations.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
+        if mine is None:
+            violations.append(f"{module} has no layer in LAYERS")
+            continue
+        for target in _imported_modules(ast.parse(path.read_text())):
+            theirs = _layer(target)
+            if theirs is None:
+                violations.append(f"{module} imports {target}, which has no layer")
+            elif theirs > mine and _layer_key(target) != _layer_key(module):
+                violations.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
     assert violations == []
 
 

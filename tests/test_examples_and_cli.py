@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ from tests.scripted_server import ScriptedOpenAIServer
 REPO = Path(__file__).resolve().parents[1]
 
 
+def call(name: str, args: str) -> str:
+    """A tool call as Qwen2.5/3 write it (Hermes, the default format on the openai backend)."""
+    return f'<tool_call>\n{{"name": "{name}", "arguments": {args}}}\n</tool_call>'
+
+
 def _run(args: list[str], base_url: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QWEN_AGENT_BASE_URL": base_url, "QWEN_AGENT_MODEL": "scripted", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, input=stdin, capture_output=True, text=True,
@@ -21,48 +27,69 @@ def _run(args: list[str], base_url: str, stdin: str | None = None) -> subprocess
 
 
 def test_example_custom_tool() -> None:
-    script = ['Action: get_weather\nAction Input: {"city": "Hangzhou"}', "Final Answer: Sunny and 26C."]
+    script = [call("get_weather", '{"city": "Hangzhou"}'), "Sunny and 26C."]
     with ScriptedOpenAIServer(script) as server:
         out = _run(["examples/custom_tool.py"], server.base_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Sunny and 26C."
-    assert "Hangzhou: sunny, 26 celsius" in server.requests[1]["messages"][-1]["content"]
+    assert server.requests[1]["messages"][-1]["content"] == "<tool_response>\nHangzhou: sunny, 26 celsius\n</tool_response>"
 
 
 def test_example_multi_turn_chat() -> None:
-    script = ['Action: unit_price\nAction Input: {"item": "apple"}', "Final Answer: 3.5 yuan.",
-              "Final Answer: 17.5 yuan."]
+    script = [call("unit_price", '{"item": "apple"}'), "3.5 yuan.", "17.5 yuan."]
     with ScriptedOpenAIServer(script) as server:
         out = _run(["examples/multi_turn_chat.py"], server.base_url)
     assert out.returncode == 0, out.stderr
     assert "A: 3.5 yuan." in out.stdout and "A: 17.5 yuan." in out.stdout
     roles = [m["role"] for m in server.requests[2]["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]  # the tool step is kept
 
 
 def test_example_streaming_steps() -> None:
-    script = ['Action: multiply\nAction Input: {"a": 12.5, "b": 8}', "Final Answer: 100"]
+    script = [call("multiply", '{"a": 12.5, "b": 8}'), "100"]
     with ScriptedOpenAIServer(script) as server:
         out = _run(["examples/streaming_steps.py"], server.base_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ['-> multiply({"a": 12.5, "b": 8})', "<- 100.0", "== 100"]
 
 
-def test_cli_run_prints_steps() -> None:
-    script = ["Thought: just answer\nFinal Answer: Hi!"]
+def test_cli_run_streams_the_answer_and_shows_steps_format_neutrally() -> None:
+    script = [call("code_interpreter", '{"code": "print(6 * 7)"}'), "<think>\nIt printed 42.\n</think>\n\nIt is 42."]
     with ScriptedOpenAIServer(script) as server:
-        out = _run(["-m", "qwen_agent", "run", "--model", "cli-model", "hello"], server.base_url)
+        out = _run(["-m", "qwen_agent", "run", "--model", "cli-model", "--tool", "code_interpreter", "6*7?"],
+                   server.base_url)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "Final Answer: Hi!"
-    assert server.requests[0]["model"] == "cli-model"
+    assert out.stdout.splitlines() == ['-> code_interpreter({"code": "print(6 * 7)"})', "<- code_interpreter: 42",
+                                       "It is 42."]
+    assert server.requests[0]["model"] == "cli-model" and server.requests[0]["stream"] is True
+    assert "<tools>" in server.requests[0]["messages"][0]["content"]
+
+
+def test_cli_run_in_react_and_chinese() -> None:
+    with ScriptedOpenAIServer(["Thought: 简单\nFinal Answer: 你好！"]) as server:
+        out = _run(["-m", "qwen_agent", "run", "--tool-format", "react", "--lang", "zh", "--tool", "code_interpreter",
+                    "打个招呼"], server.base_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "你好！"
+    assert "尽你所能回答以下问题" in server.requests[0]["messages"][-1]["content"]
 
 
 def test_cli_chat_carries_history() -> None:
-    with ScriptedOpenAIServer(["Final Answer: one", "Final Answer: two"]) as server:
+    with ScriptedOpenAIServer(["one", "two"]) as server:
         out = _run(["-m", "qwen_agent", "chat"], server.base_url, stdin="first\nsecond\n\n")
     assert out.returncode == 0, out.stderr
-    assert "Final Answer: one" in out.stdout and "Final Answer: two" in out.stdout
-    assert [m["role"] for m in server.requests[1]["messages"]] == ["user", "assistant", "user"]
+    assert "one" in out.stdout and "two" in out.stdout
+    assert [m["role"] for m in server.requests[1]["messages"]] == ["system", "user", "assistant", "user"]
+
+
+def test_cli_transformers_without_model_fails_fast_saying_what_to_pass() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "QWEN_AGENT_MODEL"}
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "qwen_agent", "run", "--backend", "transformers", "hi"], cwd=REPO,
+                         env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "--backend transformers needs --model" in out.stderr and "qwen-agent fetch-model" in out.stderr
+    assert time.monotonic() - start < 20  # no hub retries (it spent 26 s on them before)
 
 
 def test_cli_server_down_is_a_clear_error() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 smolagents = pytest.importorskip("smolagents")
 
-from qwen_agent import ScriptedLLM, tool  # noqa: E402
+from qwen_agent import Message, ScriptedLLM, tool  # noqa: E402
 from qwen_agent.errors import MissingDependencyError  # noqa: E402
 from qwen_agent.hf_agent import HfAgent  # noqa: E402
 from qwen_agent.hf_agent.smolagents_adapter import (  # noqa: E402
@@ -69,6 +69,22 @@ def test_tool_calling_agent_runs_through_the_json_action_text() -> None:
     assert CALLS == [("hola", "Spanish", "French")]
     second_prompt = llm.calls[1][0]
     assert "<hola|Spanish->French>" in second_prompt[-1].content  # the observation came back to the model
+
+
+def test_tool_calling_agent_in_the_models_own_format() -> None:
+    llm = ScriptedLLM([
+        '{"name": "translator", "arguments": {"text": "hola", "src_lang": "Spanish", "tgt_lang": "French"}}\n'
+        "</tool_call>",
+        '{"name": "final_answer", "arguments": {"answer": "done: bonjour"}}\n</tool_call>',
+    ])
+    agent = smolagents.ToolCallingAgent(tools=[to_smolagents_tool(translator)],
+                                        model=QwenModel(llm, tool_format="hermes"), max_steps=3, verbosity_level=0)
+    assert agent.run("Translate 'hola' into French.") == "done: bonjour"
+    assert CALLS == [("hola", "Spanish", "French")]
+    first_prompt = llm.calls[0][0]
+    assert "<tools>" in first_prompt[0].content and '"name": "translator"' in first_prompt[0].content
+    assert first_prompt[-1] == Message.assistant("<tool_call>\n")  # a step must call a tool
+    assert "<hola|Spanish->French>" in "\n".join(m.content or "" for m in llm.calls[1][0])
 
 
 def test_generate_and_stream_agree_and_honour_stop_sequences() -> None:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qwen_agent.formats.react import _parse
 from qwen_agent.jsonish import loads_object
 from qwen_agent.react import clean_action_input, clean_tool_name, parse_react
 
@@ -109,6 +110,19 @@ def test_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 40
 
 
+def test_a_parser_crash_is_logged_and_the_text_kept(monkeypatch, caplog) -> None:
+    """P7: the fallback to plain text is no longer silent."""
+    from qwen_agent.formats import react
+
+    def broken(text: str) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(react, "_sections", broken)
+    out = parse_react("Thought: t\nAction: get_weather")
+    assert (out.kind, out.text) == ("text", "Thought: t\nAction: get_weather")
+    assert "reading ReAct text failed" in caplog.text and "injected" in caplog.text
+
+
 def test_thought_is_kept() -> None:
     out = parse_react(f"Thought: I need the weather\nAction: get_weather\nAction Input: {W}")
     assert out.thought == "I need the weather"
@@ -141,7 +155,7 @@ _KEYWORDS = st.sampled_from(["Thought:", "Action:", "Action Input:", "Observatio
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(_KEYWORDS, st.text(max_size=12)), max_size=30))
 def test_parser_never_raises_on_keyword_soup(parts: list[str]) -> None:
-    out = parse_react("".join(parts))
+    out = _parse("".join(parts))  # the parser itself, not the never-raising wrapper: a crash fails the test
     assert out.kind in ("tool_calls", "final", "text")
     if out.kind == "tool_calls":
         assert out.calls and all(c.name for c in out.calls)
@@ -150,7 +164,7 @@ def test_parser_never_raises_on_keyword_soup(parts: list[str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_parser_never_raises_on_any_text(text: str) -> None:
-    out = parse_react(text)
+    out = _parse(text)
     assert out.kind in ("tool_calls", "final", "text")
     assert "Observation:" not in out.text.replace("\r", "")
 

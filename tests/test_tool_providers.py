@@ -67,6 +67,7 @@ def test_duplicates_across_providers_raise_when_expanded():
 
 def test_agent_closes_providers():
     pair = Pair()
-    with Agent(ScriptedLLM(['Action: left\nAction Input: {"x": 1}', "Final Answer: ok"]), tools=[pair]) as agent:
+    with Agent(ScriptedLLM(['Action: left\nAction Input: {"x": 1}', "Final Answer: ok"]), tools=[pair],
+               tool_format="react") as agent:
         result = agent.run_result("q")
     assert result.steps[1].observation == "left:1" and pair.closed == 1

@@ -9,6 +9,7 @@ reasoning and tool calls; `reader()` does the same incrementally while the text 
 |---------------------|----------|------------------------------------------------------------------------------|
 | `_render`           | yes      | messages + tools + choice -> `Rendered` (prompt messages, stop words, prefill) |
 | `_parse`            | yes      | prefill + raw output -> `ParsedTurn`; may raise, `parse` catches and logs it  |
+| `forced_prefix`     | no       | the text that starts a turn forced to call a tool ("" when it cannot force)  |
 | `reader`            | no       | a `TurnReader` for streaming; the default buffers and parses at `finish`     |
 
 Contract every format and its tests keep:
@@ -24,8 +25,10 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats.thinking import split_thinking
 from qwen_agent.schema import Message, ToolCall, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ class Rendered:
 
     prompt: the conversation as this format's chat messages (tools described, calls and results as text).
     stop: stop strings this format needs (ReAct: `Observation:`; the native formats: none).
-    prefill: text the assistant turn is made to start with (forcing a call); `parse` sees it prepended.
+    prefill: text the assistant turn is made to start with (forcing a call); `parse` sees it prepended. It is
+        not in `prompt`: the request adds it as a last assistant message, which backends continue.
     """
 
     prompt: list[Message]
@@ -54,12 +58,61 @@ class Rendered:
     prefill: str = ""
 
 
-@dataclass(frozen=True)
-class Choice:
-    """Which tool the model may or must call: "none", "auto", "required", or "function" with `name`."""
+ChoiceMode = Literal["none", "auto", "required", "function"]
 
-    mode: str = "auto"
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """Which tool the model may or must call.
+
+    mode: "none" (answer in text, tools hidden), "auto" (the model decides), "required" (some tool must be
+    called) or "function" (the tool called `name` must be called).
+    """
+
+    mode: ChoiceMode = "auto"
     name: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> ToolChoice:
+        """Read OpenAI's `tool_choice` (or legacy `function_call`), LangChain's "any", or a tool name.
+
+        Accepts None ("auto"), "none" / "auto" / "required" / "any", {"type": "function", "function":
+        {"name": ...}}, {"name": ...}, or any other string taken as a tool name.
+
+        Raises:
+            ConfigurationError: any other value.
+        """
+        if value is None:
+            return cls("auto")
+        if isinstance(value, ToolChoice):
+            return value
+        if isinstance(value, str):
+            if value in ("none", "auto", "required"):
+                return cls(value)  # type: ignore[arg-type]
+            return cls("required") if value == "any" else cls("function", value)
+        if isinstance(value, dict):
+            fn = value.get("function", value)
+            name = fn.get("name") if isinstance(fn, dict) else None
+            if isinstance(name, str) and name:
+                return cls("function", name)
+        raise ConfigurationError(f"invalid tool_choice {value!r}: use 'none', 'auto', 'required' or a function name")
+
+    def check(self, tools: Sequence[ToolSpec]) -> None:
+        """Raise ConfigurationError when the choice names a tool not offered, or requires one with none."""
+        names = [t.name for t in tools]
+        if self.mode == "function" and self.name not in names:
+            raise ConfigurationError(f"tool_choice names {self.name!r}, which is not among the tools {names}")
+        if self.mode == "required" and not names:
+            raise ConfigurationError("tool_choice 'required' needs at least one tool")
+
+    def to_openai(self) -> str | dict[str, Any]:
+        """OpenAI's `tool_choice` value."""
+        if self.mode == "function":
+            return {"type": "function", "function": {"name": self.name}}
+        return self.mode
+
+
+Choice = ToolChoice  # the name the first draft of this contract used
 
 
 class TurnReader:
@@ -88,8 +141,14 @@ class ToolFormat(ABC):
 
     name: ClassVar[str]
 
-    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec], choice: Choice | None = None) -> Rendered:
-        return self._render(list(messages), list(tools), choice or Choice())
+    def render(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], choice: ToolChoice | None = None
+    ) -> Rendered:
+        """What the model reads. With choice "none" or no tools the tools are not shown at all."""
+        choice = choice or ToolChoice()
+        if choice.mode == "none":
+            tools = ()
+        return self._render(list(messages), list(tools), choice)
 
     def parse(self, text: str, *, tools: Sequence[ToolSpec] = (), prefill: str = "") -> ParsedTurn:
         try:
@@ -101,8 +160,23 @@ class ToolFormat(ABC):
     def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
         return TurnReader(self, tools, prefill)
 
+    def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
+        """The start of an assistant turn that makes the model call a tool: the named one for "function",
+        any for "required" ("" for other modes, or when this format cannot force). Default: the prefill
+        `_render` gives a one-message conversation."""
+        if choice.mode not in ("required", "function") or not tools:
+            return ""
+        return self._render([Message.user("")], list(tools), choice).prefill
+
+    def split_reasoning(self, text: str) -> tuple[str, str]:
+        """(reasoning, the rest) of an output read without tools: a leading `<think>` block, as every Qwen
+        reasoning model writes it, whatever the tool format."""
+        split = split_thinking(text, opened=getattr(self, "think_opened", False), call_markers=())
+        assert split is not None  # a final split always settles
+        return split.reasoning, text[split.body_start :].lstrip() if split.reasoning else text
+
     @abstractmethod
-    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: Choice) -> Rendered: ...
+    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered: ...
 
     @abstractmethod
     def _parse(self, text: str, tools: list[ToolSpec]) -> ParsedTurn: ...

@@ -11,7 +11,9 @@ Written against smolagents 1.26: `Model.generate(messages, stop_sequences, respo
 `ChatMessage` objects or dicts whose content is a string or a list of `{"type": "text", "text": ...}` parts;
 smolagents' tool-call / tool-response roles become assistant / user turns, as smolagents does for chat models
 without native tool calling. `ToolCallingAgent` works through smolagents' own text parsing of the JSON action
-the model writes (its system prompt asks for it). Importing this module needs the `smolagents` extra.
+the model writes (its system prompt asks for it), or, with `QwenModel(llm, tool_format="auto")`, through the
+model's own tool-call format (Hermes for Qwen2.5/3, ...): the tools are rendered the way the model was trained
+and its calls come back as `ChatMessage.tool_calls`. Importing this module needs the `smolagents` extra.
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from qwen_agent.errors import MissingDependencyError
+from qwen_agent.formats import ToolFormat
+from qwen_agent.function_calling import build_request, resolve_tool_format
 from qwen_agent.llm.base import LLM
-from qwen_agent.schema import GenerationConfig, Message, Usage
+from qwen_agent.schema import GenerationConfig, Message, ToolSpec, Usage
 from qwen_agent.tools.base import Tool
 
 try:
     import smolagents
-    from smolagents.models import ChatMessage, ChatMessageStreamDelta, MessageRole
+    from smolagents.models import (
+        ChatMessage,
+        ChatMessageStreamDelta,
+        ChatMessageToolCall,
+        ChatMessageToolCallFunction,
+        MessageRole,
+        get_tool_json_schema,
+    )
     from smolagents.monitoring import TokenUsage
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("smolagents", "smolagents", "The smolagents adapter") from e
@@ -43,14 +54,18 @@ class QwenModel(smolagents.Model):
         llm: any backend of the `LLM` contract (OpenAI-compatible server, local transformers, ...).
         config: generation settings for every call (default: the backend's).
         model_id: the name smolagents shows (default: `llm.model_name`).
+        tool_format: None (default): tools are left to smolagents' own prompt and text parsing. Else the
+            format the model calls tools in ("auto", "hermes", "qwen3_coder", "react", "server" or a
+            `ToolFormat`): `tools_to_call_from` are rendered in it and calls come back as `tool_calls`.
         **kwargs: passed to `smolagents.Model` (e.g. `flatten_messages_as_text`).
     """
 
     def __init__(self, llm: LLM, *, config: GenerationConfig | None = None, model_id: str | None = None,
-                 **kwargs: Any) -> None:
+                 tool_format: str | ToolFormat | None = None, **kwargs: Any) -> None:
         super().__init__(model_id=model_id or llm.model_name, **kwargs)
         self.llm = llm
         self.config = config
+        self.tool_format = resolve_tool_format(tool_format, llm) if tool_format is not None else None
 
     @property
     def supports_stop_parameter(self) -> bool:
@@ -61,9 +76,24 @@ class QwenModel(smolagents.Model):
                  **kwargs: Any) -> ChatMessage:
         """One reply to `messages`, cut at the first of `stop_sequences`."""
         _refuse_structured_output(response_format)
+        if self.tool_format is not None and tools_to_call_from:
+            return self._generate_calls(messages, stop_sequences or [], tools_to_call_from)
         result = self.llm.generate(to_qwen_messages(messages), stop=stop_sequences or (), config=self.config)
         return ChatMessage(role=MessageRole.ASSISTANT, content=result.text, raw=result,
                            token_usage=_token_usage(result.usage))
+
+    def _generate_calls(self, messages: Sequence[Any], stop: list[str], tools: list[Any]) -> ChatMessage:
+        assert self.tool_format is not None
+        specs = [ToolSpec.from_openai(get_tool_json_schema(t)) for t in tools]
+        req = build_request(self.tool_format, specs, "required")  # smolagents ends every step with a tool
+        rendered = req.render(to_qwen_messages(messages), stop)
+        result = self.llm.generate(rendered.prompt, stop=rendered.stop, config=self.config)
+        turn = req.read(result.text, result.usage)
+        calls = [ChatMessageToolCall(id=c.id, type="function",
+                                     function=ChatMessageToolCallFunction(name=c.name, arguments=c.arguments))
+                 for c in turn.message.tool_calls or []]
+        return ChatMessage(role=MessageRole.ASSISTANT, content=turn.message.content, tool_calls=calls or None,
+                           raw=result, token_usage=_token_usage(result.usage))
 
     def generate_stream(self, messages: Sequence[Any], stop_sequences: list[str] | None = None,
                         response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,

@@ -3,7 +3,7 @@
 - `QwenAgentLLM`: a LangChain text-completion `LLM` (`invoke(prompt, stop=[...])`, streaming). Use it in a
   classic ReAct chain with `stop=["\\nObservation:"]`.
 - `ChatQwenAgent`: a `BaseChatModel` whose `bind_tools` gives `AIMessage.tool_calls` to text-only models,
-  through qwen_agent's function calling over ReAct; streaming; `with_structured_output` via a forced call.
+  through qwen_agent's function calling in the model's own tool format; streaming; `with_structured_output` via a forced call.
 - `to_langchain_tool` / `from_langchain_tool`: tools both ways.
 """
 
@@ -13,8 +13,14 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from qwen_agent.errors import MissingDependencyError, ToolArgumentError
-from qwen_agent.function_calling import FunctionCallingRequest, ToolCallStream, ToolChoice
+from qwen_agent.errors import ConfigurationError, MissingDependencyError, ToolArgumentError
+from qwen_agent.function_calling import (
+    FunctionCallingRequest,
+    ToolCallStream,
+    ToolChoice,
+    build_request,
+    resolve_tool_format,
+)
 from qwen_agent.llm.base import LLM as QwenLLM
 from qwen_agent.schema import Chunk, GenerationConfig, Message, ToolCall, ToolSpec, Usage, new_call_id
 from qwen_agent.tools.base import Tool, check_tool_name
@@ -107,12 +113,14 @@ class QwenAgentLLM(_QwenBacked, LangChainLLM):
 
 # --- chat -----------------------------------------------------------------------------------------------------
 class ChatQwenAgent(_QwenBacked, BaseChatModel):
-    """A LangChain chat model over a qwen_agent `LLM`, with tool calling for models that only write text.
+    """A LangChain chat model over a qwen_agent `LLM`, with tool calling in the model's own format.
 
-    Tools bound with `bind_tools` are described to the model in Qwen's ReAct format; its
-    `Action` / `Action Input` lines come back as `AIMessage.tool_calls`, and `ToolMessage`s in the history
-    become `Observation` lines. `timeout`, `max_retries` and `api_key` are accepted for LangChain's standard
-    parameters; they belong to the wrapped backend (e.g. `OpenAICompatLLM(timeout=...)`) and are unused here.
+    Tools bound with `bind_tools` are described to the model in `tool_format` ("auto": the format the
+    model's chat template renders, Hermes `<tool_call>` by default; "hermes", "qwen3_coder", "react" with
+    `lang`, or "server"); the calls it writes come back as `AIMessage.tool_calls`, its reasoning as
+    `additional_kwargs["reasoning_content"]`, and `ToolMessage`s in the history go back as that format's tool
+    results. `timeout`, `max_retries` and `api_key` are accepted for LangChain's standard parameters; they
+    belong to the wrapped backend (e.g. `OpenAICompatLLM(timeout=...)`) and are unused here.
 
     Example:
         >>> chat = ChatQwenAgent(llm=get_llm("openai", model="Qwen2.5-7B-Instruct"))
@@ -120,7 +128,8 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
     """
 
     stop: list[str] | None = None
-    lang: str = "en"
+    tool_format: str = "auto"
+    lang: str | None = None
     parallel_tool_calls: bool = True
     streaming: bool = False
     timeout: float | None = None
@@ -166,7 +175,10 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         elif tool_choice is False:
             tool_choice = None
         if tool_choice is not None:
-            ToolChoice.parse(tool_choice).check([ToolSpec.from_openai(t) for t in formatted])
+            try:
+                ToolChoice.parse(tool_choice).check([ToolSpec.from_openai(t) for t in formatted])
+            except ConfigurationError as e:
+                raise ValueError(str(e)) from e  # LangChain's contract for a bad binding
             kwargs["tool_choice"] = tool_choice
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
@@ -184,6 +196,7 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         turn = req.read(gen.text, gen.usage)
         message = AIMessage(
             content=turn.message.content or "",
+            additional_kwargs=_reasoning_kwargs(turn.message),
             tool_calls=[_lc_tool_call(c) for c in turn.message.tool_calls or [] if _args(c) is not None],
             invalid_tool_calls=[_lc_invalid_call(c) for c in turn.message.tool_calls or [] if _args(c) is None],
             usage_metadata=_usage_metadata(gen.usage),
@@ -211,7 +224,7 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
             for i, c in enumerate(turn.message.tool_calls or [])
         ]
         final = AIMessageChunk(
-            content="", tool_call_chunks=calls, usage_metadata=_usage_metadata(last.usage),
+            content="", tool_call_chunks=calls, additional_kwargs=_reasoning_kwargs(turn.message), usage_metadata=_usage_metadata(last.usage),
             response_metadata=self._metadata(turn.message, last.finish_reason), chunk_position="last",
         )
         yield ChatGenerationChunk(message=final)
@@ -220,13 +233,11 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[FunctionCallingRequest, list[Message], list[str], GenerationConfig]:
         specs = [ToolSpec.from_openai(t) for t in kwargs.get("tools") or []]
-        choice = ToolChoice.parse(kwargs.get("tool_choice"))
-        if specs or choice.mode in ("required", "function"):
-            choice.check(specs)
+        fmt = resolve_tool_format(self.tool_format, self.llm, self.lang)  # type: ignore[arg-type]
         parallel = kwargs.get("parallel_tool_calls", self.parallel_tool_calls)
-        req = FunctionCallingRequest(specs, choice, parallel, self.lang)  # type: ignore[arg-type]
-        prompt = req.prompt([to_qwen_message(m) for m in messages])
-        return req, prompt, req.stop(stop or self.stop or []), self._qwen_config(kwargs)
+        req = build_request(fmt, specs, kwargs.get("tool_choice"), parallel)
+        rendered = req.render([to_qwen_message(m) for m in messages], stop or self.stop or [])
+        return req, rendered.prompt, list(rendered.stop), self._qwen_config(kwargs)
 
     def _metadata(self, message: Message, finish: str | None) -> dict[str, Any]:
         reason = "tool_calls" if message.tool_calls else (finish or "stop")
@@ -244,6 +255,10 @@ def _aggregate(chunks: Iterator[ChatGenerationChunk]) -> ChatResult:
     from langchain_core.language_models.chat_models import generate_from_stream
 
     return generate_from_stream(chunks)
+
+
+def _reasoning_kwargs(message: Message) -> dict[str, Any]:
+    return {"reasoning_content": message.reasoning_content} if message.reasoning_content else {}
 
 
 def _usage_metadata(usage: Usage | None) -> Any:
@@ -277,7 +292,7 @@ def to_qwen_message(message: BaseMessage) -> Message:
     if isinstance(message, AIMessage):
         calls = [ToolCall(name=c["name"], arguments=json.dumps(c["args"], ensure_ascii=False), id=c.get("id") or new_call_id())
                  for c in message.tool_calls]
-        return Message.assistant(text or None, calls or None)
+        return Message.assistant(text or None, calls or None, message.additional_kwargs.get("reasoning_content"))
     if isinstance(message, ToolMessage):
         return Message.tool(text, tool_call_id=message.tool_call_id, name=message.name)
     if isinstance(message, FunctionMessage):

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 
 from qwen_agent.llm.stops import StopMatcher, partial_stop_len, trim_at_stop
-from qwen_agent.schema import Chunk, Generation, GenerationConfig, Message, Usage
+from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
 
 Prompt = str | Sequence[Message]
 
@@ -31,6 +31,8 @@ class LLM(ABC):
 
     #: short name used in logs and the server's /v1/models
     model_name: str = "unknown"
+    #: the backend can send a `ChatPrompt`'s tools to a server that parses tool calls itself
+    accepts_openai_tools: bool = False
 
     def __init__(self, config: GenerationConfig | None = None) -> None:
         self.default_config = config or GenerationConfig()
@@ -72,6 +74,11 @@ class LLM(ABC):
         tail = matcher.flush(keep_partial=finish != "length")
         yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage)  # type: ignore[arg-type]
 
+    def template_tool_format(self) -> str | None:
+        """The tool-call format this backend's chat template renders a `ChatPrompt`'s tools in ("hermes",
+        "qwen3_coder"), "" for a template without tools (Qwen-1: use ReAct), None when unknown or none."""
+        return None
+
     def close(self) -> None:
         self._close()
 
@@ -105,10 +112,11 @@ def trim_generation(raw: Generation, stop: Sequence[str]) -> Generation:
 
 
 def check_prompt(prompt: Prompt) -> Prompt:
-    """A prompt as backends receive it: a str as is, or a non-empty list of Message (TypeError otherwise)."""
+    """A prompt as backends receive it: a str as is, or a non-empty list of Message (TypeError otherwise); a
+    `ChatPrompt` keeps its tools."""
     if isinstance(prompt, str):
         return prompt
-    messages = list(prompt)
+    messages = prompt if isinstance(prompt, ChatPrompt) else list(prompt)
     if not messages:
         raise ValueError("prompt is an empty list of messages")
     for m in messages:

@@ -142,10 +142,21 @@ def require_gptq(installed: Callable[[str], bool] = package_installed) -> None:
         raise MissingDependencyError(" and ".join(missing), "gptq", "Loading a GPTQ-quantized checkpoint")
 
 
+def gguf_source(model: str) -> tuple[str, str | None]:
+    """(folder, file name) for a `.gguf` file, which transformers loads as `from_pretrained(folder,
+    gguf_file=name)` (dequantized); (model, None) for anything else."""
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return str(path.parent), path.name
+    return model, None
+
+
 def check_checkpoint_path(model: str) -> Path | None:
-    """The local folder of `model`, None for a hub name ("org/name"), or ConfigurationError for a path that
+    """The local folder (or `.gguf` file) of `model`, None for a hub name ("org/name"), or ConfigurationError for a path that
     does not exist (so a typo in a path never turns into a hub download attempt)."""
     path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path
     if path.exists():
         if not path.is_dir():
             raise ConfigurationError(f"model path {model!r} is a file; pass the checkpoint folder")

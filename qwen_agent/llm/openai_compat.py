@@ -13,8 +13,9 @@ from qwen_agent.errors import (
     ModelConnectionError,
     ModelError,
 )
+from qwen_agent.formats.template import server_reply_text
 from qwen_agent.llm.base import LLM, Prompt
-from qwen_agent.schema import Chunk, Generation, GenerationConfig, Message, Usage
+from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
 
 _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too long", "max_model_len")
 
@@ -30,6 +31,12 @@ class OpenAICompatLLM(LLM):
         max_retries: retries, with exponential backoff, on connection errors, 408/409/429 and 5xx.
         config: default generation settings.
         extra_body: extra fields sent with every request (e.g. {"repetition_penalty": 1.05} for vLLM).
+        enable_thinking: Qwen3's thinking switch, sent as `chat_template_kwargs` (vLLM, SGLang); None sends
+            nothing (the server's default).
+
+    A `ChatPrompt` with tools (tool_format "server") sends them as OpenAI `tools` / `tool_choice`; the
+    server's structured reply (its `reasoning_content` or `reasoning`, content, `tool_calls`) comes back as
+    the Hermes text the format reads (`<think>`, content, `<tool_call>`), so the text contract holds.
 
     A last assistant message is continued, using the `continue_final_message` flag of vLLM and
     `qwen-agent serve`; servers without it start a new assistant turn instead.
@@ -45,6 +52,7 @@ class OpenAICompatLLM(LLM):
         max_retries: int = 2,
         config: GenerationConfig | None = None,
         extra_body: dict[str, Any] | None = None,
+        enable_thinking: bool | None = None,
     ) -> None:
         super().__init__(config)
         if not model:
@@ -58,7 +66,12 @@ class OpenAICompatLLM(LLM):
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.extra_body = dict(extra_body or {})
+        if enable_thinking is not None:
+            kwargs = self.extra_body.setdefault("chat_template_kwargs", {})
+            kwargs["enable_thinking"] = enable_thinking
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+
+    accepts_openai_tools = True
 
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
@@ -70,7 +83,7 @@ class OpenAICompatLLM(LLM):
             else:
                 r = self.client.chat.completions.create(**self._chat_params(prompt, stop, config))
                 choice = r.choices[0]
-                text = choice.message.content or ""
+                text = _reply_text(choice.message)
         return Generation(text=text, finish_reason=_finish(choice.finish_reason), usage=_usage(r.usage))
 
     def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
@@ -79,13 +92,16 @@ class OpenAICompatLLM(LLM):
                 events = self.client.completions.create(prompt=prompt, stream=True, **self._params(stop, config))
             else:
                 events = self.client.chat.completions.create(stream=True, **self._chat_params(prompt, stop, config))
+        reply = _StreamedReply()
         try:
             with self._errors():
                 for event in events:
                     usage = _usage(event.usage) if getattr(event, "usage", None) else None
                     for choice in event.choices:
-                        text = choice.text if isinstance(prompt, str) else (choice.delta.content or "")
+                        text = choice.text if isinstance(prompt, str) else reply.feed(choice.delta)
                         finish = _finish(choice.finish_reason) if choice.finish_reason else None
+                        if finish is not None:
+                            text += reply.finish()
                         yield Chunk(text=text or "", finish_reason=finish, usage=usage)
                     if not event.choices and usage is not None:
                         yield Chunk(usage=usage)
@@ -117,6 +133,10 @@ class OpenAICompatLLM(LLM):
     def _chat_params(self, messages: list[Message], stop: list[str], config: GenerationConfig) -> dict[str, Any]:
         params = self._params(stop, config)
         params["messages"] = [m.to_openai() for m in messages]
+        if isinstance(messages, ChatPrompt) and messages.tools:
+            params["tools"] = [t.to_openai() for t in messages.tools]
+            if messages.tool_choice is not None:
+                params["tool_choice"] = messages.tool_choice
         if messages[-1].role == "assistant":
             extra = params.setdefault("extra_body", {})
             extra.update(continue_final_message=True, add_generation_prompt=False)
@@ -166,6 +186,50 @@ def _detail(exc: Any) -> str:
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])
     return str(getattr(exc, "message", exc))
+
+
+def _reasoning(obj: Any) -> str:
+    """Reasoning as servers name it: `reasoning_content` (vLLM, SGLang, DashScope) or `reasoning` (Ollama)."""
+    return getattr(obj, "reasoning_content", None) or getattr(obj, "reasoning", None) or ""
+
+
+def _reply_text(message: Any) -> str:
+    calls = [(c.function.name, c.function.arguments or "") for c in message.tool_calls or []]
+    return server_reply_text(message.content or "", _reasoning(message), calls)
+
+
+class _StreamedReply:
+    """A streamed reply as text: reasoning inside `<think>`, content as it comes, calls whole at the end."""
+
+    def __init__(self) -> None:
+        self.thinking = False
+        self.calls: dict[int, list[str]] = {}
+
+    def feed(self, delta: Any) -> str:
+        out = ""
+        reasoning = _reasoning(delta)
+        if reasoning:
+            out += reasoning if self.thinking else "<think>\n" + reasoning
+            self.thinking = True
+        if delta.content:
+            out += self._end_thinking() + delta.content
+        for c in delta.tool_calls or []:
+            entry = self.calls.setdefault(c.index or 0, ["", ""])
+            if c.function is not None:
+                entry[0] += c.function.name or ""
+                entry[1] += c.function.arguments or ""
+        return out
+
+    def finish(self) -> str:
+        calls = [(name, args) for _, (name, args) in sorted(self.calls.items())]
+        self.calls = {}
+        return self._end_thinking() + server_reply_text("", "", calls)
+
+    def _end_thinking(self) -> str:
+        if not self.thinking:
+            return ""
+        self.thinking = False
+        return "\n</think>\n\n"
 
 
 def _finish(reason: str | None) -> Any:

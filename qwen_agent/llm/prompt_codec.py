@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm.base import Prompt
 from qwen_agent.prompts.chatml import ENDOFTEXT, IM_END
-from qwen_agent.schema import Message
+from qwen_agent.schema import Message, ToolCall
 
 
 class PromptCodec(Protocol):
@@ -29,25 +29,42 @@ class PromptCodec(Protocol):
 
 
 def message_dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Messages in the shape chat templates expect (OpenAI's, with tool-call arguments parsed when JSON)."""
+    """Messages in the shape chat templates expect: OpenAI's, with tool-call arguments as an object (the
+    templates write them with `tojson`), and an assistant's `reasoning_content` (Qwen3's templates read it)."""
     out: list[dict[str, Any]] = []
     for m in messages:
         d: dict[str, Any] = {"role": m.role, "content": m.content or ""}
         if m.name:
             d["name"] = m.name
+        if m.reasoning_content:
+            d["reasoning_content"] = m.reasoning_content
         if m.tool_calls:
             d["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.parsed_arguments() or c.arguments},
-                }
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_object(c)}}
                 for c in m.tool_calls
             ]
         if m.tool_call_id:
             d["tool_call_id"] = m.tool_call_id
         out.append(d)
     return out
+
+
+def _arguments_object(call: ToolCall) -> dict[str, Any] | str:
+    """The arguments as an object; text that is not one (a sole string parameter) stays text."""
+    parsed = call.parsed_arguments()
+    return parsed if parsed is not None else call.arguments
+
+
+def template_tool_format(template: str | None) -> str | None:
+    """Which tool-call format a chat template renders tools in: "hermes" (`<tool_call>` JSON, Qwen2.5/3),
+    "qwen3_coder" (`<function=...>` XML), "" when it renders no tools (e.g. Qwen-1's ChatML), None without one."""
+    if not template:
+        return None
+    if "tools" not in template:
+        return ""
+    if "<function=" in template:
+        return "qwen3_coder"
+    return "hermes" if "<tool_call>" in template else ""
 
 
 def _continues(messages: Sequence[Message]) -> bool:
@@ -82,8 +99,10 @@ class HFCodec:
         if _continues(messages) and not (messages[-1].content or "").strip():
             messages = messages[:-1]  # an empty assistant turn to continue is a plain generation prompt
         cont = _continues(messages)
+        tools = [t.to_openai() for t in getattr(prompt, "tools", ())]
         text = self.tokenizer.apply_chat_template(
             message_dicts(messages),
+            tools=tools or None,
             tokenize=False,
             add_generation_prompt=not cont,
             continue_final_message=cont,

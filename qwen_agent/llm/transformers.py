@@ -28,11 +28,12 @@ from qwen_agent.llm.local_setup import (
     choose_device,
     choose_device_map,
     choose_dtype,
+    gguf_source,
     probe_machine,
     quantization_method,
     require_gptq,
 )
-from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec
+from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec, template_tool_format
 from qwen_agent.llm.sessions import CompiledSession, DynamicSession, make_session
 from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
 
@@ -101,6 +102,9 @@ class TransformersLLM(LLM):
         hub: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
         if local_files_only:
             hub["local_files_only"] = True
+        model, gguf_file = gguf_source(model)
+        if gguf_file:
+            hub["gguf_file"] = gguf_file
         hf_config = _load_config(transformers, model, hub)
         self.is_qwen1 = getattr(hf_config, "model_type", None) == QWEN1_MODEL_TYPE
         quant = quantization_method(hf_config.to_dict())
@@ -199,6 +203,12 @@ class TransformersLLM(LLM):
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` with this checkpoint's tokenizer (special-token text counts as its token)."""
         return len(self.codec.encode(text))
+
+    def template_tool_format(self) -> str | None:
+        """Read off the checkpoint's chat template ("" for Qwen-1's ChatML, which renders no tools)."""
+        if isinstance(self.codec, TiktokenCodec):
+            return ""
+        return template_tool_format(getattr(self.codec.tokenizer, "chat_template", None))
 
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:

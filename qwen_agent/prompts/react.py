@@ -159,7 +159,8 @@ def transcript_of(messages: Sequence[Message]) -> str:
                 obs = results[call.id]
             else:  # results without ids are matched by position
                 obs = ordered_results[n_calls] if n_calls < len(ordered_results) else ""
-            parts.append(render_step(m.content or "" if j == 0 else "", call.name, call.arguments, obs))
+            thought = (m.content or m.reasoning_content or "") if j == 0 else ""
+            parts.append(render_step(thought, call.name, call.arguments, obs))
             n_calls += 1
     return "".join(parts)
 

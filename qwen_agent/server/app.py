@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen_agent.errors import ContextLengthError, MissingDependencyError, ModelError, QwenAgentError
-from qwen_agent.function_calling import FunctionCallingRequest, ToolCallStream
+from qwen_agent.formats import ToolFormat
+from qwen_agent.function_calling import FunctionCallingRequest, ToolCallStream, resolve_tool_format
 from qwen_agent.llm.base import LLM, Prompt
 from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
@@ -21,6 +22,7 @@ from qwen_agent.server import protocol as p
 from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, bearer_problem, cap_token_counter
 from qwen_agent.server.openapi import install_openapi
 from qwen_agent.server.worker import ModelWorker
+from qwen_agent.settings import DEFAULT_MODEL
 
 try:
     from fastapi import FastAPI, Request
@@ -41,7 +43,7 @@ class _Server:
     api_key: str | None
     context_window: int | None
     count_tokens: TokenCounter
-    lang: Lang
+    tool_format: ToolFormat
     created: int
 
 
@@ -52,7 +54,8 @@ def create_app(
     api_key: str | None = None,
     context_window: int | None = None,
     count_tokens: TokenCounter | None = None,
-    lang: Lang = "en",
+    tool_format: str | ToolFormat | None = None,
+    lang: Lang | None = None,
     limits: Limits | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible ASGI app serving `llm`.
@@ -66,14 +69,17 @@ def create_app(
             checkpoint's own limit).
         count_tokens: counts prompt tokens for that check; default `llm.count_tokens` when the backend has
             one, else an estimate of one token per 4 bytes of UTF-8.
-        lang: language of the ReAct instructions used for function calling.
+        tool_format: how `tools` requests are shown to the model and its calls read ("auto", "hermes",
+            "qwen3_coder", "react", "server"; see `qwen_agent.function_calling.resolve_tool_format`).
+        lang: a shortcut for ReAct in that language when no tool_format is given.
         limits: request body size, JSON depth and body deadline (`Limits()` by default).
     """
     counter = count_tokens or getattr(llm, "count_tokens", None) or _estimate_tokens
     window = context_window if context_window is not None else getattr(llm, "context_window", None)
     if window is not None:
         counter = cap_token_counter(counter, window)
-    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, window, counter, lang,
+    fmt = resolve_tool_format(tool_format, llm, lang)
+    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, window, counter, fmt,
                     int(time.time()))
 
     @asynccontextmanager
@@ -152,8 +158,10 @@ def _check_auth(state: _Server, request: Request) -> None:
         raise p.APIError(401, problem, code="invalid_api_key")
 
 
-def _check_model(state: _Server, model: str) -> None:
-    if model != state.model_name:
+def _check_model(state: _Server, model: str | None) -> None:
+    """The one served model answers to its id, to no model, and to the `qwen-agent` CLI's default name (so
+    `qwen-agent run` reaches `qwen-agent serve --model /some/path` without repeating the path)."""
+    if model and model not in (state.model_name, DEFAULT_MODEL):
         raise p.APIError(404, f"the model {model!r} does not exist; this server serves {state.model_name!r}",
                          param="model", code="model_not_found")
 
@@ -218,7 +226,7 @@ class _ChatPlan:
 def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
     _check_model(state, req.model)
     messages = p.parse_messages(req.messages)
-    fc = p.function_calling_request(req, state.lang)
+    fc = p.function_calling_request(req, state.tool_format)
     if req.continue_final_message:
         if messages[-1].role != "assistant" or messages[-1].tool_calls:
             raise p.APIError(400, "continue_final_message needs a last assistant message with text content",
@@ -228,9 +236,9 @@ def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
                              param="continue_final_message")
     if not any(m.role == "user" for m in messages):
         raise p.APIError(400, "messages must contain at least one user message", param="messages")
-    prompt = fc.prompt(messages)
-    n = _check_context(state, prompt, req.requested_max_tokens, "messages")
-    return _ChatPlan(fc, prompt, fc.stop(req.stop_list()), req.config(state.llm.default_config),
+    rendered = fc.render(messages, req.stop_list())
+    n = _check_context(state, rendered.prompt, req.requested_max_tokens, "messages")
+    return _ChatPlan(fc, rendered.prompt, list(rendered.stop), req.config(state.llm.default_config),
                      req.legacy_functions, n)
 
 
@@ -264,11 +272,15 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
     usage: Usage | None = None
     try:
         async for c in state.worker.stream(plan.prompt, plan.stop, plan.config):
-            text = reader.feed(c.text)
+            thought, text = reader.feed_parts(c.text)
+            if thought:
+                yield chunk(p.reasoning_delta(thought))
             if text:
                 yield chunk({"content": text})
             finish, usage = c.finish_reason or finish, c.usage or usage
-        rest, turn = reader.finish(usage)
+        thought, rest, turn = reader.finish_parts(usage)
+        if thought:
+            yield chunk(p.reasoning_delta(thought))
         if rest:
             yield chunk({"content": rest})
         for delta in p.tool_call_deltas(turn.message, plan.legacy):

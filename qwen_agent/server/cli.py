@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError
+from qwen_agent.function_calling import TOOL_FORMATS
 
 
 def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,7 +35,11 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>' from clients")
-    parser.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
+    parser.add_argument("--tool-format", choices=TOOL_FORMATS, default="auto",
+                        help="how `tools` requests are shown to the model and its calls read (default auto: the "
+                        "checkpoint's own format from its chat template; Hermes otherwise)")
+    parser.add_argument("--lang", choices=["en", "zh"], default="en",
+                        help="language of the ReAct instructions (--tool-format react)")
     parser.add_argument("--context-window", type=int, default=None,
                         help="reject prompts longer than this many tokens with context_length_exceeded")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=None,
@@ -58,7 +63,10 @@ def build_llm(args: argparse.Namespace) -> Any:
     if args.backend == "scripted":
         if args.script is None:
             raise ConfigurationError("--backend scripted needs --script FILE (a JSON list of replies)")
-        replies = json.loads(Path(args.script).read_text(encoding="utf-8"))
+        try:
+            replies = json.loads(Path(args.script).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"--script {args.script}: cannot read a JSON list of replies ({e})") from e
         if not isinstance(replies, list) or not replies or not all(isinstance(r, str) for r in replies):
             raise ConfigurationError(f"{args.script} must hold a non-empty JSON list of strings")
         return ScriptedLLM(replies, cycle=True)
@@ -82,9 +90,10 @@ def run_serve(args: argparse.Namespace) -> int:
     llm = build_llm(args)
     limits = Limits(max_request_bytes=args.max_request_bytes) if args.max_request_bytes else Limits()
     try:
+        lang = args.lang if args.tool_format == "react" else None
         app = create_app(llm, model_name=args.served_model_name or args.model or llm.model_name,
-                         api_key=args.api_key, context_window=args.context_window, lang=args.lang,
-                         limits=limits)
+                         api_key=args.api_key, context_window=args.context_window, tool_format=args.tool_format,
+                         lang=lang, limits=limits)
         serve(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         llm.close()

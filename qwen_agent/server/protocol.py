@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_agent.function_calling import FunctionCallingRequest, ToolChoice, tool_calls_from_openai
-from qwen_agent.prompts.react import Lang
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats import ToolFormat
+from qwen_agent.function_calling import FunctionCallingRequest, build_request, tool_calls_from_openai
 from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
 
 # Bounds on what one request may ask for: each stop string, tool and message costs work on every request
@@ -52,7 +53,7 @@ class _Request(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
+    model: str | None = None
     stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
@@ -205,16 +206,14 @@ def parse_tools(req: ChatRequest) -> list[ToolSpec]:
     return specs
 
 
-def function_calling_request(req: ChatRequest, lang: Lang) -> FunctionCallingRequest:
+def function_calling_request(req: ChatRequest, fmt: ToolFormat) -> FunctionCallingRequest:
+    """The request's tools and tool_choice over the server's format (the agent's own assembly)."""
     tools = parse_tools(req)
     raw_choice, param = (req.function_call, "function_call") if req.legacy_functions else (req.tool_choice, "tool_choice")
     try:
-        choice = ToolChoice.parse(raw_choice)
-        if tools or choice.mode in ("required", "function"):
-            choice.check(tools)
-    except ValueError as e:
+        return build_request(fmt, tools, raw_choice, req.parallel_tool_calls)
+    except ConfigurationError as e:
         raise APIError(400, str(e), param=param) from None
-    return FunctionCallingRequest(tools, choice, req.parallel_tool_calls, lang)
 
 
 # --- responses ------------------------------------------------------------------------------------------------
@@ -237,14 +236,19 @@ def usage_body(usage: Usage | None) -> dict[str, int]:
 def message_body(message: Message, legacy: bool) -> dict[str, Any]:
     """The assistant message: content, plus `tool_calls` (or legacy `function_call`: the first call)."""
     body: dict[str, Any] = {"role": "assistant", "content": message.content}
+    if message.reasoning_content:
+        body["reasoning_content"] = message.reasoning_content
     calls = message.tool_calls or []
     if calls and legacy:
         body["function_call"] = {"name": calls[0].name, "arguments": calls[0].arguments}
     elif calls:
-        body["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-        ]
+        body["tool_calls"] = [c.to_openai() for c in calls]
     return body
+
+
+def reasoning_delta(text: str) -> dict[str, Any]:
+    """A stream delta carrying reasoning, under both names servers use (vLLM's and Ollama's)."""
+    return {"reasoning_content": text, "reasoning": text}
 
 
 def finish_reason(message: Message, reason: str | None, legacy: bool) -> str:
@@ -258,13 +262,16 @@ def envelope(kind: Literal["chat", "chat.chunk", "text"], rid: str, model: str, 
     return {"id": rid, "object": obj, "created": created or int(time.time()), "model": model}
 
 
-def tool_call_deltas(message: Message, legacy: bool) -> list[dict[str, Any]]:
-    """Stream deltas for the message's calls, each sent whole (name and complete arguments) in one delta."""
+def tool_call_deltas(message: Message, legacy: bool, piece: int = 16) -> list[dict[str, Any]]:
+    """Stream deltas for the message's calls as OpenAI sends them: per call, one delta with its index, id
+    and name, then its arguments in pieces of `piece` characters."""
     calls = message.tool_calls or []
     if legacy:
         return [{"function_call": {"name": c.name, "arguments": c.arguments}} for c in calls[:1]]
-    return [
-        {"tool_calls": [{"index": i, "id": c.id, "type": "function",
-                         "function": {"name": c.name, "arguments": c.arguments}}]}
-        for i, c in enumerate(calls)
-    ]
+    out: list[dict[str, Any]] = []
+    for i, c in enumerate(calls):
+        out.append({"tool_calls": [{"index": i, "id": c.id, "type": "function",
+                                    "function": {"name": c.name, "arguments": ""}}]})
+        out.extend({"tool_calls": [{"index": i, "function": {"arguments": c.arguments[k : k + piece]}}]}
+                   for k in range(0, len(c.arguments), piece))
+    return out

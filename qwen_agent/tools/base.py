@@ -40,10 +40,10 @@ class Tool(ABC):
     """Base class of tools. Subclasses set `name`, `description`, `parameters` and implement `run`.
 
     Attributes:
-        name: the name the model writes after `Action:` (letters, digits, `_`, `-`, `.`).
+        name: the name the model calls the tool by (letters, digits, `_`, `-`, `.`).
         description: what the tool is for, written for the model.
         parameters: a JSON schema of type object describing the keyword arguments of `run`.
-        name_for_human: the name shown in Qwen's ReAct tool description; defaults to `name`.
+        name_for_human: the name shown in Qwen's ReAct tool description (ReAct format only); defaults to `name`.
     """
 
     name: str = ""
@@ -112,7 +112,7 @@ class Tool(ABC):
             return {sole: decoded if isinstance(decoded, str) else body}
         shown = text if len(text) <= 200 else text[:200] + "..."
         raise ToolArgumentError(
-            f"Action Input for {self.name} must be a JSON object, got: {shown!r}. {self.usage_hint()}"
+            f"the arguments for {self.name} must be a JSON object, got: {shown!r}. {self.usage_hint()}"
         )
 
     def _sole_string_parameter(self) -> str | None:

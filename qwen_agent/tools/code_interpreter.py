@@ -19,7 +19,7 @@ _FENCED_RE = re.compile(r"```[ \t]*(?:py|python|python3|ipython)?[ \t]*\n(.*?)``
 
 
 def extract_code(text: str) -> str:
-    """The code in an Action Input: a JSON object's "code", the first ```py fenced block, or the raw text.
+    """The code in a call's arguments: a JSON object's "code", the first ```py fenced block, or the raw text.
 
     Raises:
         ToolArgumentError: for a JSON object without a string "code", or empty code.
@@ -35,7 +35,7 @@ def extract_code(text: str) -> str:
         code = value.get("code")
         if not isinstance(code, str):
             raise ToolArgumentError(
-                'Action Input for code_interpreter must be {"code": "<python code>"}, raw code, or a '
+                'the arguments for code_interpreter must be {"code": "<python code>"}, raw code, or a '
                 f"```py fenced block; got a JSON object with keys {sorted(value)}."
             )
         body = code

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from examples.langchain_react import run_chain
 from qwen_agent.agent import Agent
+from qwen_agent.errors import ConfigurationError
 from qwen_agent.integrations.langchain import (
     ChatQwenAgent,
     QwenAgentLLM,
@@ -21,7 +22,9 @@ from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.schema import Message
 from qwen_agent.tools import tool
 
-CALL = 'Thought: check\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation: fake'
+# What a Qwen2.5/3 model writes (Hermes, the default format); REACT_CALL for tool_format="react".
+CALL = '<think>\ncheck\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+REACT_CALL = 'Thought: check\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation: fake'
 
 
 def get_weather(city: str) -> str:
@@ -57,30 +60,41 @@ def test_chat_plain_answer_and_prompt():
 
 
 def test_bind_tools_gives_tool_calls_and_history_round_trips():
-    scripted = ScriptedLLM([CALL, "Thought: I now know the final answer\nFinal Answer: Sunny."])
+    scripted = ScriptedLLM([CALL, "Sunny."])
     chat = ChatQwenAgent(llm=scripted).bind_tools([get_weather])
     first = chat.invoke("Weather in Paris?")
     assert [(c["name"], c["args"]) for c in first.tool_calls] == [("get_weather", {"city": "Paris"})]
     assert first.response_metadata["finish_reason"] == "tool_calls"
+    assert first.content == "" and first.additional_kwargs["reasoning_content"] == "check"
     history = [HumanMessage("Weather in Paris?"), first,
                ToolMessage("sunny, 21C", tool_call_id=first.tool_calls[0]["id"])]
     second = chat.invoke(history)
     assert second.content == "Sunny." and second.tool_calls == []
-    assert scripted.calls[1][0][-1].content.endswith(
-        'Action: get_weather\nAction Input: {"city": "Paris"}\nObservation: sunny, 21C\n')
+    prompt = scripted.calls[1][0]
+    assert prompt[-2].content == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert prompt[-1] == Message.user("<tool_response>\nsunny, 21C\n</tool_response>")
+
+
+def test_react_format_and_a_bad_language_is_a_clear_error():
+    scripted = ScriptedLLM([REACT_CALL])
+    msg = ChatQwenAgent(llm=scripted, tool_format="react", lang="zh").bind_tools([get_weather]).invoke("天气？")
+    assert [(c["name"], c["args"]) for c in msg.tool_calls] == [("get_weather", {"city": "Paris"})]
+    assert "尽你所能回答以下问题" in scripted.calls[0][0][-1].content
+    with pytest.raises(ConfigurationError, match="unknown ReAct language 'fr'"):
+        ChatQwenAgent(llm=scripted, tool_format="react", lang="fr").invoke("hi")
 
 
 def test_forced_tool_choice_and_invalid_arguments():
-    scripted = ScriptedLLM(["not json at all"])
+    scripted = ScriptedLLM(['"Paris, please"}\n</tool_call>'])
     msg = ChatQwenAgent(llm=scripted).bind_tools([get_weather], tool_choice="get_weather").invoke("hi")
-    assert scripted.calls[0][0][-1] == Message.assistant("Action: get_weather\nAction Input: ")
-    assert msg.tool_calls == [] and msg.invalid_tool_calls[0]["args"] == "not json at all"
+    assert scripted.calls[0][0][-1] == Message.assistant('<tool_call>\n{"name": "get_weather", "arguments": ')
+    assert msg.tool_calls == [] and msg.invalid_tool_calls[0]["args"] == "Paris, please"
     with pytest.raises(ValueError, match="not among the tools"):
         ChatQwenAgent(llm=scripted).bind_tools([get_weather], tool_choice="other")
 
 
 def test_chat_streaming_text_and_tool_calls():
-    chat = ChatQwenAgent(llm=ScriptedLLM(["Thought: ok\nFinal Answer: Streaming works fine.", CALL],
+    chat = ChatQwenAgent(llm=ScriptedLLM(["<think>\nok\n</think>\n\nStreaming works fine.", CALL],
                                          chunk_size=3)).bind_tools([get_weather])
     chunks = list(chat.stream("go"))
     assert sum(1 for c in chunks if c.content) > 2
@@ -105,10 +119,10 @@ class Person(BaseModel):
 
 
 def test_with_structured_output_via_forced_tool_call():
-    scripted = ScriptedLLM(['{"name": "Ada", "age": 36}'])
+    scripted = ScriptedLLM(['{"name": "Ada", "age": 36}}\n</tool_call>'])
     person = ChatQwenAgent(llm=scripted).with_structured_output(Person).invoke("Ada Lovelace, 36")
     assert person == Person(name="Ada", age=36)
-    assert scripted.calls[0][0][-1] == Message.assistant("Action: Person\nAction Input: ")
+    assert scripted.calls[0][0][-1] == Message.assistant('<tool_call>\n{"name": "Person", "arguments": ')
 
 
 # --- tools both ways ----------------------------------------------------------------------------------------
@@ -135,7 +149,7 @@ def test_tool_bridges_both_ways():
 
     back = from_langchain_tool(shout)
     assert back.name == "shout" and back.parameters["required"] == ["text"]
-    agent = Agent(ScriptedLLM(['Action: shout\nAction Input: {"text": "hi"}', "Final Answer: HI"]), [back])
+    agent = Agent(ScriptedLLM(['<tool_call>\n{"name": "shout", "arguments": {"text": "hi"}}\n</tool_call>', "HI"]), [back])
     result = agent.run_result("Shout hi")
     assert result.steps[1].observation == "HI" and result.answer == "HI"
 

@@ -78,7 +78,7 @@ def test_agent_runs_code_through_the_tool(tool: CodeInterpreter):
         "Thought: and fail once\nAction: code_interpreter\nAction Input: {\"code\": \"undefined_name\"}",
         "Thought: I now know the final answer\nFinal Answer: 3628800",
     ])
-    result = Agent(llm=llm, tools=[tool]).run_result("What is 10!?")
+    result = Agent(llm=llm, tools=[tool], tool_format="react").run_result("What is 10!?")
     observations = [s.observation for s in result.steps if s.kind == "observation"]
     assert observations[0] == "3628800"
     assert "NameError" in observations[1]

@@ -20,7 +20,8 @@ def test_example_code_interpreter() -> None:
             "print(sum(int(r['sales']) for r in rows))\\n"
             "import matplotlib.pyplot as plt\\nplt.bar([r['month'] for r in rows], [int(r['sales']) for r in rows])\\n"
             "plt.show()")
-    script = [f'Action: code_interpreter\nAction Input: {{"code": "{code}"}}', "Final Answer: The total is 415."]
+    script = [f'<tool_call>\n{{"name": "code_interpreter", "arguments": {{"code": "{code}"}}}}\n</tool_call>',
+              "The total is 415."]
     with ScriptedOpenAIServer(script) as server:
         env = {**os.environ, "QWEN_AGENT_BASE_URL": server.base_url, "QWEN_AGENT_MODEL": "scripted",
                "PYTHONPATH": str(REPO)}

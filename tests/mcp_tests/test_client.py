@@ -162,7 +162,7 @@ def test_agent_takes_mcp_servers_next_to_ordinary_tools_and_starts_them_lazily()
     llm = ScriptedLLM([call("add", {"a": 2, "b": 3}), call("local_double", {"x": 5}), call("fail", {"reason": "r"}),
                        "Thought: done\nFinal Answer: 5 and 10"])
     config = {"mcpServers": {"demo": {"command": sys.executable, "args": [DEMO]}}}
-    with Agent(llm, tools=[config, local_double]) as agent:
+    with Agent(llm, tools=[config, local_double], tool_format="react") as agent:
         assert set(mcp_processes()) == before  # nothing started by building the agent
         result = agent.run_result("add, double, fail")
         started = set(mcp_processes()) - before

@@ -87,12 +87,12 @@ def test_cli_run_with_mcp_config(tmp_path):
     with ServerThread(create_app(ScriptedLLM(script), model_name="m")).start() as server:
         done = subprocess.run([sys.executable, "-m", "qwen_agent.cli", "run", "four plus five", "--backend", "openai",
                                "--base-url", server.base_url, "--model", "m", "--api-key", "x",
-                               "--mcp-config", str(first), "--mcp-config", str(second)],
+                               "--mcp-config", str(first), "--mcp-config", str(second), "--tool-format", "react"],
                               capture_output=True, text=True, timeout=120, cwd=REPO,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     out = done.stdout
     assert done.returncode == 0, done.stderr
-    assert "Action: a-add" in out and "Observation: 9" in out and "Final Answer: nine" in out
+    assert out.splitlines() == ["[thinking] t", '-> a-add({"a": 4, "b": 5})', "<- a-add: 9", "nine"]
 
 
 def test_cli_reports_a_bad_config_file(tmp_path, capsys):

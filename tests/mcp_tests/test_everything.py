@@ -76,7 +76,7 @@ def test_an_agent_uses_the_reference_server_through_the_config_format():
     before = set(mcp_processes())
     script = ['Thought: add\nAction: get-sum\nAction Input: {"a": 2, "b": 5}', "Thought: ok\nFinal Answer: 7"]
     config = {"mcpServers": {"everything": {"command": command, "args": ["stdio"]}}}
-    with Agent(ScriptedLLM(script), tools=[config]) as agent:
+    with Agent(ScriptedLLM(script), tools=[config], tool_format="react") as agent:
         result = agent.run_result("2 + 5?")
     assert result.steps[1].observation == "The sum of 2 and 5 is 7." and result.answer == "7"
     assert wait_gone(list(set(mcp_processes()) - before)) == []

@@ -27,6 +27,7 @@ def serve_scripted() -> Iterator[Callable[..., tuple[ScriptedLLM, openai.OpenAI,
     stack = []
 
     def start(responses, *, chunk_size: int = 3, api_key: str | None = None, **kwargs):
+        kwargs.setdefault("tool_format", "react")
         llm = ScriptedLLM(responses, chunk_size=chunk_size)
         cm = running(llm, api_key=api_key, **kwargs)
         server = cm.__enter__()

@@ -31,6 +31,23 @@ def test_serve_arguments_and_bad_configuration(tmp_path):
         build_llm(args)
     with pytest.raises(ConfigurationError, match="needs --model"):
         build_llm(_parser().parse_args(["serve", "--backend", "transformers"]))
+    (tmp_path / "r.json").write_text('["unterminated')
+    with pytest.raises(ConfigurationError, match="cannot read a JSON list of replies"):
+        build_llm(args)
+    missing = _parser().parse_args(["serve", "--backend", "scripted", "--script", str(tmp_path / "none.json")])
+    with pytest.raises(ConfigurationError, match="No such file"):
+        build_llm(missing)
+
+
+def test_serve_without_the_server_extra_says_what_to_install(tmp_path):
+    """The `serve` command is always listed; without fastapi it fails with the pip line, not 'invalid choice'."""
+    (tmp_path / "r.json").write_text('["hi"]')
+    code = ("import sys; sys.modules['fastapi'] = None\nfrom qwen_agent.cli import main\n"
+            f"sys.exit(main(['serve', '--backend', 'scripted', '--script', {str(tmp_path / 'r.json')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 1, out.stderr
+    assert "fastapi" in out.stderr and "pip install" in out.stderr and "qwen_agent[server]" in out.stderr
 
 
 def test_max_request_bytes_must_be_positive(capsys):
@@ -51,7 +68,8 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_process_answers_openai_client(tmp_path):
     script = tmp_path / "replies.json"
-    script.write_text(json.dumps(["Hello from the scripted backend."]))
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    script.write_text(json.dumps(["Hello from the scripted backend.", call]))
     port = _free_port()
     code = (
         "import argparse, sys\nfrom qwen_agent.server.cli import add_serve_command\n"
@@ -60,7 +78,8 @@ def test_serve_process_answers_openai_client(tmp_path):
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--backend", "scripted", "--script", str(script),
-         "--served-model-name", "demo", "--port", str(port), "--api-key", "k", "--log-level", "warning"],
+         "--served-model-name", "demo", "--port", str(port), "--api-key", "k", "--log-level", "warning",
+         "--tool-format", "hermes"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
     )
     try:
@@ -76,6 +95,14 @@ def test_serve_process_answers_openai_client(tmp_path):
                 time.sleep(0.2)
         resp = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
         assert resp.choices[0].message.content == "Hello from the scripted backend."
+        # `qwen-agent run`'s default model name reaches the one served model; tools are read as Hermes
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+        resp = client.chat.completions.create(model="Qwen2.5-7B-Instruct", tools=tools,
+                                              messages=[{"role": "user", "content": "weather?"}])
+        (tool_call,) = resp.choices[0].message.tool_calls
+        assert (tool_call.function.name, json.loads(tool_call.function.arguments)) == ("get_weather", {"city": "Paris"})
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="other", messages=[{"role": "user", "content": "hi"}])
     finally:
         proc.terminate()
         proc.wait(timeout=10)

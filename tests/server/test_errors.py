@@ -41,7 +41,7 @@ def test_bad_json_is_400(serve_scripted):
     [
         ({"model": MODEL}, "messages", "Field required"),
         ({"model": MODEL, "messages": []}, "messages", "at least 1"),
-        ({"messages": USER}, "model", "Field required"),
+        ({"model": 7, "messages": USER}, "model", "valid string"),
         ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0]", "unknown role"),
         ({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]",
          "only text"),
@@ -130,3 +130,12 @@ def test_backend_errors_map_to_openai_errors_also_mid_stream():
         assert info.value.body["code"] == "context_length_exceeded"
         with pytest.raises(openai.APIError, match="8192"):
             list(client.chat.completions.create(model="failing", messages=USER, stream=True))
+
+
+def test_no_model_or_the_cli_default_reaches_the_one_served_model(serve_scripted):
+    """`qwen-agent serve --model /path/x` serves the id "/path/x"; clients that name no model, or the name
+    `qwen-agent run` sends by default, still reach it."""
+    _, _, server = serve_scripted(["a", "b"])
+    for body in ({"messages": USER}, {"model": "Qwen2.5-7B-Instruct", "messages": USER}):
+        response = _post(server, "/chat/completions", body)
+        assert response.status_code == 200, response.text

@@ -1,8 +1,7 @@
-"""The real openai client against the server: plain, streamed, tool calls, parallel, forced, multi-turn."""
+"""The real openai client against the server: plain and streamed text, tool_choice none, legacy functions,
+completions, models. Tool calls in every format: test_tool_formats.py."""
 
 from __future__ import annotations
-
-import json
 
 from qwen_agent.schema import Message
 from tests.server.conftest import MODEL
@@ -15,13 +14,7 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-TIME = {"type": "function",
-        "function": {**WEATHER["function"], "name": "get_time", "description": "Local time in a city."}}
 CALL = 'Thought: I should check.\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation: rainy'
-TWO = (
-    'Thought: both\nAction: get_weather\nAction Input: {"city": "Paris"}\n'
-    'Action: get_time\nAction Input: {"city": "Tokyo"}\nObservation: invented'
-)
 
 
 def test_plain_answer_and_prompt_received(serve_scripted):
@@ -55,70 +48,8 @@ def test_streamed_answer(serve_scripted):
     assert chunks[-1].usage.completion_tokens == len(text)
 
 
-def test_tool_call_non_streamed(serve_scripted):
-    llm, client, _ = serve_scripted([CALL])
-    resp = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[WEATHER],
-    )
-    choice = resp.choices[0]
-    assert choice.finish_reason == "tool_calls"
-    (call,) = choice.message.tool_calls
-    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
-    assert call.id.startswith("call_")
-    prompt, stop = llm.calls[0]
-    assert "Observation:" in stop
-    assert "get_weather: Call this tool to interact with the get_weather API." in prompt[-1].content
-    assert prompt[-1].content.endswith("Question: Weather in Paris?")
-
-
-def test_tool_call_streamed_arrives_whole(serve_scripted):
-    _, client, _ = serve_scripted([CALL], chunk_size=2)
-    chunks = list(client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[WEATHER], stream=True,
-    ))
-    deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
-    assert len(deltas) == 1
-    assert deltas[0].function.name == "get_weather"
-    assert json.loads(deltas[0].function.arguments) == {"city": "Paris"}
-    assert "Observation" not in deltas[0].function.arguments
-    assert all(not c.choices[0].delta.content for c in chunks)  # the Thought is not shown as an answer
-    assert chunks[-1].choices[0].finish_reason == "tool_calls"
-
-
-def test_two_parallel_tool_calls_and_parallel_off(serve_scripted):
-    _, client, _ = serve_scripted([TWO, TWO])
-    msgs = [{"role": "user", "content": "Paris weather and Tokyo time?"}]
-    resp = client.chat.completions.create(model=MODEL, messages=msgs, tools=[WEATHER, TIME])
-    calls = resp.choices[0].message.tool_calls
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
-        ("get_weather", {"city": "Paris"}), ("get_time", {"city": "Tokyo"})]
-    assert calls[0].id != calls[1].id
-    resp = client.chat.completions.create(model=MODEL, messages=msgs, tools=[WEATHER, TIME],
-                                          parallel_tool_calls=False)
-    assert [c.function.name for c in resp.choices[0].message.tool_calls] == ["get_weather"]
-
-
-def test_tool_choice_forced_prefills_action(serve_scripted):
-    llm, client, _ = serve_scripted(['{"city": "Lima"}\nObservation: x', '`Get_Time`\nAction Input: {"city": "Oslo"}'])
-    resp = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Anything"}], tools=[WEATHER, TIME],
-        tool_choice={"type": "function", "function": {"name": "get_time"}},
-    )
-    (call,) = resp.choices[0].message.tool_calls
-    assert (call.function.name, call.function.arguments) == ("get_time", '{"city": "Lima"}')
-    assert llm.calls[0][0][-1] == Message.assistant("Action: get_time\nAction Input: ")
-    stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Anything"}], tools=[WEATHER, TIME],
-        tool_choice="required", stream=True,
-    )
-    deltas = [tc for c in stream for tc in (c.choices[0].delta.tool_calls or [])]
-    assert llm.calls[1][0][-1] == Message.assistant("Action: ")
-    # the model names the tool; a variant spelling is mapped to the offered name
-    assert [(d.function.name, d.function.arguments) for d in deltas] == [("get_time", '{"city": "Oslo"}')]
-
-
 def test_tool_choice_none_hides_tools(serve_scripted):
-    llm, client, _ = serve_scripted(["Action: get_weather"])
+    llm, client, _ = serve_scripted(["Action: get_weather"], tool_format="react")
     resp = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Hi"}], tools=[WEATHER], tool_choice="none",
     )
@@ -126,27 +57,8 @@ def test_tool_choice_none_hides_tools(serve_scripted):
     assert llm.calls[0][0] == [Message.user("Hi")]
 
 
-def test_multi_turn_with_tool_results(serve_scripted):
-    llm, client, _ = serve_scripted([TWO, "Thought: I now know the final answer\nFinal Answer: Rainy, 9 am."])
-    msgs = [{"role": "user", "content": "Paris weather and Tokyo time?"}]
-    first = client.chat.completions.create(model=MODEL, messages=msgs, tools=[WEATHER, TIME])
-    message = first.choices[0].message
-    msgs.append(message.model_dump(exclude_none=True))
-    for call, result in zip(message.tool_calls, ["rainy", "9 am"], strict=True):
-        msgs.append({"role": "tool", "tool_call_id": call.id, "content": result})
-    second = client.chat.completions.create(model=MODEL, messages=msgs, tools=[WEATHER, TIME], stream=True)
-    text = "".join(c.choices[0].delta.content or "" for c in second)
-    assert text == "Rainy, 9 am."
-    transcript = llm.calls[1][0][-1].content
-    assert transcript.endswith(
-        "Question: Paris weather and Tokyo time?\nThought: both\nAction: get_weather\n"
-        'Action Input: {"city": "Paris"}\nObservation: rainy\nAction: get_time\n'
-        'Action Input: {"city": "Tokyo"}\nObservation: 9 am\n'
-    )
-
-
 def test_legacy_functions_answer_with_function_call(serve_scripted):
-    _, client, _ = serve_scripted([CALL, '{"city": "Paris"}'])
+    _, client, _ = serve_scripted([CALL, '{"city": "Paris"}'], tool_format="react")
     resp = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Weather?"}], functions=[WEATHER["function"]],
     )

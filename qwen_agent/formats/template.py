@@ -1,0 +1,61 @@
+"""Tools rendered by the backend itself: the checkpoint's chat template, or a server that takes OpenAI `tools`.
+
+`ChatTemplateFormat(inner)` leaves the conversation in OpenAI's shape and hands the tools over in a
+`ChatPrompt`, so the model reads exactly the text it was trained on (Qwen2.5's Hermes block, Qwen3-Coder's
+XML). What the model writes back is still read by `inner` (a call a server leaves as text is recovered too).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from qwen_agent.formats.base import ParsedTurn, Rendered, ToolChoice, ToolFormat, TurnReader
+from qwen_agent.schema import ChatPrompt, Message, ToolSpec
+
+
+class ChatTemplateFormat(ToolFormat):
+    """`inner`'s reading, the backend's rendering.
+
+    Args:
+        inner: the format the template renders and the model writes (Hermes, Qwen3-Coder).
+        send_choice: give `tool_choice` to the backend (a server that enforces it) instead of starting the
+            assistant turn with `inner`'s forced prefix (a local template, continued by us).
+    """
+
+    def __init__(self, inner: ToolFormat, *, send_choice: bool = False) -> None:
+        self.inner = inner
+        self.send_choice = send_choice
+        self.name = f"{inner.name} (chat template)"  # type: ignore[misc]
+
+    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
+        if not tools:
+            return Rendered(messages)
+        if self.send_choice:
+            return Rendered(ChatPrompt(messages, tools, choice.to_openai()))
+        return Rendered(ChatPrompt(messages, tools), (), self.inner.forced_prefix(choice, tools))
+
+    def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
+        return "" if self.send_choice else self.inner.forced_prefix(choice, tools)
+
+    def _parse(self, text: str, tools: list[ToolSpec]) -> ParsedTurn:
+        return self.inner._parse(text, tools)
+
+    def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
+        return self.inner.reader(tools, prefill)
+
+
+def server_reply_text(content: str, reasoning: str = "", calls: Sequence[tuple[str, str]] = ()) -> str:
+    """A server's structured reply (reasoning, content, calls as (name, arguments JSON text)) as the text a
+    Hermes-reading format reads back: `<think>` reasoning, the content, then one `<tool_call>` per call."""
+    head = f"<think>\n{reasoning}\n</think>\n\n" if reasoning else ""
+    return head + content + "".join(tool_call_text(name, args) for name, args in calls)
+
+
+def tool_call_text(name: str, arguments: str) -> str:
+    """One call in Hermes markup; arguments that are not JSON text are kept as a JSON string."""
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        args = arguments
+    return "\n<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"
