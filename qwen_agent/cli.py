@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-model", help="download, verify and cache the small real Qwen; print its path")
     fetch.set_defaults(func=_cmd_fetch_model)
     _add_server_command(sub)
+    _add_ui_command(sub)
     return parser
 
 
@@ -122,6 +123,12 @@ def _add_server_command(sub: argparse._SubParsersAction) -> None:
     except ImportError:  # the server package is optional
         return
     add_serve_command(sub)
+
+
+def _add_ui_command(sub: argparse._SubParsersAction) -> None:
+    from qwen_agent.ui.cli import add_ui_command  # cheap: the UI's web stack loads when the command runs
+
+    add_ui_command(sub, _agent_options, _build_agent)
 
 
 if __name__ == "__main__":
