@@ -1,0 +1,163 @@
+"""The UI's HTTP API over a real server on 127.0.0.1 (no browser): safety checks, limits, files, history."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from qwen_agent import Agent
+from qwen_agent.cli import main
+from qwen_agent.errors import ConfigurationError
+from qwen_agent.llm.scripted import ScriptedLLM
+from qwen_agent.schema import Message, Step, ToolCall
+from qwen_agent.tools.code_interpreter import CodeInterpreter
+from qwen_agent.ui import UILimits
+from qwen_agent.ui.cli import check_exposure
+from qwen_agent.ui.events import history_from_steps, is_binary
+from tests.ui.conftest import PacedScriptedLLM, ui_server
+
+H = {"X-Requested-By": "qwen-agent-ui"}
+
+
+def events(client: httpx.Client, cid: str, after: int = 0) -> list[dict]:
+    """Every event of a conversation, once its run has ended (the stream ends by itself then)."""
+    with client.stream("GET", f"/ui/api/conversations/{cid}/events", params={"after": after}) as r:
+        assert r.status_code == 200
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    return [json.loads(line[6:]) for line in lines if line != "data: {}"]
+
+
+def new_client(server, **kwargs) -> httpx.Client:
+    return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=20, **kwargs)
+
+
+def test_a_run_as_events_and_the_next_run_sees_the_history() -> None:
+    llm = ScriptedLLM(["Final Answer: Paris.", "Final Answer: About 2.1 million people."])
+    with Agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        assert c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "Capital of France?"},
+                      headers=H).json() == {"first": 0}
+        got = events(c, cid)
+        assert [e["type"] for e in got[:1] + got[-2:]] == ["user", "step", "done"]
+        assert "".join(e["text"] for e in got if e["type"] == "delta") == "Final Answer: Paris."
+        assert got[-2]["kind"] == "final" and got[-2]["answer"] == "Paris." and got[-1]["status"] == "final"
+        assert [e["seq"] for e in got] == list(range(len(got)))
+        second = c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "How many live there?"},
+                        headers=H).json()["first"]
+        assert second == len(got)
+        assert events(c, cid, after=second)[-1]["status"] == "final"
+        prompt = llm.calls[1][0]
+        assert "Capital of France?" in str(prompt) and "Paris." in str(prompt)
+
+
+def test_refusals_say_why() -> None:
+    limits = UILimits(max_message_chars=50, max_upload_bytes=100)
+    with Agent(PacedScriptedLLM(["Final Answer: " + "z" * 300], delay=0.01), [CodeInterpreter()]) as agent, \
+            ui_server(agent, limits=limits) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        url = f"/ui/api/conversations/{cid}"
+        r = c.post(f"{url}/messages", json={"text": "y" * 51}, headers=H)
+        assert r.status_code == 413 and "51 characters; the limit is 50" in r.json()["error"]
+        assert c.post(f"{url}/messages", json={"text": "  "}, headers=H).status_code == 400
+        assert c.post(f"{url}/messages", content=b"\xff", headers=H).status_code == 400
+        assert c.post(f"{url}/messages", json={"text": "hi"}).status_code == 403  # no X-Requested-By
+        assert c.post("/ui/api/conversations/nope/messages", json={"text": "hi"}, headers=H).status_code == 404
+        assert c.post(f"{url}/messages", json={"text": "hi"}, headers=H).status_code == 200
+        busy = c.post(f"{url}/messages", json={"text": "again"}, headers=H)
+        assert busy.status_code == 409 and "still answering" in busy.json()["error"]
+        assert c.post(f"{url}/stop", headers=H).json() == {"stopping": True}
+        assert events(c, cid)[-1] == {"type": "done", "status": "cancelled", "seq": len(events(c, cid)) - 1}
+
+        big = c.put(f"{url}/files/big.txt", content=b"a" * 101, headers=H)
+        assert big.status_code == 413 and "upload limit of 100 bytes" in big.json()["error"]
+        hidden = c.put(f"{url}/files/.bashrc", content=b"x", headers=H)
+        assert hidden.status_code == 400 and "unusable file name" in hidden.json()["error"]
+        work = agent_work_dir(server, cid)
+        assert sorted(p.name for p in work.iterdir()) == []  # nothing half-written kept
+        assert c.get(f"{url}/files/..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
+def agent_work_dir(server, cid):
+    return server.app.state.ui_store.get(cid).work_dir
+
+
+def test_uploads_land_in_the_work_dir_and_download_back() -> None:
+    with Agent(ScriptedLLM([]), [CodeInterpreter()]) as agent, ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        url = f"/ui/api/conversations/{cid}/files"
+        payload = bytes(range(256))
+        info = c.put(f"{url}/raw.bin", content=payload, headers=H).json()
+        assert info == {"name": "raw.bin", "size": 256, "binary": True, "image": False,
+                        "url": f"{url}/raw.bin"}
+        text = c.put(f"{url}/notes.txt", content="héllo\n".encode(), headers=H).json()
+        assert text["binary"] is False and text["size"] == 7
+        assert (agent_work_dir(server, cid) / "raw.bin").read_bytes() == payload
+        down = c.get(f"{url}/raw.bin")
+        assert down.content == payload and down.headers["content-disposition"].startswith("attachment")
+        assert down.headers["content-security-policy"] == "sandbox"
+        assert [e["type"] for e in events(c, cid)] == ["upload", "upload"]
+
+
+def test_uploads_need_the_code_interpreter() -> None:
+    with Agent(ScriptedLLM([]), []) as agent, ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        r = c.put(f"/ui/api/conversations/{cid}/files/a.txt", content=b"x", headers=H)
+        assert r.status_code == 400 and "--tool code_interpreter" in r.json()["error"]
+
+
+def test_loopback_names_only_without_a_key_and_the_key_when_set() -> None:
+    with Agent(ScriptedLLM([]), []) as agent:
+        with ui_server(agent) as server, new_client(server) as c:
+            assert c.get("/ui/api/info").status_code == 200
+            assert c.get("/ui/api/info", headers={"Host": "localhost:1234"}).status_code == 200
+            rebound = c.get("/ui/", headers={"Host": "attacker.example:80"})
+            assert rebound.status_code == 403 and "loopback" in rebound.json()["error"]
+        with ui_server(agent, api_key="s3cret") as server, new_client(server) as c:
+            assert c.get("/ui/", headers={"Host": "box.lan"}).status_code == 200  # the page itself is public
+            assert c.post("/ui/api/conversations", headers=H).status_code == 401
+            assert c.post("/ui/api/login", json={"key": "wrong"}, headers=H).status_code == 401
+            bearer = {**H, "Authorization": "Bearer s3cret"}
+            assert c.post("/ui/api/conversations", headers=bearer).status_code == 200
+            assert c.post("/ui/api/login", json={"key": "s3cret"}, headers=H).status_code == 200
+            assert c.post("/ui/api/conversations", headers=H).status_code == 200  # the cookie now
+
+
+def test_binding_beyond_loopback_needs_a_key(capsys) -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        check_exposure(host, None)
+    check_exposure("0.0.0.0", "key")
+    with pytest.raises(ConfigurationError, match="--ui-key"):
+        check_exposure("0.0.0.0", None)
+    assert main(["ui", "--host", "192.168.1.5", "--no-browser"]) == 1
+    assert "--ui-key" in capsys.readouterr().err
+
+
+def test_history_groups_parallel_calls_of_one_turn() -> None:
+    a, b, c = (ToolCall(name="f", arguments=json.dumps({"x": i}), id=f"call_{i}") for i in range(3))
+    raw1, raw2 = "turn one text", "turn two text"
+    steps = [
+        Step(kind="action", index=0, thought="two at once", tool_call=a, raw=raw1),
+        Step(kind="observation", index=0, tool_call=a, observation="A"),
+        Step(kind="action", index=1, thought="two at once", tool_call=b, raw=raw1),
+        Step(kind="observation", index=1, tool_call=b, observation="B"),
+        Step(kind="action", index=2, tool_call=c, raw=raw2),
+        Step(kind="observation", index=2, tool_call=c, observation="C", is_error=True),
+        Step(kind="final", index=3, answer="done"),
+    ]
+    got = history_from_steps(Message.user("q"), steps)
+    assert [(m.role, m.content, [t.id for t in m.tool_calls or []], m.tool_call_id) for m in got] == [
+        ("user", "q", [], None),
+        ("assistant", "two at once", ["call_0", "call_1"], None),
+        ("tool", "A", [], "call_0"), ("tool", "B", [], "call_1"),
+        ("assistant", None, ["call_2"], None),
+        ("tool", "C", [], "call_2"),
+        ("assistant", "done", [], None),
+    ]
+
+
+def test_binary_sniffing() -> None:
+    assert is_binary(b"a\0b") and is_binary(b"\xff\xfe\xfa text")
+    assert not is_binary("naïve café".encode()) and not is_binary(b"")
+    assert not is_binary("日本".encode()[:-1])  # a multi-byte character cut at the sniffing limit
