@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +21,7 @@ from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.ui import UILimits
 from qwen_agent.ui.cli import check_exposure
 from qwen_agent.ui.events import history_from_steps, is_binary
+from tests.scripted_server import ScriptedOpenAIServer
 from tests.ui.conftest import PacedScriptedLLM, ui_server
 
 H = {"X-Requested-By": "qwen-agent-ui"}
@@ -161,3 +167,36 @@ def test_binary_sniffing() -> None:
     assert is_binary(b"a\0b") and is_binary(b"\xff\xfe\xfa text")
     assert not is_binary("naïve café".encode()) and not is_binary(b"")
     assert not is_binary("日本".encode()[:-1])  # a multi-byte character cut at the sniffing limit
+
+
+def test_the_command_serves_the_page_over_a_model_server(tmp_path) -> None:
+    """`qwen-agent ui` as a user runs it, against a real OpenAI-compatible HTTP server (scripted replies)."""
+    with ScriptedOpenAIServer(["Final Answer: Hello from the command."]) as upstream, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        cmd = [sys.executable, "-m", "qwen_agent.cli", "ui", "--base-url", upstream.base_url, "--model", "m",
+               "--no-browser", "--port", str(port)]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        try:
+            assert f"http://127.0.0.1:{port}/ui/" in proc.stderr.readline()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as c:
+                page = _retry(lambda: c.get("/ui/"))
+                assert page.status_code == 200 and "/ui/static/app.js" in page.text
+                assert c.get("/ui/static/highlight.js").status_code == 200
+                cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+                c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "hi"}, headers=H)
+                assert events(c, cid)[-2]["answer"] == "Hello from the command."
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        assert proc.returncode in (0, -15)
+
+
+def _retry(call, tries: int = 100):
+    for _ in range(tries):
+        try:
+            return call()
+        except httpx.ConnectError:
+            time.sleep(0.05)
+    return call()
