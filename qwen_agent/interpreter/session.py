@@ -192,6 +192,19 @@ class KernelSession:
             result.elapsed = time.monotonic() - started
             return result
 
+    def interrupt(self) -> bool:
+        """Interrupt the code running now, as Ctrl-C in a notebook (safe from another thread; variables are
+        kept): the running `execute` returns with a KeyboardInterrupt error. Returns whether a kernel was
+        there to ask; an idle kernel ignores it."""
+        kernel = self._kernel
+        if kernel is None or self._closed:
+            return False
+        try:
+            kernel.interrupt()
+        except Exception:  # noqa: BLE001 - a kernel going away is not the caller's problem
+            return False
+        return True
+
     def _run(self, code: str, timeout: float) -> ExecutionResult:
         kernel = self._kernel
         assert kernel is not None  # _ensure_kernel guarantees it

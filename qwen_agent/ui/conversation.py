@@ -52,6 +52,7 @@ class Conversation:
         self._changed = threading.Condition()
         self._cancel = threading.Event()
         self._busy = False
+        self._in_tool = False  # between an action step and its observation
         self._model_lock = model_lock
         self.agent = self._own_agent(template)
 
@@ -123,7 +124,19 @@ class Conversation:
         running = self.running
         if running:
             self._cancel.set()
+            if self._in_tool:  # code that runs long would otherwise hold the stop until its timeout
+                threading.Thread(target=self._interrupt_tool, daemon=True).start()
         return running
+
+    def _interrupt_tool(self) -> None:
+        """Interrupt the interpreter until the tool call returns (an interrupt sent just before the kernel
+        starts the code is ignored, so one is not enough)."""
+        interpreters = [t for t in self.agent.tools if isinstance(t, CodeInterpreter)]
+        deadline = time.monotonic() + max((t.timeout for t in interpreters), default=0)
+        while self._in_tool and self._busy and time.monotonic() < deadline:
+            for t in interpreters:
+                t.interrupt()
+            time.sleep(0.5)
 
     def _run(self, text: str) -> None:
         query = Message.user(text)
@@ -149,6 +162,7 @@ class Conversation:
             if self._cancel.is_set() and step.kind != "observation":
                 return "cancelled"
             steps.append(step)
+            self._in_tool = step.kind == "action"
             self.emit(step_event(step))
             if step.kind == "observation":
                 self._emit_files(changed_files(self.work_dir, before))

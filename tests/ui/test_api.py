@@ -200,3 +200,30 @@ def _retry(call, tries: int = 100):
         except httpx.ConnectError:
             time.sleep(0.05)
     return call()
+
+
+@pytest.mark.kernel
+def test_stop_interrupts_code_that_runs_long() -> None:
+    sleepy = "Action: code_interpreter\nAction Input: ```py\nimport time\nx = 41\ntime.sleep(60)\n```\n"
+    llm = ScriptedLLM([sleepy, "Action: code_interpreter\nAction Input: print(x + 1)\n", "Final Answer: 42"])
+    with Agent(llm, [CodeInterpreter(timeout=60)]) as agent, ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        url = f"/ui/api/conversations/{cid}"
+        c.post(f"{url}/messages", json={"text": "sleep"}, headers=H)
+        conv = server.app.state.ui_store.get(cid)
+        deadline = time.monotonic() + 30
+        while not any(e.get("kind") == "action" for e in conv.events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the code is sleeping now
+        started = time.monotonic()
+        assert c.post(f"{url}/stop", headers=H).json() == {"stopping": True}
+        got = events(c, cid)
+        assert time.monotonic() - started < 5  # not the 60 s the code asked for
+        assert got[-1]["status"] == "cancelled"
+        observation = next(e for e in got if e.get("kind") == "observation")
+        assert "KeyboardInterrupt" in observation["observation"]
+        assert len(llm.calls) == 1  # the model was not asked again after the stop
+        # the kernel kept its state: the next run reads x
+        c.post(f"{url}/messages", json={"text": "go on"}, headers=H)
+        later = events(c, cid, after=len(got))
+        assert any(e.get("observation") == "42" for e in later)
