@@ -76,9 +76,10 @@ def test_uploads_reach_the_interpreter_text_and_binary(page, tmp_path) -> None:
         assert "scores.csv" in b.js("document.querySelector('.msg.user').textContent")
         # the model was told which files arrived
         assert "scores.csv, blob.bin" in llm.calls[0][0][-1].content
+        b.screenshot(tmp_path / "uploads.png")
 
 
-def test_stop_a_running_generation_then_go_on(page) -> None:
+def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
     long_reply = "Final Answer: " + "counting sheep, " * 200
     llm = PacedScriptedLLM([long_reply, "Final Answer: Fine, a short one."], delay=0.02)
     with Agent(llm, []) as agent, ui_server(agent) as server:
@@ -88,13 +89,16 @@ def test_stop_a_running_generation_then_go_on(page) -> None:
         b.js("document.getElementById('stop').click()")
         b.wait("(document.getElementById('log').textContent).includes('Stopped by you.')", 10)
         assert b.js(ANSWERS) == 0 and b.js("!document.getElementById('send').hidden")
+        kept = b.js("document.querySelector('pre.draft.cut').textContent")  # what was written stays, marked
+        assert kept.startswith("stopped here:Final Answer: counting sheep") and len(kept) < len("stopped here:" + long_reply)
         assert len(llm.calls) == 1
+        b.screenshot(tmp_path / "stopped.png")
         send(b, "A short one then.")
         b.wait(f"{ANSWERS} === 1")
         assert b.js("document.querySelector('.answer').textContent") == "Fine, a short one."
 
 
-def test_huge_paste_and_model_failure_lose_nothing(page) -> None:
+def test_huge_paste_and_model_failure_lose_nothing(page, tmp_path) -> None:
     llm = FailingScriptedLLM(["Final Answer: The first try breaks.", "Final Answer: Second try works."],
                              fail_after=9)
     with Agent(llm, []) as agent, ui_server(agent) as server:
@@ -110,12 +114,13 @@ def test_huge_paste_and_model_failure_lose_nothing(page) -> None:
         error = b.wait("document.querySelector('.note.error')?.textContent")
         assert "closed the connection mid-answer" in error
         b.wait("document.getElementById('input').value === 'Try me.'")  # the question is back, ready to resend
+        b.screenshot(tmp_path / "model-failed.png")
         b.js("document.getElementById('send').click()")
         b.wait(f"{ANSWERS} === 1")
         assert b.js("document.querySelector('.answer').textContent") == "Second try works."
 
 
-def test_server_going_away_is_said_and_recovered_from(page) -> None:
+def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
     long_reply = "Final Answer: " + "still talking, " * 300
     with Agent(PacedScriptedLLM([long_reply], delay=0.02), []) as agent:
         server_cm = ui_server(agent)
@@ -126,6 +131,7 @@ def test_server_going_away_is_said_and_recovered_from(page) -> None:
         b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('still talking')")
         server_cm.__exit__(None, None, None)  # the server goes away mid-answer
         b.wait("document.getElementById('banner').textContent.includes('Lost the connection')", 15)
+        b.screenshot(tmp_path / "server-gone.png")
     with Agent(ScriptedLLM(["Final Answer: Back again."]), []) as agent2, ui_server(agent2, port=port):
         # the page finds the server again by itself, and says the old conversation is gone
         b.wait("document.getElementById('banner').textContent.includes('no longer knows this conversation')", 15)
@@ -133,3 +139,21 @@ def test_server_going_away_is_said_and_recovered_from(page) -> None:
         send(b, "Are you there?")
         b.wait(f"{ANSWERS} === 1")
         assert b.js("document.querySelector('.answer').textContent") == "Back again."
+        b.screenshot(tmp_path / "server-back.png")
+
+
+def test_a_keyed_ui_asks_for_its_key(browser) -> None:
+    with Agent(ScriptedLLM(["Final Answer: unlocked"]), []) as agent, ui_server(agent, api_key="open sesame") as server:
+        b = browser
+        b.open(f"http://127.0.0.1:{server.port}/ui/")
+        b.js("localStorage.clear()")
+        b.open(f"http://127.0.0.1:{server.port}/ui/")
+        b.wait("!document.getElementById('keyform').hidden")
+        b.js("document.getElementById('key').value = 'wrong'; document.querySelector('#keyform button').click()")
+        b.wait("document.getElementById('banner').textContent === 'wrong access key'")
+        b.js("document.getElementById('key').value = 'open sesame'; document.querySelector('#keyform button').click()")
+        b.wait("document.body.dataset.ready === '1'")
+        assert b.js("document.getElementById('keyform').hidden")
+        send(b, "let me in")
+        b.wait(f"{ANSWERS} === 1")
+        assert b.js("document.querySelector('.answer').textContent") == "unlocked"

@@ -67,6 +67,14 @@ const Render = (() => {
 
     endDraft() { if (this.draft) { this.draft.remove(); this.draft = null; } }
 
+    /* A run that ended mid-generation keeps what the model had written, labelled as cut off. */
+    freezeDraft(label) {
+      if (!this.draft) return;
+      this.draft.firstChild.textContent = label;
+      this.draft.classList.add("cut");
+      this.draft = null;
+    }
+
     add(ev) {
       const handler = this["on_" + ev.type];
       if (handler) handler.call(this, ev); else this.currentTurn().append(el("div", "note", esc(JSON.stringify(ev))));
@@ -145,12 +153,12 @@ const Render = (() => {
     }
 
     on_error(ev) {
-      this.endDraft();
+      this.freezeDraft("cut off by the error below:");
       this.currentTurn().append(el("div", "note error", "&#9888; " + esc(ev.message)));
     }
 
     on_done(ev) {
-      this.endDraft();
+      this.freezeDraft(ev.status === "cancelled" ? "stopped here:" : "unfinished:");
       if (ev.status === "cancelled") this.currentTurn().append(el("div", "note warn", "Stopped by you."));
       this.turn = null;
     }
