@@ -26,6 +26,7 @@ from qwen_agent.ui.events import FileInfo, changed_files, history_from_steps, sn
 from qwen_agent.ui.tee import RunCancelled, TeeLLM
 
 log = logging.getLogger(__name__)
+MAX_FILES_SHOWN = 50  # per tool step; code that writes thousands of files should not flood the page
 
 
 class Busy(QwenAgentError):
@@ -173,7 +174,8 @@ class Conversation:
 
     def _emit_files(self, files: list[FileInfo]) -> None:
         if files:
-            self.emit({"type": "files", "files": [f.to_json(self.id) for f in files]})
+            shown = [f.to_json(self.id) for f in files[:MAX_FILES_SHOWN]]
+            self.emit({"type": "files", "files": shown, "more": len(files) - len(shown)})
 
     # --- files --------------------------------------------------------------------------------------------
     def add_upload(self, info: FileInfo) -> None:

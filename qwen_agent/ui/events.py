@@ -11,7 +11,8 @@ them and a reconnecting one can ask for what it missed.
 | upload   | a file was put in the work dir         | file {name, size, binary, url}                    |
 | delta    | the model wrote more text this turn    | text (raw model output, shown as a draft)         |
 | step     | the agent finished an event            | the Step's fields (kind, index, thought, ...)     |
-| files    | a tool step left new or changed files  | files [{name, size, binary, url, image}]          |
+| files    | a tool step left new or changed files  | files [{name, size, binary, url, image}] (the     |
+|          |                                        | first 50), more (how many were left out)          |
 | error    | the run failed                         | message                                           |
 | done     | the run ended                          | status: final, stopped, cancelled or error        |
 """
@@ -65,7 +66,10 @@ def snapshot(work_dir: Path) -> dict[str, tuple[int, int]]:
         rel = path.relative_to(work_dir)
         if any(part.startswith(".") for part in rel.parts) or path.is_symlink() or not path.is_file():
             continue
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError:  # removed meanwhile by code still running in the kernel
+            continue
         out[rel.as_posix()] = (st.st_size, st.st_mtime_ns)
     return out
 
@@ -76,8 +80,11 @@ def changed_files(work_dir: Path, before: dict[str, tuple[int, int]]) -> list[Fi
     out = []
     for name, (size, _) in sorted(after.items()):
         if before.get(name) != after[name]:
-            with (work_dir / name).open("rb") as f:
-                out.append(FileInfo(name, size, is_binary(f.read(_SNIFF_BYTES))))
+            try:
+                with (work_dir / name).open("rb") as f:
+                    out.append(FileInfo(name, size, is_binary(f.read(_SNIFF_BYTES))))
+            except OSError:
+                continue
     return out
 
 

@@ -227,3 +227,19 @@ def test_stop_interrupts_code_that_runs_long() -> None:
         c.post(f"{url}/messages", json={"text": "go on"}, headers=H)
         later = events(c, cid, after=len(got))
         assert any(e.get("observation") == "42" for e in later)
+
+
+@pytest.mark.kernel
+def test_files_a_step_writes_are_announced_at_most_50() -> None:
+    code = ("Action: code_interpreter\nAction Input: ```py\nimport os\nos.makedirs('out', exist_ok=True)\n"
+            "for i in range(60):\n    open(f'out/{i:02d}.txt', 'w').write('x' * i)\n"
+            "open('.hidden', 'w').write('no')\n```\n")
+    with Agent(ScriptedLLM([code, "Final Answer: wrote them"]), [CodeInterpreter()]) as agent, \
+            ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "write files"}, headers=H)
+        (files,) = [e for e in events(c, cid) if e["type"] == "files"]
+        assert files["more"] == 10 and len(files["files"]) == 50
+        assert files["files"][3] == {"name": "out/03.txt", "size": 3, "binary": False, "image": False,
+                                     "url": f"/ui/api/conversations/{cid}/files/out/03.txt"}
+        assert c.get(files["files"][3]["url"]).text == "xxx"

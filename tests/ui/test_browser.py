@@ -86,6 +86,9 @@ def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
         b = page(server)
         send(b, "Tell me a long story.")
         b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('sheep')")
+        b.open(b.js("location.href"))  # a reload mid-answer picks the running answer up again
+        b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('sheep')")
+        assert b.js("!document.getElementById('stop').hidden")
         b.js("document.getElementById('stop').click()")
         b.wait("(document.getElementById('log').textContent).includes('Stopped by you.')", 10)
         assert b.js(ANSWERS) == 0 and b.js("!document.getElementById('send').hidden")

@@ -149,6 +149,7 @@ const Render = (() => {
         box.append(el("a", "file", `&#11015; ${esc(f.name)} <span class="muted">${size(f.size)}</span>`));
         box.lastChild.href = f.url; box.lastChild.download = f.name;
       }
+      if (ev.more) box.append(el("div", "note", `and ${ev.more} more files in the work dir`));
       this.currentTurn().append(box);
     }
 
