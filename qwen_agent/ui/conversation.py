@@ -53,6 +53,7 @@ class Conversation:
         self._changed = threading.Condition()
         self._cancel = threading.Event()
         self._busy = False
+        self._thread: threading.Thread | None = None
         self._in_tool = False  # between an action step and its observation
         self._model_lock = model_lock
         self.agent = self._own_agent(template)
@@ -116,8 +117,9 @@ class Conversation:
             self._cancel.clear()
             self._busy = True
             self.last_used = time.monotonic()
-            threading.Thread(target=self._run, args=(_with_files(text, files),),
-                             name=f"qwen-agent-ui-{self.id[:8]}", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, args=(_with_files(text, files),),
+                                            name=f"qwen-agent-ui-{self.id[:8]}", daemon=True)
+            self._thread.start()
         return first
 
     def stop(self) -> bool:
@@ -182,8 +184,12 @@ class Conversation:
         self.pending_uploads.append(info.name)
         self.emit({"type": "upload", "file": info.to_json(self.id)})
 
-    def close(self) -> None:
-        self._cancel.set()
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a running answer (waiting up to `timeout` s, so no generation outlives the app), close the
+        kernel, remove the work dir."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
         for t in self.agent.tools:
             if isinstance(t, CodeInterpreter):
                 t.close()
