@@ -37,6 +37,8 @@ class TeeLLM(LLM):
         self._cancel = cancel
 
     def __getattr__(self, name: str) -> Any:  # count_tokens, tokenizer ...: what planners may look up
+        if name == "inner":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
