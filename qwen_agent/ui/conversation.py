@@ -146,8 +146,13 @@ class Conversation:
         steps: list[Step] = []
         status = "error"
         try:
-            with self._model_lock:
+            if not self._model_lock.acquire(blocking=False):
+                self.emit({"type": "status", "text": "waiting: another conversation is using the model"})
+                self._model_lock.acquire()
+            try:
                 status = self._steps(query, steps)
+            finally:
+                self._model_lock.release()
         except RunCancelled:
             status = "cancelled"
         except Exception as e:  # noqa: BLE001 - the page must hear of any failure, then the user may go on

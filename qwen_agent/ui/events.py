@@ -9,6 +9,7 @@ them and a reconnecting one can ask for what it missed.
 |----------|----------------------------------------|---------------------------------------------------|
 | user     | the user sent a message                | text, files (names uploaded since the last one)   |
 | upload   | a file was put in the work dir         | file {name, size, binary, url}                    |
+| status   | the run waits (the model is busy)      | text                                              |
 | delta    | the model wrote more text this turn    | text (raw model output, shown as a draft)         |
 | step     | the agent finished an event            | the Step's fields (kind, index, thought, ...)     |
 | files    | a tool step left new or changed files  | files [{name, size, binary, url, image}] (the     |

@@ -243,3 +243,17 @@ def test_files_a_step_writes_are_announced_at_most_50() -> None:
         assert files["files"][3] == {"name": "out/03.txt", "size": 3, "binary": False, "image": False,
                                      "url": f"/ui/api/conversations/{cid}/files/out/03.txt"}
         assert c.get(files["files"][3]["url"]).text == "xxx"
+
+
+def test_two_conversations_take_turns_with_the_model() -> None:
+    llm = PacedScriptedLLM(["Final Answer: one answer"], delay=0.01, cycle=True)
+    with Agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
+        ids = [c.post("/ui/api/conversations", headers=H).json()["id"] for _ in range(2)]
+        for cid in ids:
+            c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "go"}, headers=H)
+        first, second = (events(c, cid) for cid in ids)
+        for got in (first, second):  # each streamed its own reply, not a mix of both
+            assert "".join(e["text"] for e in got if e["type"] == "delta") == "Final Answer: one answer"
+            assert got[-1]["status"] == "final"
+        assert [e["type"] for e in second[:2]] == ["user", "status"]
+        assert "another conversation is using the model" in second[1]["text"]

@@ -96,6 +96,8 @@ const Render = (() => {
         ` (${kind}${size(f.size)}); the agent sees it with your next message`));
     }
 
+    on_status(ev) { this.currentTurn().append(el("div", "note", esc(ev.text))); }
+
     on_delta(ev) {
       if (!this.draft) {
         this.draft = el("pre", "draft");
