@@ -167,7 +167,7 @@ class Conversation:
     def _steps(self, query: Message, steps: list[Step]) -> str:
         before = snapshot(self.work_dir)
         for step in self.agent.run_stream(query.content or "", history=self.history):
-            if self._cancel.is_set() and step.kind != "observation":
+            if self._cancel.is_set() and step.kind == "action":  # the tool is not run; a finished answer is kept
                 return "cancelled"
             steps.append(step)
             self._in_tool = step.kind == "action"
