@@ -64,8 +64,20 @@ def run_ui(args: argparse.Namespace, build_agent: Callable[[argparse.Namespace],
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/ui/"
         print(f"qwen-agent ui: {url}", file=sys.stderr)
         if not args.no_browser:  # once the server is likely listening
-            threading.Timer(1.5, webbrowser.open, [url]).start()
+            threading.Timer(1.5, open_browser, [url]).start()
         serve(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         agent.close()
     return 0
+
+
+def open_browser(url: str) -> bool:
+    """Open `url` in a graphical browser if there is one; a console browser (lynx, w3m: what a machine without
+    a display offers) would take over this terminal, so it is not used. Returns whether one was opened."""
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    if type(browser) is webbrowser.GenericBrowser:
+        return False
+    return browser.open(url)
