@@ -77,6 +77,17 @@ def test_uploads_reach_the_interpreter_text_and_binary(page, tmp_path) -> None:
         # the model was told which files arrived
         assert "scores.csv, blob.bin" in llm.calls[0][0][-1].content
         b.screenshot(tmp_path / "uploads.png")
+        old_id = b.js("localStorage.getItem('qwen-agent-ui.conversation')")
+        b.js("document.getElementById('new').click()")  # a new conversation: empty page, its own work dir
+        b.wait(f"localStorage.getItem('qwen-agent-ui.conversation') !== {old_id!r}")
+        assert b.js("document.getElementById('log').children.length") == 0
+        new_id = b.js("localStorage.getItem('qwen-agent-ui.conversation')")
+        store = server.app.state.ui_store
+        assert store.get(new_id).work_dir != store.get(old_id).work_dir
+        assert list(store.get(new_id).work_dir.iterdir()) == []
+        b.open(b.js("location.href"))  # and it is the one a reload shows
+        b.wait("document.body.dataset.ready === '1'")
+        assert b.js("document.getElementById('log').children.length") == 0
 
 
 def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
