@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qwen_agent.agent import Agent
 from qwen_agent.errors import QwenAgentError
+from qwen_agent.llm.base import LLM
 from qwen_agent.schema import Message, Step
 from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.tools.registry import ToolRegistry
@@ -60,7 +61,7 @@ class Conversation:
 
     def _own_agent(self, template: Agent) -> Agent:
         agent = copy.copy(template)
-        agent.llm = TeeLLM(template.llm, self._on_text, self._cancel)
+        agent.llm = cast(LLM, TeeLLM(template.llm, self._on_text, self._cancel))
         agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools)
         return agent
 

@@ -38,3 +38,15 @@ def test_a_set_cancel_stops_at_the_next_piece() -> None:
     with pytest.raises(RunCancelled):  # still set: the backend is not even asked
         tee.generate("p")
     assert len(inner.calls) == 1
+
+
+def test_questions_about_the_backend_reach_the_backend() -> None:
+    class Native(ScriptedLLM):  # a backend that answers a planner's question its own way
+        model_name = "native"
+
+        def default_answer(self) -> str:
+            return "mine"
+
+    tee = TeeLLM(Native(["x"]), lambda _: None, threading.Event())
+    assert tee.model_name == "native" and tee.default_answer() == "mine"
+    assert tee.default_config is tee.inner.default_config
