@@ -50,6 +50,11 @@ class FailingScriptedLLM(ScriptedLLM):
             yield chunk
 
 
+def react_agent(llm, tools=()) -> Agent:
+    """An agent in Qwen's ReAct format, the one the scripted replies of these tests are written in."""
+    return Agent(llm, list(tools), lang="en")
+
+
 @contextmanager
 def ui_server(agent: Agent, port: int = 0, **kwargs: Any) -> Iterator[ServerThread]:
     with ServerThread(create_ui_app(agent, **kwargs), port=port) as server:

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qwen_agent import Agent
 from qwen_agent.cli import main
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm.scripted import ScriptedLLM
@@ -22,7 +21,7 @@ from qwen_agent.ui import UILimits
 from qwen_agent.ui.cli import check_exposure
 from qwen_agent.ui.events import history_from_steps, is_binary
 from tests.scripted_server import ScriptedOpenAIServer
-from tests.ui.conftest import PacedScriptedLLM, ui_server
+from tests.ui.conftest import PacedScriptedLLM, react_agent, ui_server
 
 H = {"X-Requested-By": "qwen-agent-ui"}
 
@@ -41,7 +40,7 @@ def new_client(server, **kwargs) -> httpx.Client:
 
 def test_a_run_as_events_and_the_next_run_sees_the_history() -> None:
     llm = ScriptedLLM(["Final Answer: Paris.", "Final Answer: About 2.1 million people."])
-    with Agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
+    with react_agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         assert c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "Capital of France?"},
                       headers=H).json() == {"first": 0}
@@ -60,7 +59,7 @@ def test_a_run_as_events_and_the_next_run_sees_the_history() -> None:
 
 def test_refusals_say_why() -> None:
     limits = UILimits(max_message_chars=50, max_upload_bytes=100)
-    with Agent(PacedScriptedLLM(["Final Answer: " + "z" * 300], delay=0.01), [CodeInterpreter()]) as agent, \
+    with react_agent(PacedScriptedLLM(["Final Answer: " + "z" * 300], delay=0.01), [CodeInterpreter()]) as agent, \
             ui_server(agent, limits=limits) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         url = f"/ui/api/conversations/{cid}"
@@ -90,7 +89,7 @@ def agent_work_dir(server, cid):
 
 
 def test_uploads_land_in_the_work_dir_and_download_back() -> None:
-    with Agent(ScriptedLLM([]), [CodeInterpreter()]) as agent, ui_server(agent) as server, new_client(server) as c:
+    with react_agent(ScriptedLLM([]), [CodeInterpreter()]) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         url = f"/ui/api/conversations/{cid}/files"
         payload = bytes(range(256))
@@ -107,14 +106,14 @@ def test_uploads_land_in_the_work_dir_and_download_back() -> None:
 
 
 def test_uploads_need_the_code_interpreter() -> None:
-    with Agent(ScriptedLLM([]), []) as agent, ui_server(agent) as server, new_client(server) as c:
+    with react_agent(ScriptedLLM([]), []) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         r = c.put(f"/ui/api/conversations/{cid}/files/a.txt", content=b"x", headers=H)
         assert r.status_code == 400 and "--tool code_interpreter" in r.json()["error"]
 
 
 def test_loopback_names_only_without_a_key_and_the_key_when_set() -> None:
-    with Agent(ScriptedLLM([]), []) as agent:
+    with react_agent(ScriptedLLM([]), []) as agent:
         with ui_server(agent) as server, new_client(server) as c:
             assert c.get("/ui/api/info").status_code == 200
             assert c.get("/ui/api/info", headers={"Host": "localhost:1234"}).status_code == 200
@@ -206,7 +205,7 @@ def _retry(call, tries: int = 100):
 def test_stop_interrupts_code_that_runs_long() -> None:
     sleepy = "Action: code_interpreter\nAction Input: ```py\nimport time\nx = 41\ntime.sleep(60)\n```\n"
     llm = ScriptedLLM([sleepy, "Action: code_interpreter\nAction Input: print(x + 1)\n", "Final Answer: 42"])
-    with Agent(llm, [CodeInterpreter(timeout=60)]) as agent, ui_server(agent) as server, new_client(server) as c:
+    with react_agent(llm, [CodeInterpreter(timeout=60)]) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         url = f"/ui/api/conversations/{cid}"
         c.post(f"{url}/messages", json={"text": "sleep"}, headers=H)
@@ -234,7 +233,7 @@ def test_files_a_step_writes_are_announced_at_most_50() -> None:
     code = ("Action: code_interpreter\nAction Input: ```py\nimport os\nos.makedirs('out', exist_ok=True)\n"
             "for i in range(60):\n    open(f'out/{i:02d}.txt', 'w').write('x' * i)\n"
             "open('.hidden', 'w').write('no')\n```\n")
-    with Agent(ScriptedLLM([code, "Final Answer: wrote them"]), [CodeInterpreter()]) as agent, \
+    with react_agent(ScriptedLLM([code, "Final Answer: wrote them"]), [CodeInterpreter()]) as agent, \
             ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "write files"}, headers=H)
@@ -247,7 +246,7 @@ def test_files_a_step_writes_are_announced_at_most_50() -> None:
 
 def test_two_conversations_take_turns_with_the_model() -> None:
     llm = PacedScriptedLLM(["Final Answer: one answer"], delay=0.01, cycle=True)
-    with Agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
+    with react_agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
         ids = [c.post("/ui/api/conversations", headers=H).json()["id"] for _ in range(2)]
         for cid in ids:
             c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "go"}, headers=H)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_agent import Agent
 from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.tools.code_interpreter import CodeInterpreter
-from tests.ui.conftest import FailingScriptedLLM, PacedScriptedLLM, send, ui_server
+from tests.ui.conftest import FailingScriptedLLM, PacedScriptedLLM, react_agent, send, ui_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
@@ -24,7 +23,7 @@ IMAGE_LOADED = "[...document.querySelectorAll('img.plot')].some(i => i.complete 
 
 def test_streams_steps_and_plot_and_keeps_them_across_reload(page, tmp_path) -> None:
     llm = PacedScriptedLLM([PLOT_CALL, PLOT_ANSWER], delay=0.03)
-    with Agent(llm, [CodeInterpreter()]) as agent, ui_server(agent) as server:
+    with react_agent(llm, [CodeInterpreter()]) as agent, ui_server(agent) as server:
         b = page(server)
         send(b, "What is 1+2+3+4? Plot the squares.")
         # the model's text shows while it is generated, before the step is complete
@@ -64,7 +63,7 @@ def test_uploads_reach_the_interpreter_text_and_binary(page, tmp_path) -> None:
     read = ("Action: code_interpreter\nAction Input: ```py\nimport pandas as pd\n"
             "df = pd.read_csv('scores.csv')\nprint(df.score.sum(), len(open('blob.bin', 'rb').read()))\n```\n")
     llm = ScriptedLLM([read, "Final Answer: The scores add up to 12 and blob.bin holds 1024 bytes."])
-    with Agent(llm, [CodeInterpreter()]) as agent, ui_server(agent) as server:
+    with react_agent(llm, [CodeInterpreter()]) as agent, ui_server(agent) as server:
         b = page(server)
         b.set_files("#files", [csv, blob])
         b.wait("document.querySelectorAll('.note.upload').length === 2")
@@ -93,7 +92,7 @@ def test_uploads_reach_the_interpreter_text_and_binary(page, tmp_path) -> None:
 def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
     long_reply = "Final Answer: " + "counting sheep, " * 200
     llm = PacedScriptedLLM([long_reply, "Final Answer: Fine, a short one."], delay=0.02)
-    with Agent(llm, []) as agent, ui_server(agent) as server:
+    with react_agent(llm, []) as agent, ui_server(agent) as server:
         b = page(server)
         send(b, "Tell me a long story.")
         b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('sheep')")
@@ -115,7 +114,7 @@ def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
 def test_huge_paste_and_model_failure_lose_nothing(page, tmp_path) -> None:
     llm = FailingScriptedLLM(["Final Answer: The first try breaks.", "Final Answer: Second try works."],
                              fail_after=9)
-    with Agent(llm, []) as agent, ui_server(agent) as server:
+    with react_agent(llm, []) as agent, ui_server(agent) as server:
         b = page(server)
         huge = "x" * 150_000
         send(b, huge)
@@ -136,7 +135,7 @@ def test_huge_paste_and_model_failure_lose_nothing(page, tmp_path) -> None:
 
 def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
     long_reply = "Final Answer: " + "still talking, " * 300
-    with Agent(PacedScriptedLLM([long_reply], delay=0.02), []) as agent:
+    with react_agent(PacedScriptedLLM([long_reply], delay=0.02), []) as agent:
         server_cm = ui_server(agent)
         server = server_cm.__enter__()
         port = server.port
@@ -146,7 +145,7 @@ def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
         server_cm.__exit__(None, None, None)  # the server goes away mid-answer
         b.wait("document.getElementById('banner').textContent.includes('Lost the connection')", 15)
         b.screenshot(tmp_path / "server-gone.png")
-    with Agent(ScriptedLLM(["Final Answer: Back again."]), []) as agent2, ui_server(agent2, port=port):
+    with react_agent(ScriptedLLM(["Final Answer: Back again."]), []) as agent2, ui_server(agent2, port=port):
         # the page finds the server again by itself, and says the old conversation is gone
         b.wait("document.getElementById('banner').textContent.includes('no longer knows this conversation')", 15)
         assert b.js("document.querySelectorAll('.msg').length") == 0
@@ -157,7 +156,7 @@ def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
 
 
 def test_a_keyed_ui_asks_for_its_key(browser) -> None:
-    with Agent(ScriptedLLM(["Final Answer: unlocked"]), []) as agent, ui_server(agent, api_key="open sesame") as server:
+    with react_agent(ScriptedLLM(["Final Answer: unlocked"]), []) as agent, ui_server(agent, api_key="open sesame") as server:
         b = browser
         b.open(f"http://127.0.0.1:{server.port}/ui/")
         b.js("localStorage.clear()")
