@@ -61,6 +61,7 @@ class Conversation:
 
     def _own_agent(self, template: Agent) -> Agent:
         agent = copy.copy(template)
+        agent.planner = copy.copy(template.planner)  # planners may cache per backend: none shared between runs
         agent.llm = cast(LLM, TeeLLM(template.llm, self._on_text, self._cancel))
         agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools)
         return agent

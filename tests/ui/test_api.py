@@ -39,14 +39,14 @@ def new_client(server, **kwargs) -> httpx.Client:
 
 
 def test_a_run_as_events_and_the_next_run_sees_the_history() -> None:
-    llm = ScriptedLLM(["Final Answer: Paris.", "Final Answer: About 2.1 million people."])
+    llm = ScriptedLLM(["Paris.", "About 2.1 million people."])
     with react_agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
         assert c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "Capital of France?"},
                       headers=H).json() == {"first": 0}
         got = events(c, cid)
         assert [e["type"] for e in got[:1] + got[-2:]] == ["user", "step", "done"]
-        assert "".join(e["text"] for e in got if e["type"] == "delta") == "Final Answer: Paris."
+        assert "".join(e["text"] for e in got if e["type"] == "delta") == "Paris."
         assert got[-2]["kind"] == "final" and got[-2]["answer"] == "Paris." and got[-1]["status"] == "final"
         assert [e["seq"] for e in got] == list(range(len(got)))
         second = c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "How many live there?"},
@@ -170,7 +170,7 @@ def test_binary_sniffing() -> None:
 
 def test_the_command_serves_the_page_over_a_model_server(tmp_path) -> None:
     """`qwen-agent ui` as a user runs it, against a real OpenAI-compatible HTTP server (scripted replies)."""
-    with ScriptedOpenAIServer(["Final Answer: Hello from the command."]) as upstream, socket.socket() as s:
+    with ScriptedOpenAIServer(["Hello from the command."]) as upstream, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
@@ -245,14 +245,14 @@ def test_files_a_step_writes_are_announced_at_most_50() -> None:
 
 
 def test_two_conversations_take_turns_with_the_model() -> None:
-    llm = PacedScriptedLLM(["Final Answer: one answer"], delay=0.01, cycle=True)
+    llm = PacedScriptedLLM(["one answer"], delay=0.01, cycle=True)
     with react_agent(llm, []) as agent, ui_server(agent) as server, new_client(server) as c:
         ids = [c.post("/ui/api/conversations", headers=H).json()["id"] for _ in range(2)]
         for cid in ids:
             c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "go"}, headers=H)
         first, second = (events(c, cid) for cid in ids)
         for got in (first, second):  # each streamed its own reply, not a mix of both
-            assert "".join(e["text"] for e in got if e["type"] == "delta") == "Final Answer: one answer"
+            assert "".join(e["text"] for e in got if e["type"] == "delta") == "one answer"
             assert got[-1]["status"] == "final"
         assert [e["type"] for e in second[:2]] == ["user", "status"]
         assert "another conversation is using the model" in second[1]["text"]

@@ -90,8 +90,8 @@ def test_uploads_reach_the_interpreter_text_and_binary(page, tmp_path) -> None:
 
 
 def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
-    long_reply = "Final Answer: " + "counting sheep, " * 200
-    llm = PacedScriptedLLM([long_reply, "Final Answer: Fine, a short one."], delay=0.02)
+    long_reply = "Counting sheep, " * 200
+    llm = PacedScriptedLLM([long_reply, "Fine, a short one."], delay=0.02)
     with react_agent(llm, []) as agent, ui_server(agent) as server:
         b = page(server)
         send(b, "Tell me a long story.")
@@ -103,7 +103,7 @@ def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
         b.wait("(document.getElementById('log').textContent).includes('Stopped by you.')", 10)
         assert b.js(ANSWERS) == 0 and b.js("!document.getElementById('send').hidden")
         kept = b.js("document.querySelector('pre.draft.cut').textContent")  # what was written stays, marked
-        assert kept.startswith("stopped here:Final Answer: counting sheep") and len(kept) < len("stopped here:" + long_reply)
+        assert kept.startswith("stopped here:Counting sheep") and len(kept) < len("stopped here:" + long_reply)
         assert len(llm.calls) == 1
         b.screenshot(tmp_path / "stopped.png")
         send(b, "A short one then.")
@@ -112,7 +112,7 @@ def test_stop_a_running_generation_then_go_on(page, tmp_path) -> None:
 
 
 def test_huge_paste_and_model_failure_lose_nothing(page, tmp_path) -> None:
-    llm = FailingScriptedLLM(["Final Answer: The first try breaks.", "Final Answer: Second try works."],
+    llm = FailingScriptedLLM(["The first try breaks.", "Second try works."],
                              fail_after=9)
     with react_agent(llm, []) as agent, ui_server(agent) as server:
         b = page(server)
@@ -134,18 +134,18 @@ def test_huge_paste_and_model_failure_lose_nothing(page, tmp_path) -> None:
 
 
 def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
-    long_reply = "Final Answer: " + "still talking, " * 300
+    long_reply = "Still talking, " * 300
     with react_agent(PacedScriptedLLM([long_reply], delay=0.02), []) as agent:
         server_cm = ui_server(agent)
         server = server_cm.__enter__()
         port = server.port
         b = page(server)
         send(b, "Talk to me.")
-        b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('still talking')")
+        b.wait("(document.querySelector('pre.draft')?.textContent || '').includes('talking')")
         server_cm.__exit__(None, None, None)  # the server goes away mid-answer
         b.wait("document.getElementById('banner').textContent.includes('Lost the connection')", 15)
         b.screenshot(tmp_path / "server-gone.png")
-    with react_agent(ScriptedLLM(["Final Answer: Back again."]), []) as agent2, ui_server(agent2, port=port):
+    with react_agent(ScriptedLLM(["Back again."]), []) as agent2, ui_server(agent2, port=port):
         # the page finds the server again by itself, and says the old conversation is gone
         b.wait("document.getElementById('banner').textContent.includes('no longer knows this conversation')", 15)
         assert b.js("document.querySelectorAll('.msg').length") == 0
@@ -156,7 +156,7 @@ def test_server_going_away_is_said_and_recovered_from(page, tmp_path) -> None:
 
 
 def test_a_keyed_ui_asks_for_its_key(browser) -> None:
-    with react_agent(ScriptedLLM(["Final Answer: unlocked"]), []) as agent, ui_server(agent, api_key="open sesame") as server:
+    with react_agent(ScriptedLLM(["unlocked"]), []) as agent, ui_server(agent, api_key="open sesame") as server:
         b = browser
         b.open(f"http://127.0.0.1:{server.port}/ui/")
         b.js("localStorage.clear()")
