@@ -129,8 +129,8 @@ def _page_routes(app: FastAPI) -> None:
 
 def _api_routes(app: FastAPI, store: ConversationStore, agent: Agent, lim: UILimits, api_key: str | None) -> None:
     @app.get("/ui/api/info")
-    async def info() -> dict[str, Any]:
-        return {"model": agent.llm.model_name, "tools": agent.tools.names, "keyed": api_key is not None,
+    def info() -> dict[str, Any]:
+        return {"model": agent.llm.model_name, "tools": _tool_labels(agent), "keyed": api_key is not None,
                 "max_message_chars": lim.max_message_chars, "max_upload_bytes": lim.max_upload_bytes}
 
     @app.post("/ui/api/login")
@@ -144,7 +144,7 @@ def _api_routes(app: FastAPI, store: ConversationStore, agent: Agent, lim: UILim
         return resp
 
     @app.post("/ui/api/conversations")
-    async def new_conversation() -> dict[str, Any]:
+    def new_conversation() -> dict[str, Any]:  # sync: makes a work dir, so off the event loop
         return {"id": store.create().id}
 
     @app.get("/ui/api/conversations/{cid}/events")
@@ -225,6 +225,17 @@ def _safe_name(name: str) -> str:
     if not base or base.startswith(".") or len(base) > 200 or not base.isprintable():
         raise UIError(400, f"unusable file name {name[:80]!r}: use a plain name such as data.csv")
     return base
+
+
+def _tool_labels(agent: Agent) -> list[str]:
+    """Names of the agent's tools; a provider not started yet (MCP servers) by its servers' names."""
+    labels = []
+    for entry in agent.tools.entries():
+        servers = getattr(entry, "servers", None)
+        name = getattr(entry, "name", None)
+        labels.append(name if isinstance(name, str) else f"MCP: {', '.join(servers)}" if servers
+                      else type(entry).__name__)
+    return labels
 
 
 def _conversation(store: ConversationStore, cid: str) -> Conversation:

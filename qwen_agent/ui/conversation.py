@@ -63,18 +63,18 @@ class Conversation:
         agent = copy.copy(template)
         agent.planner = copy.copy(template.planner)  # planners may cache per backend: none shared between runs
         agent.llm = cast(LLM, TeeLLM(template.llm, self._on_text, self._cancel))
-        agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools)
+        agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools.entries())
         return agent
 
     def _own_tool(self, tool: Any) -> Any:
         if isinstance(tool, CodeInterpreter):
             return CodeInterpreter(timeout=tool.timeout, max_output_chars=tool.max_output_chars,
                                    work_dir=self.work_dir)
-        return tool  # stateless or shared by design (functions, MCP connections)
+        return tool  # stateless or shared by design (functions; MCP servers, started when first needed)
 
     @property
     def has_interpreter(self) -> bool:
-        return any(isinstance(t, CodeInterpreter) for t in self.agent.tools)
+        return any(isinstance(t, CodeInterpreter) for t in self.agent.tools.entries())
 
     @property
     def running(self) -> bool:
@@ -136,7 +136,7 @@ class Conversation:
     def _interrupt_tool(self) -> None:
         """Interrupt the interpreter until the tool call returns (an interrupt sent just before the kernel
         starts the code is ignored, so one is not enough)."""
-        interpreters = [t for t in self.agent.tools if isinstance(t, CodeInterpreter)]
+        interpreters = [t for t in self.agent.tools.entries() if isinstance(t, CodeInterpreter)]
         deadline = time.monotonic() + max((t.timeout for t in interpreters), default=0)
         while self._in_tool and self._busy and time.monotonic() < deadline:
             for t in interpreters:
@@ -197,7 +197,7 @@ class Conversation:
         self.stop()
         if self._thread is not None:
             self._thread.join(timeout)
-        for t in self.agent.tools:
+        for t in self.agent.tools.entries():
             if isinstance(t, CodeInterpreter):
                 t.close()
         shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from qwen_agent import Agent
 from qwen_agent.cli import main
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm.scripted import ScriptedLLM
@@ -256,3 +259,42 @@ def test_two_conversations_take_turns_with_the_model() -> None:
             assert got[-1]["status"] == "final"
         assert [e["type"] for e in second[:2]] == ["user", "status"]
         assert "another conversation is using the model" in second[1]["text"]
+
+
+def _children_running(needle: str) -> list[str]:
+    """Command lines of this process's descendants that contain `needle` (read from /proc)."""
+    found, stack = [], [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                stack.append(kid)
+                with contextlib.suppress(OSError):
+                    cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    if needle in cmd:
+                        found.append(cmd)
+    return found
+
+
+@pytest.mark.kernel
+def test_mcp_tools_start_when_first_needed_and_run_in_the_ui() -> None:
+    pytest.importorskip("mcp")
+    servers = {"mcpServers": {"sandbox": {"command": sys.executable,
+                                          "args": ["-m", "qwen_agent.cli", "mcp-server", "--timeout", "30"]}}}
+    call = 'Action: python\nAction Input: {"code": "print(6 * 7)"}\n'
+    agent = Agent(ScriptedLLM([call, "Final Answer: 42"]), [servers], lang="en")
+    with agent, ui_server(agent) as server, new_client(server) as c:
+        assert c.get("/ui/api/info").json()["tools"] == ["MCP: sandbox"]
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        assert _children_running("mcp-server") == []  # a page that only looks starts nothing
+        c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "six times seven?"}, headers=H)
+        got = events(c, cid)
+        observation = next(e for e in got if e.get("kind") == "observation")
+        assert observation["tool_call"]["name"] == "python" and observation["observation"] == "42"
+        assert got[-1]["status"] == "final"
+        assert len(_children_running("mcp-server")) >= 1
+    assert _children_running("mcp-server") == []  # closing the agent ends the server
