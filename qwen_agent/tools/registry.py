@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from qwen_agent.errors import DuplicateToolError, ToolDefinitionError, ToolNotFoundError
-from qwen_agent.schema import ToolSpec
+from qwen_agent.schema import ToolSpec, normalize_tool_name
 from qwen_agent.tools.base import Tool, ToolProvider
 from qwen_agent.tools.function import FunctionTool
 
@@ -128,5 +128,4 @@ class ToolRegistry:
         return len(self._all)
 
 
-def normalize_tool_name(name: str) -> str:
-    return name.strip().strip("`'\"[]()<>*").strip().lower().replace(" ", "_").replace("-", "_")
+__all__ = ["ToolLike", "ToolRegistry", "as_tool", "normalize_tool_name"]  # normalize_tool_name lives in schema (layer 1)
