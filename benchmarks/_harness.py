@@ -24,6 +24,7 @@ import os
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -182,15 +183,25 @@ def _steps(case: Record, key: str) -> list[Any]:
 
 
 class _PlainProgress:
-    """A progress line on stderr, for when tqdm is not installed (or a silent one: `enabled=False`)."""
+    """A progress line on stderr with an ETA, for when tqdm is not installed (or a silent one:
+    `enabled=False`). The rate counts only the cases done in this run, so a resumed run's ETA is honest."""
 
     def __init__(self, total: int, initial: int, desc: str, enabled: bool = True) -> None:
         self.total, self.n, self.desc, self.enabled = total, initial, desc, enabled
+        self.initial, self.started = initial, time.monotonic()
+
+    def line(self) -> str:
+        done_now = self.n - self.initial
+        if done_now <= 0:
+            return f"{self.desc}: {self.n}/{self.total}"
+        per_case = (time.monotonic() - self.started) / done_now
+        eta = per_case * (self.total - self.n)
+        return f"{self.desc}: {self.n}/{self.total}, {per_case:.1f} s/case, ETA {eta / 60:.1f} min"
 
     def update(self, k: int) -> None:
         self.n += k
         if self.enabled:
-            print(f"\r{self.desc}: {self.n}/{self.total}", end="", file=sys.stderr, flush=True)
+            print(f"\r{self.line()}", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.enabled:
@@ -224,8 +235,12 @@ def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, b
     g.add_argument("--api-key", default="EMPTY", help="API key for --base-url (default: EMPTY)")
     g.add_argument("--backend", choices=("openai", "transformers"), default=backend,
                    help="default: " + (backend or "openai with --base-url, else transformers"))
-    g.add_argument("--max-tokens", type=int, default=max_tokens,
-                   help=f"generation limit per model turn (default {max_tokens})")
+    g.add_argument("--max-tokens", type=int,
+                   help="generation limit per model turn (default: the local checkpoint's generation_config.json "
+                   f"max_new_tokens, as the published runs used it, else {max_tokens})")
+    parser.set_defaults(fallback_max_tokens=max_tokens)
+    g.add_argument("--dtype", choices=("bfloat16", "float16", "float32"),
+                   help="weights' dtype for a local checkpoint (default: the backend's choice)")
     g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
                    help="re-score recorded generations from these jsonl files instead of asking a model")
     g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
@@ -250,7 +265,8 @@ def make_llm(args: argparse.Namespace) -> LLM:
         return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
     if args.base_url:
         raise ConfigurationError("--base-url names a server: it does not go with --backend transformers")
-    return get_llm("transformers", model=args.model)
+    extra = {"dtype": args.dtype} if getattr(args, "dtype", None) else {}
+    return get_llm("transformers", model=args.model, **extra)
 
 
 def generation_lock(args: argparse.Namespace) -> threading.Lock | None:
@@ -260,8 +276,23 @@ def generation_lock(args: argparse.Namespace) -> threading.Lock | None:
 
 
 def generation_config(args: argparse.Namespace) -> GenerationConfig:
-    """Greedy decoding, as the published evaluations used, with the --max-tokens limit."""
-    return GenerationConfig(max_tokens=args.max_tokens, temperature=0.0)
+    """Greedy decoding, as the published evaluations used (`do_sample=False` over the checkpoint's generation
+    config, Qwen `eval/evaluate_plugin.py` lines ~185-195), with --max-tokens, else the checkpoint's
+    `max_new_tokens`, else the benchmark's fallback."""
+    limit = args.max_tokens or checkpoint_max_new_tokens(args) or getattr(args, "fallback_max_tokens", 1024)
+    return GenerationConfig(max_tokens=limit, temperature=0.0)
+
+
+def checkpoint_max_new_tokens(args: argparse.Namespace) -> int | None:
+    """`max_new_tokens` of a local --model folder's generation_config.json, if it has one."""
+    path = Path(str(getattr(args, "model", None) or "")) / "generation_config.json"
+    if not getattr(args, "model", None) or not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("max_new_tokens")
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def run_label(args: argparse.Namespace) -> str:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import json5
 
+from benchmarks.ci_rules import exact_gold, merged_observation, observation_failed, published_observation
 from qwen_agent import Message
-from qwen_agent.interpreter import ExecutionResult, KernelSession
-from qwen_agent.interpreter.result import strip_ansi
+from qwen_agent.interpreter import KernelSession
+from qwen_agent.interpreter.fonts import find_cjk_font
 from qwen_agent.prompts.react import REACT_TEMPLATE
 from qwen_agent.prompts.render import render
 
@@ -31,10 +33,30 @@ TOOL_LINE = (
     "Enclose the code within triple backticks (`) at the beginning and end of the code."
 )
 UPLOAD_NOTE = {"zh": "[上传文件{names}]", "en": "[Upload file {names}]"}
-# Run in every kernel before the case, like the published START_CODE: the names it defined (np, pd, sns, plt,
-# matplotlib, Eq, symbols, solve, math, re, json) and input() disabled. Heavy modules load on first use, so a
-# case that never plots does not pay for importing matplotlib (about a second per kernel).
+# The published kernel preamble, `benchmark/code_interpreter.py` START_CODE (lines ~110-135), in our words:
+# input() disabled; math, re, json imported; seaborn's theme set; a CJK font for matplotlib with ASCII minus
+# signs; numpy, pandas, sympy's Eq/symbols/solve imported. The CJK family is the one our sandbox found (the
+# original named SimHei); the SIGALRM timer and the chdir of the original are left out: our sandbox keeps the
+# deadline outside the kernel and starts it in the case's folder.
 PREAMBLE = """
+def input(*args, **kwargs):
+    raise NotImplementedError('Python input() function is disabled.')
+import math
+import re
+import json
+import seaborn as sns
+sns.set_theme()
+import matplotlib
+import matplotlib.pyplot as plt
+plt.rcParams['font.sans-serif'] = {fonts!r} + plt.rcParams['font.sans-serif']
+plt.rcParams['axes.unicode_minus'] = False
+import numpy as np
+import pandas as pd
+from sympy import Eq, symbols, solve
+"""
+# OUR OLDER PREAMBLE (`--preamble lazy`): the same names, but heavy modules load on first use (about a second
+# less per kernel) and no seaborn theme or font is set.
+LAZY_PREAMBLE = """
 import math, re, json, os, importlib
 def input(*args, **kwargs):
     raise NotImplementedError('Python input() function is disabled.')
@@ -58,6 +80,39 @@ def _sympy(name):
 Eq, symbols, solve = _sympy('Eq'), _sympy('symbols'), _sympy('solve')
 del _alias, _module
 """
+
+
+def published_preamble() -> str:
+    """PREAMBLE with the CJK font this machine has (none: the list stays matplotlib's)."""
+    font = find_cjk_font()
+    return PREAMBLE.format(fonts=[font] if font else [])
+
+
+def font_lines() -> list[str]:
+    """What the published `code_interpreter()` (lines ~140-150) put after every `sns.set_theme(` line, since
+    seaborn's theme resets the font: the CJK font and ASCII minus signs."""
+    font = find_cjk_font()
+    return [f"plt.rcParams['font.sans-serif'] = {[font] if font else []!r} + plt.rcParams['font.sans-serif']",
+            "plt.rcParams['axes.unicode_minus'] = False"]
+
+
+@dataclass(frozen=True)
+class EpisodeRules:
+    """Which definition each part of an episode follows: "published" (default) or our older one.
+
+    observations: "published" (one block per output message, in order) or "merged" (ours);
+    end: "published" (stop when an observation holds `error:` / `Traceback`) or "status" (ours: the kernel's
+        status is not ok);
+    easy_observation: ours when True: an easy case's given round gets its Observation in the prompt (the
+        original ran it but showed the model nothing);
+    preamble: "published" (START_CODE's imports, theme and font) or "lazy" (ours).
+    """
+
+    observations: str = "published"
+    end: str = "published"
+    easy_observation: bool = False
+    preamble: str = "published"
+
 
 TurnSource = Callable[[list[Message]], str]
 
@@ -112,61 +167,49 @@ def extract_code(action_input: str) -> str:
     return value["code"] if isinstance(value, dict) and isinstance(value.get("code"), str) else action_input
 
 
-def format_observation(r: ExecutionResult, timeout: float) -> str:
-    """The observation text in the published layout: `stdout:` / `execute_result:` / `error:` blocks in
-    fences, figures as `![fig-NNN](path)`."""
-    blocks: list[str] = []
-    for name, text in _merged_streams(r.streams):
-        blocks.append(f"{name}:\n\n```\n{strip_ansi(text)}\n```")
-    if r.result is not None:
-        blocks.append(f"execute_result:\n\n```\n{r.result}\n```")
-    for n, path in enumerate(r.images, 1):
-        shown = path.relative_to(r.work_dir) if r.work_dir and path.is_relative_to(r.work_dir) else path
-        blocks.append(f"![fig-{n:03d}]({shown})")
-    if r.error is not None:
-        blocks.append(f"error:\n\n```\n{r.error.text}\n```")
-    elif r.status == "timeout":
-        blocks.append(f"error:\n\n```\nTimeout. No response after {timeout:g} seconds.\n```")
-    elif r.status == "died":
-        blocks.append(f"error:\n\n```\nThe code interpreter died. {r.message}\n```")
-    return "\n\n".join(blocks)
-
-
-def _merged_streams(streams: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for name, text in streams:
-        if out and out[-1][0] == name:
-            out[-1] = (name, out[-1][1] + text)
-        else:
-            out.append((name, text))
-    return [(n, t.rstrip("\n")) for n, t in out]
-
-
 def prepare_code(code: str) -> str:
-    """As published: a `def solution()` the model forgot to call is called."""
+    """As the published `code_interpreter()` (lines ~140-150): the font lines after each `sns.set_theme(`
+    line, and a `def solution()` the model forgot to call is called."""
+    lines: list[str] = []
+    for line in code.split("\n"):
+        lines.append(line)
+        if line.startswith("sns.set_theme("):
+            lines += font_lines()
+    code = "\n".join(lines)
     return code + "\nsolution()" if "def solution()" in code else code
 
 
 class Episode:
-    """Runs one case: model turns from `source`, code in `session`, images copied to `image_dir`."""
+    """Runs one case: model turns from `source`, code in `session`, images copied to `image_dir`.
 
-    def __init__(self, session: KernelSession, source: TurnSource, *, timeout: float, image_dir: Path) -> None:
+    As `inference_and_execute.py` `llm_with_plugin()` (lines ~45-90): an easy case's given round runs first
+    and raises the execution limit by one; each model turn's last Action runs; the observation is appended as
+    `\nObservation: ...\nThought:`; the episode ends when the model calls no tool, an observation fails
+    (`rules.end`), or the limit is reached.
+    """
+
+    def __init__(self, session: KernelSession, source: TurnSource, *, timeout: float, image_dir: Path,
+                 rules: EpisodeRules | None = None) -> None:
         self.session, self.source, self.timeout, self.image_dir = session, source, timeout, image_dir
+        self.rules = rules or EpisodeRules()
         self.executions: list[dict[str, Any]] = []
         self.turns: list[str] = []
 
     def run(self, question: str, prefix: str, files: Sequence[str], lang: str, limit: int) -> dict[str, Any]:
-        """Returns {gen, turns, executions}; `gen` is the assistant text (prefix, turns, observations)."""
-        self.session.execute(PREAMBLE, timeout=self.timeout)
+        """Returns {gen, turns, executions}; `gen` is what followed the prompt: the model's turns and the
+        observations (an easy case's given round is part of the prompt, not of `gen`)."""
+        self.session.execute(published_preamble() if self.rules.preamble == "published" else LAZY_PREAMBLE,
+                             timeout=max(self.timeout, 60.0))
         user = user_prompt(question, lang, files)
-        text, count = prefix, 0
-        if prefix:  # "easy" case: the given first round runs first and does not count against the limit
-            _, given, _ = latest_action(prefix)
-            obs, _ = self._execute(extract_code(given), given=True)
-            if prefix.rstrip().endswith("```") or prefix.rstrip().endswith("Action Input:"):
-                text = prefix.rstrip() + f"\nObservation: {obs}\nThought:"
+        given, text, count = prefix, "", 0
+        if prefix:  # "easy" case: the given round runs first; it does not count against the limit
+            _, code, _ = latest_action(prefix)
+            obs, _ = self._execute(extract_code(code), given=True)
+            if self.rules.easy_observation and (prefix.rstrip().endswith("```")
+                                                or prefix.rstrip().endswith("Action Input:")):
+                given = prefix.rstrip() + f"\nObservation: {obs}\nThought:"
         while count < limit:
-            output = self.source(_messages(user, text))
+            output = self.source(_messages(user, given + text))
             self.turns.append(output)
             action, action_input, output = latest_action(output)
             if not action:
@@ -180,17 +223,22 @@ class Episode:
         return {"gen": text, "turns": self.turns, "executions": self.executions}
 
     def _execute(self, code: str, given: bool = False) -> tuple[str, bool]:
+        """(observation, whether the episode may go on)."""
         r = self.session.execute(prepare_code(code), timeout=self.timeout)
-        obs = format_observation(r, self.timeout)
         images = []
         for n, path in enumerate(r.images, len(self._all_images()) + 1):
             self.image_dir.mkdir(parents=True, exist_ok=True)
             target = self.image_dir / f"fig-{n}.png"
             shutil.copyfile(path, target)
-            images.append(str(target))
+            images.append(str(target.resolve()))
+        if self.rules.observations == "published":
+            obs = published_observation(r, self.timeout, images)
+        else:
+            obs = merged_observation(r, self.timeout, images)
         self.executions.append({"code": code, "status": r.status, "observation": obs, "images": images,
                                 "given": given})
-        return obs, r.status == "ok"
+        go_on = not observation_failed(obs) if self.rules.end == "published" else r.status == "ok"
+        return obs, go_on
 
     def _all_images(self) -> list[str]:
         return [p for e in self.executions for p in e["images"]]
@@ -229,10 +277,17 @@ def last_number(text: str) -> float | int | None:
         return None
 
 
-def gold_number(answer: str) -> float | int:
-    """The gold number of a GSM8K answer: what follows `#### `."""
-    _, sep, tail = answer.rpartition("#### ")
-    if not sep:
-        raise ValueError("GSM8K answer without a '#### ' line")
-    s = tail.strip().replace(",", "")
-    return float(s) if "." in s else int(s)
+def gold_number(answer: str, rule: str = "published") -> float | int:
+    """The gold number of a GSM8K answer.
+
+    "published": `metrics/gsm8k.py` `is_correct()` (line ~30) reads the gold with the same `extract_answer`
+    as the completion, over the whole solution, so `#### 2,125` gives 2 (the thousands comma ends the match);
+    "exact" (`--gold exact`, ours): the number after `#### `, commas dropped.
+    """
+    if rule == "exact":
+        return exact_gold(answer)
+    exact_gold(answer)  # a record without a `#### ` line is not a GSM8K answer
+    value = last_number(answer)
+    if value is None:
+        raise ValueError("GSM8K answer without a number")
+    return value

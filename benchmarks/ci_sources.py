@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.ci_episode import gold_number
+from benchmarks.ci_rules import exact_gold
 from qwen_agent import LLM, GenerationConfig, Message
 from qwen_agent.errors import MissingDependencyError, ModelConnectionError
 from qwen_agent.prompts.react import STOP_WORDS
@@ -73,7 +73,7 @@ def gsm8k_oracle_code(answer: str) -> str:
     the last step whose stated result is the gold number, else the gold number itself. Parsed here with
     `ast` (never run here): the code runs in the sandbox.
     """
-    gold = gold_number(answer)
+    gold = exact_gold(answer)
     lines = ["# the calculator steps of the reference solution", _SHOW]
     chosen = None
     for n, (expr, result) in enumerate(_ANNOTATION.findall(answer)):
@@ -124,7 +124,14 @@ class OracleTurns:
 
 
 # --- visualization judge --------------------------------------------------------------------------------
-JUDGE_PROMPT = {
+# `metrics/visualization.py` EVAL_VISUAL_PROMPT_ZH / _EN (lines ~11-17), verbatim, trailing newline included.
+PUBLISHED_JUDGE_PROMPT = {
+    "zh": "请判断图片是否与下面的[问题]一致，如果一致则回复“right”，不一致则回复“wrong”。\n[问题]：{query}\n",
+    "en": ('Please judge whether the image is consistent with the [Question] below, if it is consistent then reply '
+           '"right", if not then reply "wrong".\n[Question]: {query}\n'),
+}
+# OUR OLDER WORDING (`--judge-prompt ours`).
+OUR_JUDGE_PROMPT = {
     "en": ('Look at the image(s) and decide whether they correctly show what the request below asks for. '
            'Reply with one word: "right" if they do, "wrong" if they do not.\n[Request]: {query}'),
     "zh": "请查看图片，判断它是否正确地画出了下面[请求]所要求的内容。只回复一个词：符合则回复“right”，不符合则回复“wrong”。\n[请求]：{query}",
@@ -134,27 +141,34 @@ JUDGE_PROMPT = {
 class VisionJudge:
     """A vision model behind an OpenAI-compatible endpoint, asked "right" or "wrong" about a plot.
 
-    The verdict is "right" when the reply contains the word right (case-insensitive), as published.
+    As `metrics/visualization.py` `judger_model_inference()` (lines ~30-60) asked gpt-4-vision-preview: one
+    user message, the prompt text first and then every figure as a base64 image, `max_tokens=300`, no
+    temperature given (the endpoint's default); the verdict is "right" when the reply contains "right"
+    (case-insensitive). `prompt`: "published" or "ours"; `temperature`: None keeps the endpoint's default.
     """
 
-    def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 120.0) -> None:
+    def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 120.0, *,
+                 prompt: str = "published", temperature: float | None = None) -> None:
         try:
             import openai
         except ImportError as e:
             raise MissingDependencyError("openai", "benchmarks", "The visualization judge") from e
-        self.model = model
+        self.model, self.temperature = model, temperature
+        self.prompts = PUBLISHED_JUDGE_PROMPT if prompt == "published" else OUR_JUDGE_PROMPT
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=2)
         self._errors = (openai.APIConnectionError, openai.APIStatusError, openai.APITimeoutError)
 
     def judge(self, images: Sequence[str | Path], query: str, lang: str = "en") -> tuple[bool, str]:
         """(verdict, the judge's reply)."""
-        content: list[dict] = [{"type": "text", "text": JUDGE_PROMPT.get(lang, JUDGE_PROMPT["en"]).format(query=query)}]
+        text = self.prompts.get(lang, self.prompts["en"]).format(query=query)
+        content: list[dict] = [{"type": "text", "text": text}]
         for path in images:
             b64 = base64.b64encode(Path(path).read_bytes()).decode("ascii")
             content.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}})
         try:
+            extra = {} if self.temperature is None else {"temperature": self.temperature}
             reply = self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": content}], max_tokens=300, temperature=0)
+                model=self.model, messages=[{"role": "user", "content": content}], max_tokens=300, **extra)
         except self._errors as e:
             raise ModelConnectionError(f"the visualization judge at {self._client.base_url} failed: {e}") from e
         text = reply.choices[0].message.content or ""

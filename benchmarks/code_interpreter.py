@@ -8,11 +8,14 @@
     python -m benchmarks.code_interpreter --task all --replay runs/code_interpreter/old.jsonl --gsm8k ...
 
 Every piece of generated code runs in a sandboxed Jupyter kernel (qwen_agent.interpreter), a fresh kernel per
-case; nothing is executed in this process and nothing is installed. Metrics (docs/benchmarks.md):
-- math: accuracy; the last standalone number of the generated text equals GSM8K's gold number;
-- visualization-hard / -easy: share of cases whose figure, from an execution without error, a vision judge
-  calls "right" (easy cases come with a first code round already done);
-- general: executable rate; the first code block ran without error (missing code counts as not executable).
+case; nothing is executed in this process and nothing is installed. Metrics (docs/benchmarks.md), by default
+as Qwen-Agent's published `benchmark/` defined them (our older rules behind the options of the "rules" group):
+- math: accuracy; the last standalone number of the generated text equals the gold, read by the same rule
+  from the whole reference solution (`--gold exact`: the number after `#### `);
+- visualization-hard / -easy: share of cases with a figure whose observation holds no `error:`/`Traceback`
+  that a vision judge calls "right" (easy cases come with a first code round already done);
+- general: executable rate; the first Action Input, behind the published pre_load, runs as plain Python in
+  the case's sandbox (missing code counts as not executable).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _harness as h
-from benchmarks.ci_episode import Episode, gold_number, last_number, split_query
+from benchmarks.ci_episode import Episode, EpisodeRules, extract_code, gold_number, last_number, split_query
+from benchmarks.ci_general import run_general_check
+from benchmarks.ci_rules import figures_in, general_check_code, has_clean_figure
 from benchmarks.ci_sources import (
     ModelTurns,
     OracleTurns,
@@ -47,11 +52,13 @@ EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
 
 
 # --- cases ------------------------------------------------------------------------------------------------
-def load_gsm8k(path: Path) -> list[dict[str, Any]]:
+def load_gsm8k(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        raise ConfigurationError("--gsm8k: no GSM8K file given")
     cases = []
     for i, row in enumerate(h.read_jsonl(path)):
         try:
-            gold_number(row["answer"])
+            gold_number(row["answer"], "exact")
             question = row["question"]
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigurationError(f"{path}: line {i + 1} is not a GSM8K record with a '#### ' answer") from e
@@ -60,13 +67,19 @@ def load_gsm8k(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-def load_tasks(path: Path, task: str) -> list[dict[str, Any]]:
-    """Cases of the published jsonl (`query`, `tags`, `lang`, `input_file_path`) whose tags name `task`."""
+def load_tasks(path: Path, task: str, skip_negative: bool = False) -> list[dict[str, Any]]:
+    """Cases of the published jsonl (`query`, `tags`, `lang`, `input_file_path`) whose tags name `task`.
+
+    As `inference_and_execute.py` `main()` (line ~190) selects them: `task` occurs in `tags`; rows whose
+    `task` says "negative" are kept (the General metric skips them in `eval_code_execution_rate`, but they are
+    generated and the visualization metric scores them). `skip_negative` (ours, `--skip-negative`) drops them.
+    """
     cases = []
     for i, row in enumerate(h.read_jsonl(path)):
         tags = row.get("tags", "")
         tags = ",".join(tags) if isinstance(tags, list) else str(tags)
-        if task not in tags or "negative" in str(row.get("task", "")):
+        negative = "negative" in str(row.get("task", ""))
+        if task not in tags or (skip_negative and negative):
             continue
         if not isinstance(row.get("query"), str):
             raise ConfigurationError(f"{path}: line {i + 1} has no string 'query'")
@@ -74,15 +87,21 @@ def load_tasks(path: Path, task: str) -> list[dict[str, Any]]:
         files = [files] if isinstance(files, str) else list(files)
         cases.append({"id": f"{task}:{row.get('id', i)}", "task": task, "query": row["query"],
                       "lang": row.get("lang", "en"), "files": [_resolve_file(path.parent, f) for f in files],
-                      "reference_code": row.get("reference_code")})
+                      "reference_code": row.get("reference_code"), "negative": negative})
     return cases
 
 
 def _resolve_file(base: Path, name: str) -> str:
-    for candidate in (Path(name), base / name, base / "files" / Path(name).name):
+    """An upload file: as given, beside the jsonl, in its `files/` folder, or in the published layout's
+    `upload_file_clean/` (beside the jsonl or beside its folder: Qwen-Agent kept `eval_data/` and
+    `upload_file_clean/` side by side, `inference_and_execute.py` lines ~25-30)."""
+    leaf = Path(name).name
+    for candidate in (Path(name), base / name, base / "files" / leaf, base / "upload_file_clean" / leaf,
+                      base.parent / "upload_file_clean" / leaf):
         if candidate.is_file():
             return str(candidate)
-    raise ConfigurationError(f"upload file {name!r} not found (looked beside {base} and in its files/ folder)")
+    raise ConfigurationError(f"upload file {name!r} not found (looked beside {base}, in its files/ folder and in "
+                             "upload_file_clean/ beside it or its parent)")
 
 
 # --- one case -----------------------------------------------------------------------------------------------
@@ -113,9 +132,15 @@ class Runner:
         try:
             names = [session.upload(f) for f in case["files"]]
             image_dir = self.image_root / re.sub(r"[^\w.-]", "_", case["id"])
-            episode = Episode(session, self.source(case), timeout=self.args.timeout, image_dir=image_dir)
+            episode = Episode(session, self.source(case), timeout=self.args.timeout, image_dir=image_dir,
+                              rules=episode_rules(self.args))
             result = episode.run(question, prefix, names, case["lang"], self.args.max_executions or
                                  EXEC_LIMIT[case["task"]])
+            if case["task"] == "general" and self.args.general_rule == "published":
+                program = general_check_code(result["gen"], case["query"], extract_code)
+                check = run_general_check(session, program, names, self.args.general_timeout)
+                result["general_check"] = {"executable": check.executable, "reason": check.reason,
+                                           "detail": check.detail}
         finally:
             self.pool.release(session)
         record = {"id": case["id"], "task": case["task"], "lang": case["lang"], **result}
@@ -125,12 +150,23 @@ class Runner:
     def score(self, case: dict[str, Any], question: str, prefix: str, result: dict[str, Any]) -> dict[str, Any]:
         own = [e for e in result["executions"] if not e["given"]]
         if case["task"] == "math":
-            pred, gold = last_number(result["gen"]), gold_number(case["answer"])
-            return {"pred": pred, "gold": gold, "correct": pred is not None and pred == gold}
+            pred = last_number(result["gen"])
+            gold, exact = gold_number(case["answer"], self.args.gold), gold_number(case["answer"], "exact")
+            return {"pred": pred, "gold": gold, "correct": pred is not None and pred == gold,
+                    "correct_exact_gold": pred is not None and pred == exact}
         if case["task"] == "general":
-            return {"missing_code": not own, "executable": bool(own) and own[0]["status"] == "ok"}
-        images = [p for e in own for p in e["images"]]
-        clean = any(e["images"] and e["status"] == "ok" for e in own)
+            if "general_check" in result:
+                check = result["general_check"]
+                return {"missing_code": check["reason"] == "missing code", "executable": check["executable"],
+                        "failure": check["reason"], "negative": case.get("negative", False)}
+            return {"missing_code": not own, "executable": bool(own) and own[0]["status"] == "ok",
+                    "negative": case.get("negative", False)}
+        if self.args.figure_rule == "published":
+            images = figures_in(result["gen"])
+            clean = bool(images) and has_clean_figure(result["gen"], images)
+        else:  # ours: figures of executions whose kernel status was ok
+            images = [p for e in own for p in e["images"]]
+            clean = any(e["images"] and e["status"] == "ok" for e in own)
         out: dict[str, Any] = {"level": "easy" if prefix else "hard", "images": images, "clean_image": clean,
                                "right": None, "judge_reply": None}
         if not clean:
@@ -150,13 +186,21 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The published metrics (shares in 0-1; None when a task was not run or not judged)."""
     by = {t: [r for r in records if r["task"] == t] for t in TASKS}
     vis = by["visualization"]
+    general = [r for r in by["general"] if not r.get("negative")]  # the published metric skips them
+    failures: dict[str, int] = {}
+    for r in general:
+        if not r["executable"]:
+            reason = r.get("failure") or ("missing code" if r["missing_code"] else "error")
+            failures[reason] = failures.get(reason, 0) + 1
     return {
         "math": _share([r["correct"] for r in by["math"]]),
+        "math_exact_gold": _share([r.get("correct_exact_gold", r["correct"]) for r in by["math"]]),
         "visualization_hard": _share([r["right"] for r in vis if r["level"] == "hard"]),
         "visualization_easy": _share([r["right"] for r in vis if r["level"] == "easy"]),
-        "general": _share([r["executable"] for r in by["general"]]),
+        "general": _share([r["executable"] for r in general]),
+        "general_failures": failures,
         "counts": {"math": len(by["math"]), "visualization_hard": sum(r["level"] == "hard" for r in vis),
-                   "visualization_easy": sum(r["level"] == "easy" for r in vis), "general": len(by["general"])},
+                   "visualization_easy": sum(r["level"] == "easy" for r in vis), "general": len(general)},
         "unjudged_visualization": sum(r["right"] is None for r in vis),
     }
 
@@ -171,6 +215,13 @@ def report(label: str, m: dict[str, Any]) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
     notes = [f"Math, Visualization: accuracy of code execution results (%); General: executable rate of code (%). "
              f"Cases: {counts}.", f"Published rows: {SOURCE}, on the published 20231206 data."]
+    if m["counts"]["math"]:
+        notes.append(f"Math with the gold read after `#### ` (`--gold exact`): {h.pct(m['math_exact_gold'])}%.")
+    if m["general_failures"]:
+        env = sum(m["general_failures"].get(k, 0) for k in ("missing package", "network"))
+        notes.append("General, not executable: " + ", ".join(f"{k} {v}" for k, v in m["general_failures"].items())
+                     + f" ({env} failed on a missing package or the network, which the original environment, "
+                     "with its network and pip installs, might have passed).")
     if m["unjudged_visualization"]:
         notes.append(f"{m['unjudged_visualization']} visualization cases were not judged (no --judge): "
                      "their accuracy is left blank.")
@@ -199,17 +250,57 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per code execution (default 30)")
     p.add_argument("--max-executions", type=int, help="override the published per-task execution limit")
     p.add_argument("--limit", type=int, help="only the first N cases of each task")
+    r = p.add_argument_group("rules (default: the published definition; the other choice is this harness's "
+                             "older rule, opt-in; see docs/benchmarks.md)")
+    r.add_argument("--gold", choices=("published", "exact"), default="published",
+                   help="GSM8K gold: published = the last number of the solution (`#### 2,125` -> 2); "
+                   "exact (ours) = the number after `#### `")
+    r.add_argument("--general-rule", choices=("published", "kernel"), default="published",
+                   help="General: published = re-run the first Action Input as plain Python behind pre_load; "
+                   "kernel (ours) = the kernel's status of the first execution")
+    r.add_argument("--general-timeout", type=float, default=120.0,
+                   help="seconds for the General re-run (the original had no limit; default 120)")
+    r.add_argument("--figure-rule", choices=("published", "status"), default="published",
+                   help="clean figure and episode end: published = no `error:`/`Traceback` in the observation; "
+                   "status (ours) = the kernel's status is ok")
+    r.add_argument("--observations", choices=("published", "merged"), default="published",
+                   help="observation layout: published = one block per output message; merged (ours)")
+    r.add_argument("--easy-observation", action="store_true",
+                   help="ours: show the model the output of an easy case's given round (the original did not)")
+    r.add_argument("--preamble", choices=("published", "lazy"), default="published",
+                   help="kernel preamble: published START_CODE (theme, font, imports) or lazy (ours)")
+    r.add_argument("--skip-negative", action="store_true",
+                   help="ours: drop rows whose task says 'negative' (the original kept them)")
+    r.add_argument("--judge-prompt", choices=("published", "ours"), default="published")
+    r.add_argument("--judge-temperature", type=float,
+                   help="the judge's temperature (default: unset, the endpoint's default, as published)")
     h.add_model_args(p)
     return p.parse_args(argv)
+
+
+def task_file(path: Path) -> Path:
+    """--data as given, or, for a folder, the published file in it (`eval_code_interpreter_v1.jsonl`, directly
+    or under `eval_data/`, Qwen-Agent's layout)."""
+    if not path.is_dir():
+        return path
+    for candidate in (path / "eval_code_interpreter_v1.jsonl", path / "eval_data" / "eval_code_interpreter_v1.jsonl"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigurationError(f"{path} is a folder without eval_code_interpreter_v1.jsonl (nor eval_data/ holding it)")
 
 
 def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     tasks = TASKS if args.task == "all" else (args.task,)
     cases: list[dict[str, Any]] = []
     for task in tasks:
-        found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(args.data, task)
+        found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(task_file(args.data), task, args.skip_negative)
         cases += found[: args.limit]
     return cases
+
+
+def episode_rules(args: argparse.Namespace) -> EpisodeRules:
+    return EpisodeRules(observations=args.observations, end="published" if args.figure_rule == "published"
+                        else "status", easy_observation=args.easy_observation, preamble=args.preamble)
 
 
 def load_replay(paths: Sequence[Path], cases: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -239,7 +330,8 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     """Generate (or replay), execute, score and report. `llm` overrides the model the options name."""
     cases = load_cases(args)
     replay = load_replay(args.replay, cases) if args.replay and not args.oracle else None
-    judge = VisionJudge(args.judge, args.judge_model, args.judge_api_key) if args.judge else None
+    judge = (VisionJudge(args.judge, args.judge_model, args.judge_api_key, prompt=args.judge_prompt,
+                         temperature=args.judge_temperature) if args.judge else None)
     label = h.run_label(args)
     output = args.output or Path("runs") / "code_interpreter" / f"{label}-{args.task}.jsonl"
     owned = llm is None and not args.oracle and replay is None

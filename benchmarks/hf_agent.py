@@ -35,7 +35,7 @@ from benchmarks.hf_agent_data import (
     given_tools_description,
     load_task_set,
 )
-from benchmarks.hf_agent_scoring import evaluate_code, reference_results, score_step
+from benchmarks.hf_agent_scoring import EVALUATORS, StepScore, reference_results, run_code, score_step
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.hf_agent import HfAgent, parse_chat, parse_run
 from qwen_agent.llm import LLM
@@ -62,9 +62,11 @@ class Scorer:
     """
 
     def __init__(self, mode: str, task_set: TaskSet, store: h.ResultStore, make_agent: Callable[[], HfAgent] | None,
-                 replay: dict[str, str] | None = None, lock: threading.Lock | None = None) -> None:
+                 replay: dict[str, str] | None = None, lock: threading.Lock | None = None,
+                 evaluator: str = "transformers-4.35", limit: int | None = None) -> None:
         self.mode, self.store, self.make_agent, self.replay, self.lock = mode, store, make_agent, replay, lock
-        self.items = task_set.run if mode == "run" else task_set.chat
+        self.evaluator = evaluator
+        self.items = _first(task_set.run if mode == "run" else task_set.chat, limit, by_conversation=mode == "chat")
         self.tools = fake_tool_functions(task_set.tools)
         self.run_agent = make_agent() if make_agent is not None and mode == "run" else None
 
@@ -105,9 +107,9 @@ class Scorer:
         agent = self.run_agent
         completion, _ = self._completion(item, lambda: agent.generate_run(item.problem.task))
         explanation, code = parse_run(completion)
-        answer = evaluate_code(code, item.problem.inputs, self.tools)
-        references = reference_results(item.problem.answer, item.problem.inputs, self.tools)
-        return self._record(item, completion, explanation, code, answer, references)
+        outcome = run_code(code, item.problem.inputs, self.tools, evaluator=self.evaluator)
+        references = reference_results(item.problem.answer, item.problem.inputs, self.tools, evaluator=self.evaluator)
+        return self._record(item, completion, explanation, code, outcome, references)
 
     def _conversation(self, items: Sequence[Item], agent: HfAgent | None) -> Iterator[h.Record]:
         """The steps of one conversation in order; `agent` (None: every completion is stored or replayed) keeps
@@ -120,16 +122,49 @@ class Scorer:
             if agent is not None and not is_new:
                 agent.record_chat_turn(task, completion)  # a stored answer joins the transcript as if generated
             explanation, code = parse_chat(completion)
-            answer = evaluate_code(code, item.problem.inputs, self.tools, agent_state)
-            references = reference_results(item.problem.answer, item.problem.inputs, self.tools, reference_states)
-            yield self._record(item, completion, explanation, code, answer, references)
+            outcome = run_code(code, item.problem.inputs, self.tools, agent_state, self.evaluator)
+            references = reference_results(item.problem.answer, item.problem.inputs, self.tools, reference_states,
+                                           self.evaluator)
+            yield self._record(item, completion, explanation, code, outcome, references)
 
-    def _record(self, item: Item, completion: str, explanation: str, code: str, answer: Any,
+    def _record(self, item: Item, completion: str, explanation: str, code: str, outcome: Any,
                 references: Any) -> h.Record:
         problem = item.problem
-        scores = score_step(explanation, code, answer, references, problem.answer, self.tools)
+        unparsable = original_parse_failure(self.mode, completion)
+        if unparsable:  # transformers' parser raised here: the original run stopped; the item scores 0
+            scores = StepScore(0.0, 0.0, 0.0)
+        else:
+            scores = score_step(explanation, code, outcome.value, references, problem.answer, self.tools)
         return {"id": item.id, "mode": self.mode, "task": problem.task, "completion": completion,
-                "explanation": explanation, "code": code, "result": _show(answer), "scores": asdict(scores)}
+                "explanation": explanation, "code": code, "result": _show(outcome.value), "scores": asdict(scores),
+                "aborts_original": unparsable or outcome.aborted}
+
+
+def _first(items: Sequence[Item], limit: int | None, *, by_conversation: bool) -> list[Item]:
+    """The first `limit` items, or the items of the first `limit` conversations (a conversation is not cut)."""
+    if limit is None:
+        return list(items)
+    if not by_conversation:
+        return list(items[:limit])
+    kept = list(dict.fromkeys(item.conversation for item in items))[:limit]
+    return [item for item in items if item.conversation in kept]
+
+
+def original_parse_failure(mode: str, completion: str) -> str | None:
+    """Why transformers 4.35's parser raised on `completion`, ending the original run; None when it did not.
+
+    Run mode, `tools/agents.py` `clean_code_for_run()` (lines 180-193): the text must split into exactly two
+    parts at `Answer:`. Chat mode, `clean_code_for_chat()` (lines 162-177): an answer with no fence line gave
+    code None (then `name in None` raised in `evaluate_code`), and an unclosed block indexed past the end.
+    """
+    if mode == "run":
+        n = f"I will use the following {completion}".count("Answer:")
+        return None if n == 1 else ("no `Answer:`" if n == 0 else f"{n} `Answer:` markers")
+    lines = completion.split("\n")
+    fences = [i for i, line in enumerate(lines) if line.lstrip().startswith("```")]
+    if not fences:
+        return "no code block"
+    return None if len(fences) > 1 else "unclosed code block"
 
 
 def summarize(records: Sequence[h.Record]) -> dict[str, float]:
@@ -158,8 +193,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("run", "chat"), required=True)
     p.add_argument("--tasks", type=Path, default=TASKS_JSON,
                    help="the evaluation set as JSON (docs/hf-agent.md); default: the bundled transformers 4.35 set")
-    p.add_argument("--prompt-style", choices=("text", "chat"), default="text",
-                   help="text: raw completion prompt; chat: the prompt in a user message (chat templates)")
+    p.add_argument("--prompt-style", choices=("text", "chat", "qwen"), default="text",
+                   help="text: raw completion prompt; chat: the prompt in a user message, the run cue as the "
+                   "assistant's start; qwen: as Qwen's QWenAgent (eval/evaluate_plugin.py) sent it to a chat "
+                   "model, which gave the published Qwen numbers")
+    p.add_argument("--evaluator", choices=EVALUATORS, default="transformers-4.35",
+                   help="transformers-4.35 (published: the subset it evaluated) or qwen-agent (ours, broader)")
+    p.add_argument("--limit", type=int, help="only the first N items (run) or conversations (chat)")
     p.add_argument("--run-template", type=Path, help="a run prompt template file (<<all_tools>>, <<prompt>>)")
     p.add_argument("--chat-template", type=Path, help="a chat prompt template file (<<all_tools>>)")
     p.add_argument("--results", type=Path, help="scores as JSON (default: --output with .json)")
@@ -180,7 +220,8 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> h.Record:
     try:
         make_agent = None if replay is not None else _agent_factory(args, llm, task_set)
         with h.ResultStore(None if replay is not None else output) as store:  # a replay writes no per-item file
-            scorer = Scorer(args.mode, task_set, store, make_agent, replay, h.generation_lock(args))
+            scorer = Scorer(args.mode, task_set, store, make_agent, replay, h.generation_lock(args), args.evaluator,
+                            args.limit)
             h.run_cases(scorer.cases(), scorer, store, workers=args.workers, desc=f"hf_agent {args.mode}",
                         progress=not args.no_progress)
             records = scorer.rescore()
@@ -189,8 +230,13 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> h.Record:
             llm.close()
     scores = summarize(records)
     label = h.run_label(args)
+    aborted = [r["id"] for r in records if r.get("aborts_original")]
     markdown = h.markdown_table(HEADER, [[label, args.mode, len(records), *(f"{scores[k]:.2f}" for k in SCORE_NAMES)]])
-    summary = {"mode": args.mode, "model": label, "tasks": str(args.tasks), "items": len(records), "scores": scores}
+    markdown += (f"\n\nEvaluator: {args.evaluator}; prompt style: {args.prompt_style}. "
+                 f"{len(aborted)} items would have aborted the original run (transformers' parser or interpreter "
+                 "raised; a parser failure scores 0 here).")
+    summary = {"mode": args.mode, "model": label, "tasks": str(args.tasks), "items": len(records), "scores": scores,
+               "evaluator": args.evaluator, "prompt_style": args.prompt_style, "would_abort_original": aborted}
     h.write_report(None if replay is not None else output, markdown, summary,
                    json_path=args.results or output.with_suffix(".json"))
     return summary

@@ -8,11 +8,15 @@ Per item three scores in [0, 1]:
   values is, else 0.3.
 The reference's tools are those of the alternative answer the agent's result matched (else the first one).
 
-Code runs in qwen_agent's restricted evaluator over the fake tools whose names occur in the code, with
-transformers' six builtins (print, range, float, int, bool, str) and its fuzzy variable lookup. Its result is,
-as in transformers: the value of the last statement that had one; when the evaluator refuses a statement, the
-value reached before it (transformers' `evaluate` caught its InterpretorError per statement and returned the
-partial result); None when the code does not parse or a tool or builtin raised.
+Code runs over the fake tools whose names occur in the code, with transformers' six builtins (print, range,
+float, int, bool, str) and its fuzzy variable lookup, in one of two evaluators:
+- "transformers-4.35" (default, the published rule): `hf_agent_tf435`, the subset transformers 4.35 walked;
+  an unsupported construct stops evaluation and keeps the partial result;
+- "qwen-agent" (ours, `--evaluator qwen-agent`): qwen_agent's restricted evaluator, which also evaluates
+  tuples, `not`/`and`/`or`, conditional expressions, arithmetic, `+=` and subscript assignment, so code that
+  stopped early (0.3) in transformers can reach the reference (1.0) here.
+The result is the value of the last statement that had one (the partial result when evaluation stopped);
+None when the code does not parse or a tool or builtin raised.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.hf_agent_tf435 import BASE_PYTHON_TOOLS, Outcome, evaluate_tf435
 from qwen_agent.hf_agent import evaluate
+
+EVALUATORS = ("transformers-4.35", "qwen-agent")
 
 TRANSFORMERS_BUILTINS: dict[str, Callable[..., Any]] = {
     "print": print, "range": range, "float": float, "int": int, "bool": bool, "str": str,
@@ -41,17 +48,23 @@ def bind_inputs(inputs: list[str] | dict[str, str]) -> dict[str, Any]:
 
 
 def evaluate_code(code: str, inputs: list[str] | dict[str, str], tools: dict[str, Callable[..., Any]],
-                  state: dict[str, Any] | None = None) -> Any:
+                  state: dict[str, Any] | None = None, evaluator: str = "transformers-4.35") -> Any:
     """The result the benchmark scores for `code` (see the module docstring); `state` is updated in place."""
+    return run_code(code, inputs, tools, state, evaluator).value
+
+
+def run_code(code: str, inputs: list[str] | dict[str, str], tools: dict[str, Callable[..., Any]],
+             state: dict[str, Any] | None = None, evaluator: str = "transformers-4.35") -> Outcome:
+    """`evaluate_code`'s result, with why the original run would have stopped on it (transformers-4.35)."""
     visible = {name: fn for name, fn in tools.items() if name in code}
     if state is None:
         state = bind_inputs(inputs)
     else:
         state.update(bind_inputs(inputs))
+    if evaluator == "transformers-4.35":
+        return evaluate_tf435(code, {**BASE_PYTHON_TOOLS, **visible}, state)
     result = evaluate(code, visible, state, builtins=TRANSFORMERS_BUILTINS, fuzzy_names=True)
-    if result.error_kind in ("syntax", "runtime"):
-        return None
-    return result.value
+    return Outcome(None if result.error_kind in ("syntax", "runtime") else result.value)
 
 
 def tools_named(text: str, names: Iterable[str], *, backticks: bool) -> set[str]:
@@ -102,7 +115,8 @@ def score_step(explanation: str, code: str, agent_answer: Any, references: Any, 
 
 
 def reference_results(answer: str | list[str], inputs: list[str] | dict[str, str],
-                      tools: dict[str, Callable[..., Any]], states: list[dict[str, Any]] | None = None) -> Any:
+                      tools: dict[str, Callable[..., Any]], states: list[dict[str, Any]] | None = None,
+                      evaluator: str = "transformers-4.35") -> Any:
     """The reference result(s): one per alternative when `answer` is a list.
 
     `states` (chat mode) holds one variable dict per alternative, carried between the steps of a
@@ -111,8 +125,9 @@ def reference_results(answer: str | list[str], inputs: list[str] | dict[str, str
     """
     codes = answer if isinstance(answer, list) else [answer]
     if states is None:
-        results = [evaluate_code(code, inputs, tools) for code in codes]
+        results = [evaluate_code(code, inputs, tools, evaluator=evaluator) for code in codes]
     else:
         states.extend({} for _ in range(len(codes) - len(states)))
-        results = [evaluate_code(code, inputs, tools, state) for code, state in zip(codes, states, strict=False)]
+        results = [evaluate_code(code, inputs, tools, state, evaluator)
+                   for code, state in zip(codes, states, strict=False)]
     return results if isinstance(answer, list) else results[0]

@@ -126,13 +126,18 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 # --- cases ------------------------------------------------------------------------------------------------
 def load_cases(path: Path, kind: str) -> list[dict[str, Any]]:
-    """Cases of one file in the published format (`prompt`, `response`); ids from `id` or the line order."""
+    """Cases of one file in the published format (`prompt`, `response`); ids from `id` or the line order.
+
+    A negative case needs no `response`: the published scoring of negatives reads only the generation
+    (`evaluate_plugin.py` `main()`, lines ~250-258)."""
     cases = []
     for i, row in enumerate(h.read_jsonl(path), 1):
-        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("response"), str):
-            raise ConfigurationError(f"{path}: case {i} needs string fields 'prompt' and 'response'")
+        response = row.get("response", "" if kind == "negative" else None)
+        if not isinstance(row.get("prompt"), str) or not isinstance(response, str):
+            needs = "'prompt'" if kind == "negative" else "'prompt' and 'response'"
+            raise ConfigurationError(f"{path}: case {i} needs string fields {needs}")
         case_id = f"{kind}:{row.get('id', i)}"
-        cases.append({"id": case_id, "kind": kind, "prompt": row["prompt"], "response": row["response"],
+        cases.append({"id": case_id, "kind": kind, "prompt": row["prompt"], "response": response,
                       "prompt_sha": _sha(row["prompt"])})
     return cases
 
@@ -171,14 +176,23 @@ def check_resume(store: h.ResultStore, cases: Sequence[dict[str, Any]]) -> None:
 
 
 def make_worker(tokenizer: QwenTokenizer, llm: LLM | None, config: GenerationConfig,
-                replay: tuple[dict[str, str], dict[str, str]] | None, lock: threading.Lock | None = None):
-    """The function that turns one case into its stored record. `lock` serialises model calls."""
+                replay: tuple[dict[str, str], dict[str, str]] | None, lock: threading.Lock | None = None,
+                stop_at_observation: bool = False):
+    """The function that turns one case into its stored record. `lock` serialises model calls.
+
+    The published run (`eval/evaluate_plugin.py` `react_inference()`, lines ~200-215) called Qwen-1's
+    `model.chat` with no stop words, so the model wrote on past `Observation:`; `stop_at_observation` (ours,
+    `--stop-at-observation`) stops there, which changes the scores of malformed outputs (an Action without an
+    Action Input reads its input from a later turn; an `Action:` after a model-written Observation counts).
+    """
+    stop = STOP_WORDS if stop_at_observation else ()
+
     def generate(prompt: str) -> str:
         if llm is None:
             raise ConfigurationError("no model and no recorded generation for this case")
         messages = [Message.system(SYSTEM), Message.user(prompt)]
         with lock or contextlib.nullcontext():
-            return llm.generate(messages, stop=STOP_WORDS, config=config).text
+            return llm.generate(messages, stop=stop, config=config).text
 
     def work(case: dict[str, Any]) -> dict[str, Any]:
         if replay is not None:
@@ -233,6 +247,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--vocab", type=Path,
                    help="qwen.tiktoken (default: the one in a local Qwen-1 --model dir, else the package's copy)")
     p.add_argument("--limit", type=int, help="only the first N cases of each file")
+    p.add_argument("--stop-at-observation", action="store_true",
+                   help="ours: stop generating at `Observation:` (faster; the published run had no stop, which is "
+                   "the default)")
     p.add_argument("--oracle", action="store_true",
                    help="score the reference responses as if a model wrote them (self-check: 100%%, 1.000, 0%%)")
     h.add_model_args(p)
@@ -273,7 +290,7 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
         with h.ResultStore(output) as store:
             check_resume(store, cases)
             lock = h.generation_lock(args)
-            work = make_worker(tokenizer, llm, h.generation_config(args), replay, lock)
+            work = make_worker(tokenizer, llm, h.generation_config(args), replay, lock, args.stop_at_observation)
             h.run_cases(cases, work, store, workers=args.workers, desc="tool_use", progress=not args.no_progress)
             records = [store.records[c["id"]] for c in cases]
     finally:

@@ -40,7 +40,9 @@ def test_last_number_follows_the_published_rule(text, expected):
 
 
 def test_gold_number():
-    assert gold_number("so 2+2=4\n#### 1,080") == 1080
+    # published rule: the gold is the last standalone number of the solution, so the thousands comma ends it
+    assert gold_number("so 2+2=4\n#### 1,080") == 1
+    assert gold_number("so 2+2=4\n#### 1,080", "exact") == 1080
     assert gold_number("#### 0.5") == 0.5
     with pytest.raises(ValueError):
         gold_number("no marker")
@@ -129,4 +131,6 @@ def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
     assert f"no such data file: {missing}" in capsys.readouterr().err
     assert main(["--output", str(tmp_path / "o.jsonl")]) == 2  # bundled GSM8K, but no model named
     assert "--model" in capsys.readouterr().err
+    assert main(["--task", "general", "--data", str(tmp_path), "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "eval_code_interpreter_v1.jsonl" in capsys.readouterr().err  # a folder without the published file
     assert not (tmp_path / "o.jsonl").exists()  # a configuration error writes nothing

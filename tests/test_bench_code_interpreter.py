@@ -41,11 +41,45 @@ def test_gsm8k_oracle_subset_scores_100(tmp_path, gsm8k):
                for r in rows)  # the answer came back through the sandbox's stdout
 
 
-@pytest.mark.slow  # about 10 minutes on 2 cores; `-m "not slow"` leaves it out of a quick local run
-@pytest.mark.timeout(1800)
-def test_gsm8k_oracle_full_test_split_scores_100(tmp_path, gsm8k):
-    m = ci.run(_args(tmp_path, "--task", "math", "--oracle", "--gsm8k", str(gsm8k), "--workers", "2"))["metrics"]
-    assert m["counts"]["math"] == 1319 and m["math"] == 1.0
+# All 1,319 oracle programs in one plain Python process inside one sandboxed kernel, each in a fresh namespace:
+# seconds instead of the ~10 minutes of 1,319 episodes. The episodes themselves are checked on the subset above;
+# the full run is a benchmark command (docs/benchmarks.md) printing 98.9 (1305/1319) and 100.0 with --gold exact.
+_CHILD = (
+    "import contextlib, io, json\n"
+    "out = []\n"
+    "for code in json.load(open('codes.json')):\n"
+    "    buf = io.StringIO()\n"
+    "    with contextlib.redirect_stdout(buf):\n"
+    "        exec(code, {})\n"
+    "    out.append(buf.getvalue())\n"
+    "json.dump(out, open('printed.json', 'w'))\n"
+)
+
+
+@pytest.mark.timeout(900)
+def test_all_1319_oracle_programs_print_their_gold_and_score_1305_published_1319_exact(tmp_path, gsm8k):
+    from benchmarks.ci_episode import gold_number, last_number
+    from benchmarks.ci_sources import gsm8k_oracle_code
+    from qwen_agent.interpreter import KernelSession, SandboxConfig
+
+    answers = [json.loads(line)["answer"] for line in gsm8k.read_text(encoding="utf-8").splitlines()]
+    codes = tmp_path / "codes.json"
+    codes.write_text(json.dumps([gsm8k_oracle_code(a) for a in answers]))
+    with KernelSession(sandbox=SandboxConfig()) as session:
+        session.upload(codes, "codes.json")
+        r = session.execute("import subprocess, sys\n"
+                            f"r = subprocess.run([sys.executable, '-c', {_CHILD!r}], capture_output=True, text=True)\n"
+                            "print(r.returncode, r.stderr[-2000:])", timeout=600)
+        assert r.stdout.startswith("0 "), r.stdout
+        printed = json.loads((session.work_dir / "printed.json").read_text())
+    finals = [f"Thought: done\nFinal Answer: {p.strip().splitlines()[-1]}" for p in printed]
+    published = [last_number(f) == gold_number(a) for f, a in zip(finals, answers, strict=True)]
+    exact = [last_number(f) == gold_number(a, "exact") for f, a in zip(finals, answers, strict=True)]
+    assert sum(exact) == 1319  # every program recomputes the gold number
+    # the published gold of 14 answers is the digits before a thousands comma (`#### 2,125` -> 2)
+    assert sum(published) == 1305
+    assert [i for i, ok in enumerate(published) if not ok] == [146, 201, 230, 249, 505, 610, 611, 640, 642, 819, 829,
+                                                               997, 1009, 1206]
 
 
 def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):
@@ -56,11 +90,15 @@ def test_sample_tasks_oracle_with_a_judge_scores_100(tmp_path):
     assert m["counts"]["visualization_hard"] == 8 and m["counts"]["visualization_easy"] == 4
     assert len(judge.requests) == 12
     texts = {r["messages"][0]["content"][0]["text"]: r for r in judge.requests}
-    en = next(t for t in texts if t.endswith("[Request]: Draw a line chart of the monthly revenue of the North region."))
-    zh = next(t for t in texts if t.endswith("[请求]：根据文件画出每个地区全年总收入的柱状图。"))
-    assert all(w in t for w in ("right", "wrong") for t in (en, zh))
+    # the published prompts, verbatim (Qwen-Agent metrics/visualization.py), and no temperature sent
+    en = ('Please judge whether the image is consistent with the [Question] below, if it is consistent then reply '
+          '"right", if not then reply "wrong".\n[Question]: Draw a line chart of the monthly revenue of the North '
+          'region.\n')
+    zh = "请判断图片是否与下面的[问题]一致，如果一致则回复“right”，不一致则回复“wrong”。\n[问题]：根据文件画出每个地区全年总收入的柱状图。\n"
+    assert en in texts and zh in texts
+    assert all("temperature" not in r for r in judge.requests)
     content = texts[en]["messages"][0]["content"]
-    assert texts[en]["model"] == "vl"
+    assert texts[en]["model"] == "vl" and len(texts[en]["messages"]) == 1
     png = base64.b64decode(content[1]["image_url"]["url"].split(",", 1)[1])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     g = ci.run(ci.parse_args(["--output", str(tmp_path / "g.jsonl"), "--task", "general", "--oracle"]))
@@ -120,9 +158,11 @@ def test_live_model_sees_the_react_prompt_files_and_observations(tmp_path):
     assert [m.role for m in first] == ["system", "user", "assistant"] and "Observation:" in stop
     assert first[1].content.endswith("Question: [Upload file students.csv]Draw a box plot of the english scores "
                                      "of each class.")
-    # the given first round ran in the kernel and its output is the observation the model continues from
-    assert "Observation: stdout:\n\n```\n{'name': 'Ann'" in first[2].content and first[2].content.endswith("Thought:")
-    assert second[2].content.endswith("stdout:\n\n```\n12\n```\nThought:")  # 12 rows loaded by the given code
+    # item 6: the given first round ran in the kernel (its `rows` exist) but, as published, its output is not
+    # shown: the model continues right after the given Action Input (our older rule appended an Observation)
+    assert "Observation:" not in first[2].content and first[2].content.rstrip().endswith("```")
+    # 12 rows loaded by the given code; the published layout keeps print's newline inside the fence
+    assert second[2].content.endswith("Observation: stdout:\n\n```\n12\n\n```\nThought:")
     record = json.loads((tmp_path / "out.jsonl").read_text())
     assert record["level"] == "easy" and record["right"] is False  # no figure drawn
 
@@ -179,5 +219,5 @@ def test_command_line_against_an_openai_compatible_server(tmp_path):
     first = server.requests[0]
     assert [m["role"] for m in first["messages"]] == ["system", "user"] and "Observation:" in first["stop"]
     record = json.loads((tmp_path / "o.jsonl").read_text())
-    assert record["executable"] is True and record["executions"][0]["observation"] == "stdout:\n\n```\n42\n```"
-    assert record["gen"].endswith("Observation: stdout:\n\n```\n42\n```\nThought:")  # not the model's made-up 41
+    assert record["executable"] is True and record["executions"][0]["observation"] == "stdout:\n\n```\n42\n\n```"
+    assert record["gen"].endswith("Observation: stdout:\n\n```\n42\n\n```\nThought:")  # not the model's made-up 41

@@ -136,13 +136,16 @@ def test_planted_chat_mistakes_score_what_hand_arithmetic_says(tasks_path: Path,
     # the transformers-compatible fuzzy lookup resolves to `translated` -> both steps stay at 1.0
     c["chat/0/1/0"] = completion_for("chat", ["translator"],
                                      "translated = translator(text, src_lang='Spanish', tgt_lang='English')")
-    # chat/6/0/0 (a one-step conversation): an answer with no code block. Result None -> code 0.3; no tool in the
-    # code vs {image_generator} -> tool used 1 - 0.25 = 0.75; the explanation still names it -> selection 1.0
+    # chat/6/0/0 (a one-step conversation): an answer with no code block. transformers' clean_code_for_chat gave
+    # code None and evaluate_code raised on it: the original run would have aborted, so the item scores 0 on all
+    # three (it scored 1.0 / 0.75 / 0.3 under our older reading)
     c["chat/6/0/0"] = "I will use `image_generator` to draw it."
-    scores = replay("chat", tasks_path, c, tmp_path)["scores"]
-    assert scores["tool_selection"] == 100.0
-    assert scores["tool_used"] == pytest.approx(100 * (46 + 0.75) / 47)  # 99.47
-    assert scores["code"] == pytest.approx(100 * (45 + 0.75 + 0.3) / 47)  # 97.98
+    summary = replay("chat", tasks_path, c, tmp_path)
+    scores = summary["scores"]
+    assert scores["tool_selection"] == pytest.approx(100 * 46 / 47)  # 97.87
+    assert scores["tool_used"] == pytest.approx(100 * 46 / 47)  # 97.87
+    assert scores["code"] == pytest.approx(100 * (45 + 0.75) / 47)  # 97.34
+    assert summary["would_abort_original"] == ["chat/6/0/0"]
 
 
 @pytest.mark.parametrize(("mode", "style", "path"), [("run", "text", "/v1/completions"),
@@ -323,11 +326,13 @@ def test_bad_input_gets_a_clear_error(tasks_path: Path, tmp_path: Path, capsys: 
 
 def test_fake_tools_follow_the_raising_rules(task_set: TaskSet) -> None:
     tools = fake_tool_functions(task_set.tools)
+    # transformers 4.35's image_segmenter checks nothing (evaluate_agent.py lines 82-83)
+    assert tools["image_segmenter"]("pic", "cat") == "This is the mask of cat in pic"
     assert tools["text_classifier"]("t", labels=["a", "b"]) == "This is the classification of t along ['a', 'b']."
     assert tools["video_generator"]("p") == "A video of p"
     assert tools["transcriber"]("a sound file") == "This is the transcribed text from a sound file."
     for name, bad_call in [("transcriber", ("noise",)), ("image_captioner", ("pic",)), ("image_qa", ("pic", "q")),
-                           ("image_transformer", ("pic", "p")), ("image_segmenter", ("pic", "cat"))]:
+                           ("image_transformer", ("pic", "p"))]:
         with pytest.raises(ValueError, match="is not a"):
             tools[name](*bad_call)
     assert tools["document_qa"]("scan", "q") == "This is the answer to q from the document scan."

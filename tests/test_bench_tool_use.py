@@ -133,7 +133,7 @@ def test_live_model_gets_the_prompt_and_stop_words_and_resume_skips_done_cases(t
     tu.run(args, llm=llm)  # 1 positive + 1 negative
     prompt, stop = llm.calls[0]
     assert [m.role for m in prompt] == ["system", "user"] and prompt[0].content == "You are a helpful assistant."
-    assert prompt[1].content == sample.positive_rows()[0]["prompt"] and "Observation:" in stop
+    assert prompt[1].content == sample.positive_rows()[0]["prompt"] and stop == []  # no stop, as published
     m = tu.run(args, llm=llm)["metrics"]  # rerun: nothing left to generate
     assert len(llm.calls) == 2
     assert (m["tool_selection"], m["tool_input_rouge_l"], m["false_positive_error"]) == (1.0, 1.0, 0.0)
@@ -162,7 +162,7 @@ def test_command_line_against_an_openai_compatible_server(tmp_path, qwen_vocab, 
         assert tu.main([*argv, "--base-url", server.base_url]) == 2
     assert "answered 500" in capsys.readouterr().err
     first = server.requests[0]
-    assert first["model"] == "qwen" and "Observation:" in first["stop"] and first["temperature"] == 0
+    assert first["model"] == "qwen" and "stop" not in first and first["temperature"] == 0
     assert first["messages"][1]["content"] == sample.positive_rows()[0]["prompt"]
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3  # finished cases kept
     with ScriptedOpenAIServer(["Thought: chat\nFinal Answer: 2"]) as server:  # the rerun asks only for the rest

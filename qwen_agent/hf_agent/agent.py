@@ -29,7 +29,10 @@ from qwen_agent.schema import GenerationConfig, Message
 from qwen_agent.tools.base import Tool
 from qwen_agent.tools.registry import ToolRegistry
 
-PromptStyle = Literal["text", "chat"]
+PromptStyle = Literal["text", "chat", "qwen"]
+# Qwen-1 treated "Human:" and "Assistant:" as reserved words; QWenAgent (Qwen's eval/evaluate_plugin.py,
+# `generate_one`, lines ~150-170) renamed them in the prompt and the stop words, and back in the answer.
+_QWEN_RENAMES = (("Human:", "_HUMAN_:"), ("Assistant:", "_ASSISTANT_:"))
 _FENCE_OPENERS = ("```", "```py", "```python")
 
 
@@ -117,7 +120,10 @@ class HfAgent:
         llm: any backend of the `LLM` contract.
         tools: `Tool` objects or plain functions (turned into tools with `@tool`).
         prompt_style: "text" sends the prompt as raw text for completion; "chat" wraps it in a user message
-            and (run mode) continues an assistant message holding `I will use the following`.
+            and (run mode) continues an assistant message holding `I will use the following`; "qwen" does what
+            Qwen's QWenAgent did for the published HF-agent numbers: the whole prompt, `Human:`/`Assistant:`
+            renamed `_HUMAN_:`/`_ASSISTANT_:`, as the user turn after the default system turn, an empty
+            assistant turn, no stop words while generating, a trailing stop word cut, the names restored.
         run_template / chat_template / chat_turn_template: prompt templates (see `qwen_agent.prompts.hf_agent`).
         tools_description: the text that replaces `<<all_tools>>`; default one `- name: description` line per
             tool with its arguments.
@@ -139,8 +145,8 @@ class HfAgent:
         limits: Limits | None = None,
         builtins: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
-        if prompt_style not in ("text", "chat"):
-            raise ValueError(f"prompt_style must be 'text' or 'chat', got {prompt_style!r}")
+        if prompt_style not in ("text", "chat", "qwen"):
+            raise ValueError(f"prompt_style must be 'text', 'chat' or 'qwen', got {prompt_style!r}")
         if not run_template.rstrip().endswith(RUN_CUE):
             raise ValueError(f"a run template must end with {RUN_CUE!r}: the model's text continues it")
         self.llm = llm
@@ -162,12 +168,26 @@ class HfAgent:
         text = run_prompt(task, self.tools_description, self.run_template)
         if self.prompt_style == "text":
             return text
+        if self.prompt_style == "qwen":
+            return _qwen_messages(text)
         body = text.rstrip()[: -len(RUN_CUE)].rstrip()
         return [Message.user(body), Message.assistant(RUN_CUE)]
 
     def generate_run(self, task: str) -> str:
         """The model's completion for `task` (continuing `I will use the following`), stopped at `Task:`."""
-        return self.llm.generate(self.run_prompt(task), stop=RUN_STOP, config=self.config).text
+        return self._generate(self.run_prompt(task), RUN_STOP)
+
+    def _generate(self, prompt: Prompt, stop: tuple[str, ...]) -> str:
+        if self.prompt_style != "qwen":
+            return self.llm.generate(prompt, stop=stop, config=self.config).text
+        text = self.llm.generate(prompt, config=self.config).text
+        for word in stop:
+            renamed = _qwen_rename(word)
+            if text.endswith(renamed):
+                text = text[: -len(renamed)]
+        for name, alias in _QWEN_RENAMES:
+            text = text.replace(alias, name)
+        return text
 
     def run(self, task: str, **inputs: Any) -> HfAgentResult:
         """Solve one task: generate, split into explanation and code, evaluate the code with `inputs` bound."""
@@ -184,6 +204,8 @@ class HfAgent:
     def chat_prompt(self, message: str) -> Prompt:
         """The prompt the next chat turn sends: the transcript so far plus `message`."""
         text = self.chat_history + chat_turn(message, self.chat_turn_template)
+        if self.prompt_style == "qwen":
+            return _qwen_messages(text)
         return text if self.prompt_style == "text" else [Message.user(text)]
 
     def record_chat_turn(self, message: str, completion: str) -> None:
@@ -192,7 +214,7 @@ class HfAgent:
 
     def generate_chat(self, message: str) -> str:
         """The model's answer to `message`, stopped at `Human:` or `=====`; the transcript is extended."""
-        completion = self.llm.generate(self.chat_prompt(message), stop=CHAT_STOP, config=self.config).text
+        completion = self._generate(self.chat_prompt(message), CHAT_STOP)
         self.record_chat_turn(message, completion)
         return completion
 
@@ -207,3 +229,14 @@ class HfAgent:
     def evaluate(self, code: str, state: dict[str, Any]) -> Evaluation:
         """Run `code` over this agent's tools in the restricted evaluator (updates `state`)."""
         return evaluate(code, self.functions, state, builtins=self.builtins, limits=self.limits)
+
+
+def _qwen_rename(text: str) -> str:
+    for name, alias in _QWEN_RENAMES:
+        text = text.replace(name, alias)
+    return text
+
+
+def _qwen_messages(text: str) -> list[Message]:
+    """QWenAgent's input: Qwen-1 `model.chat`'s default system turn, the renamed prompt as the user turn."""
+    return [Message.system("You are a helpful assistant."), Message.user(_qwen_rename(text))]

@@ -50,6 +50,9 @@ class ExecutionResult:
         truncated_bytes: output bytes dropped because of the output limit.
         message: what the interpreter did (interrupt, restart), for the caller and the model.
         elapsed: wall time of the call in seconds.
+        events: one (kind, text) per output message in arrival order: kind "stdout" / "stderr" (a stream
+            chunk), "execute_result" / "display_data" (text form), "image" (the saved PNG's path), "error"
+            (the traceback text). For callers that must lay out output exactly as it came (benchmarks).
     """
 
     status: Status
@@ -63,6 +66,7 @@ class ExecutionResult:
     message: str = ""
     elapsed: float = 0.0
     work_dir: Path | None = None
+    events: list[tuple[str, str]] = field(default_factory=list)
     started: bool = field(default=False, repr=False)  # the kernel reported running this code
 
     @property

@@ -45,6 +45,7 @@ class _Collector:
             self._data(content.get("data", {}), is_result=kind == "execute_result")
         elif kind == "error":
             self.result.error = ErrorInfo(content["ename"], content["evalue"], list(content["traceback"]))
+            self.result.events.append(("error", self.result.error.text))
 
     def _stream(self, name: str, text: str) -> None:
         room = self.limit - self.kept
@@ -54,6 +55,7 @@ class _Collector:
         if not text:
             return
         self.kept += len(text)
+        self.result.events.append((name, text))
         streams = self.result.streams
         if streams and streams[-1][0] == name:
             streams[-1] = (name, streams[-1][1] + text)
@@ -61,8 +63,11 @@ class _Collector:
             streams.append((name, text))
 
     def _data(self, data: dict[str, Any], is_result: bool) -> None:
+        if data.get("text/plain") and (is_result or "image/png" not in data):  # a result shows both
+            self.result.events.append(("execute_result" if is_result else "display_data", data["text/plain"]))
         if "image/png" in data:
             self.result.images.append(self.session._save_png(data["image/png"]))
+            self.result.events.append(("image", str(self.result.images[-1])))
             return
         text = data.get("text/markdown") or data.get("text/plain")
         if text is None:
