@@ -163,6 +163,8 @@ class TransformersLLM(LLM):
         self.model = model
         self.codec = codec
         self.max_positions = _max_positions(model.config)
+        self.context_window = context_window_of(
+            self.max_positions, getattr(getattr(codec, "tokenizer", None), "model_max_length", None))
         self.input_device = model.get_input_embeddings().weight.device
         head = model.get_output_embeddings()
         self.output_device = head.weight.device if head is not None else self.input_device  # logits live here
@@ -193,6 +195,10 @@ class TransformersLLM(LLM):
         if device_map is None:
             loaded.to(self.device)
         return loaded.eval()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` with this checkpoint's tokenizer (special-token text counts as its token)."""
+        return len(self.codec.encode(text))
 
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
@@ -377,6 +383,17 @@ def _max_positions(hf_config: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+_SANE_WINDOW = 10_000_000  # transformers writes 1e30 as model_max_length when a tokenizer sets none
+
+
+def context_window_of(max_positions: int | None, model_max_length: Any) -> int | None:
+    """The prompt-plus-completion limit a checkpoint declares: the smaller of the model's positions and the
+    tokenizer's `model_max_length`, each counted only when it is a plausible size; None when neither is."""
+    sane = [v for v in (max_positions, model_max_length)
+            if isinstance(v, int) and not isinstance(v, bool) and 0 < v < _SANE_WINDOW]
+    return min(sane, default=None)
 
 
 def _dtype_kwarg(transformers: Any) -> str:

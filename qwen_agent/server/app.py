@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +18,8 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
+from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, bearer_problem, cap_token_counter
+from qwen_agent.server.openapi import install_openapi
 from qwen_agent.server.worker import ModelWorker
 
 try:
@@ -28,6 +30,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("fastapi", "server", "The OpenAI-compatible server") from e
 
 TokenCounter = Callable[[str], int]
+logger = logging.getLogger("qwen_agent.server")
 
 
 @dataclass
@@ -50,6 +53,7 @@ def create_app(
     context_window: int | None = None,
     count_tokens: TokenCounter | None = None,
     lang: Lang = "en",
+    limits: Limits | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible ASGI app serving `llm`.
 
@@ -58,13 +62,18 @@ def create_app(
         model_name: the id clients send as `model` (others get 404); default `llm.model_name`.
         api_key: when set, requests must send `Authorization: Bearer <api_key>` (401 otherwise).
         context_window: when set, prompts whose tokens plus `max_tokens` exceed it get a 400
-            `context_length_exceeded`.
+            `context_length_exceeded`; default `llm.context_window` when the backend has one (a local
+            checkpoint's own limit).
         count_tokens: counts prompt tokens for that check; default `llm.count_tokens` when the backend has
             one, else an estimate of one token per 4 bytes of UTF-8.
         lang: language of the ReAct instructions used for function calling.
+        limits: request body size, JSON depth and body deadline (`Limits()` by default).
     """
     counter = count_tokens or getattr(llm, "count_tokens", None) or _estimate_tokens
-    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, context_window, counter, lang,
+    window = context_window if context_window is not None else getattr(llm, "context_window", None)
+    if window is not None:
+        counter = cap_token_counter(counter, window)
+    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, window, counter, lang,
                     int(time.time()))
 
     @asynccontextmanager
@@ -74,8 +83,11 @@ def create_app(
 
     app = FastAPI(title="qwen_agent OpenAI-compatible server", lifespan=lifespan)
     app.state.qwen = state
+    # also answers errors no handler took, and refuses keyless bodies unread
+    app.add_middleware(RequestLimitsMiddleware, limits=limits, api_key=api_key)
     _add_error_handlers(app)
     _add_routes(app, state)
+    install_openapi(app, state.model_name)
     return app
 
 
@@ -120,17 +132,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         err = _model_failure(exc)
         return JSONResponse(err.body(), status_code=err.status)
 
-    @app.exception_handler(Exception)
-    async def any_error(request: Request, exc: Exception) -> JSONResponse:
-        err = _model_failure(exc)
-        return JSONResponse(err.body(), status_code=err.status)
-
 
 def _model_failure(exc: BaseException) -> p.APIError:
     if isinstance(exc, p.APIError):
         return exc
     if isinstance(exc, ContextLengthError):
         return p.APIError(400, str(exc), param="messages", code="context_length_exceeded")
+    logger.error("request failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
     if isinstance(exc, ModelError | QwenAgentError):
         return p.APIError(500, f"the model backend failed: {exc}", type="server_error")
     return p.APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
@@ -139,12 +147,9 @@ def _model_failure(exc: BaseException) -> p.APIError:
 def _check_auth(state: _Server, request: Request) -> None:
     if state.api_key is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise p.APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
-    if not hmac.compare_digest(token.strip().encode(), state.api_key.encode()):
-        raise p.APIError(401, "incorrect API key provided", code="invalid_api_key")
+    problem = bearer_problem(request.headers.get("authorization", ""), state.api_key)
+    if problem:
+        raise p.APIError(401, problem, code="invalid_api_key")
 
 
 def _check_model(state: _Server, model: str) -> None:

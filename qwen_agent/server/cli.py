@@ -37,9 +37,18 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
     parser.add_argument("--context-window", type=int, default=None,
                         help="reject prompts longer than this many tokens with context_length_exceeded")
+    parser.add_argument("--max-request-bytes", type=_positive_int, default=None,
+                        help="largest request body accepted; larger ones get 413 (default 8 MiB)")
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run_serve)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, not {text}")
+    return value
 
 
 def build_llm(args: argparse.Namespace) -> Any:
@@ -68,11 +77,14 @@ def build_llm(args: argparse.Namespace) -> Any:
 def run_serve(args: argparse.Namespace) -> int:
     """Build the backend and serve it until interrupted. Returns the exit status."""
     from qwen_agent.server import create_app, serve
+    from qwen_agent.server.limits import Limits
 
     llm = build_llm(args)
+    limits = Limits(max_request_bytes=args.max_request_bytes) if args.max_request_bytes else Limits()
     try:
         app = create_app(llm, model_name=args.served_model_name or args.model or llm.model_name,
-                         api_key=args.api_key, context_window=args.context_window, lang=args.lang)
+                         api_key=args.api_key, context_window=args.context_window, lang=args.lang,
+                         limits=limits)
         serve(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         llm.close()

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_agent.function_calling import FunctionCallingRequest, ToolChoice, tool_calls_from_openai
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
+
+# Bounds on what one request may ask for: each stop string, tool and message costs work on every request
+# (10,000 stop strings made one reply take a minute of the model thread; 10,000 tools, 12 s of the event
+# loop; 100,000 messages, 4 s). OpenAI allows 4 stop strings and 128 tools.
+MAX_STOPS = 16
+MAX_TOOLS = 128
+MAX_MESSAGES = 10_000
 
 
 class APIError(Exception):
@@ -46,12 +53,12 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
     top_k: int | None = Field(default=None, ge=-1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # what torch.manual_seed takes
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -82,9 +89,9 @@ class _Request(BaseModel):
 
 
 class ChatRequest(_Request):
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    tools: list[dict[str, Any]] | None = None
-    functions: list[dict[str, Any]] | None = None
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_MESSAGES)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
+    functions: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Any = None
     function_call: Any = None
     parallel_tool_calls: bool = True

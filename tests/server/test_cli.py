@@ -33,6 +33,15 @@ def test_serve_arguments_and_bad_configuration(tmp_path):
         build_llm(_parser().parse_args(["serve", "--backend", "transformers"]))
 
 
+def test_max_request_bytes_must_be_positive(capsys):
+    args = _parser().parse_args(["serve", "--backend", "scripted", "--max-request-bytes", "1000"])
+    assert args.max_request_bytes == 1000
+    assert _parser().parse_args(["serve"]).max_request_bytes is None  # Limits() default: 8 MiB
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--max-request-bytes", "0"])
+    assert "must be a positive number of bytes, not 0" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

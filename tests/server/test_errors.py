@@ -16,7 +16,8 @@ USER = [{"role": "user", "content": "Hi"}]
 
 def _post(server, path: str, body, headers=None) -> httpx.Response:
     kwargs = {"content": body} if isinstance(body, str | bytes) else {"json": body}
-    return httpx.post(server.base_url + path, headers=headers or {}, timeout=10, **kwargs)
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return httpx.post(server.base_url + path, headers=headers, timeout=10, **kwargs)
 
 
 def _error(resp: httpx.Response, status: int) -> dict:
