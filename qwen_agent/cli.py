@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     from qwen_agent.mcp_server.cli import add_mcp_server_command
 
     add_mcp_server_command(sub)
+    _add_ui_command(sub)
     return parser
 
 
@@ -160,6 +161,12 @@ def _add_server_command(sub: argparse._SubParsersAction) -> None:
     from qwen_agent.server.cli import add_serve_command  # light: fastapi loads only when serving
 
     add_serve_command(sub)
+
+
+def _add_ui_command(sub: argparse._SubParsersAction) -> None:
+    from qwen_agent.ui.cli import add_ui_command  # cheap: the UI's web stack loads when the command runs
+
+    add_ui_command(sub, _agent_options, _build_agent)
 
 
 if __name__ == "__main__":
