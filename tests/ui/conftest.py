@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,7 +70,10 @@ def ui_url(server: ServerThread) -> str:
 def browser(tmp_path_factory) -> Iterator[Browser]:
     binary = chromium_path()
     if binary is None:
-        pytest.skip("needs Chromium (Debian: apt-get install -y chromium)")
+        how = "needs Chromium (Debian: apt-get install -y chromium)"
+        if os.environ.get("QWEN_AGENT_REQUIRE_BROWSER"):  # set by .ci/run, which installs it
+            pytest.fail(f"{how}: CI should have installed it")
+        pytest.skip(how)
     with Browser(tmp_path_factory.mktemp("chromium-profile"), binary) as b:
         yield b
 
