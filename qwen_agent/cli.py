@@ -6,6 +6,7 @@ Settings come from the command line, then the environment (see `qwen_agent.setti
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -20,6 +21,7 @@ from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_our_log()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -30,6 +32,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _show_our_log() -> None:
+    """Print the package's INFO lines (which model loaded, on what device, in which dtype and why) on
+    stderr; other libraries keep their own levels."""
+    log = logging.getLogger("qwen_agent")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[qwen-agent] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,14 +70,20 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tool", action="append", default=[], choices=sorted(BUILTIN_TOOLS),
                    help="a built-in tool to enable (repeatable)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
+    add_quantize_option(p)
     p.add_argument("--max-steps", type=int, default=8)
     p.add_argument("--system", default=None, help="system message")
+
+
+def add_quantize_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quantize", choices=["int8"], default=None,
+                   help="transformers backend: int8 weights (torchao); on a CPU about twice bf16's decode speed")
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:
     settings = Settings(backend=args.backend, base_url=args.base_url, model=args.model, api_key=args.api_key)
     tools = [load_builtin(name) for name in args.tool]
-    return Agent(settings.make_llm(), tools, system=args.system, lang=args.lang, max_steps=args.max_steps)
+    return Agent(settings.make_llm(quantize=args.quantize), tools, system=args.system, lang=args.lang, max_steps=args.max_steps)
 
 
 def print_step(step: Step, out: TextIO = sys.stdout) -> None:
