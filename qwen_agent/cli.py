@@ -38,11 +38,23 @@ def _show_our_log() -> None:
     """Print the package's INFO lines (which model loaded, on what device, in which dtype and why) on
     stderr; other libraries keep their own levels."""
     log = logging.getLogger("qwen_agent")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("[qwen-agent] %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record (it may be replaced after set-up)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,26 +11,16 @@ not speed; that path is not measured on a GPU by this project's tests.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import Any
 
 from qwen_agent.errors import MissingDependencyError
 
-logger = logging.getLogger(__name__)
-
 
 def _import_torchao() -> Any:
-    # torchao logs a line per CUDA-only extension it cannot load; on a CPU build they are noise.
-    quiet = logging.getLogger("torchao")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
     try:
         from torchao import quantization
     except ImportError as e:
         raise MissingDependencyError("torchao", "local", "quantize='int8'") from e
-    finally:
-        quiet.setLevel(level)
     return quantization
 
 
@@ -39,6 +29,4 @@ def quantize_model(model: Any, mode: str) -> None:
     if mode != "int8":
         raise ValueError(f"unknown quantization mode {mode!r}")
     quantization = _import_torchao()
-    with contextlib.suppress(AttributeError):
-        model.hf_quantizer = None  # a GGUF-loaded model carries one; it is dequantized already
     quantization.quantize_(model, quantization.Int8WeightOnlyConfig())

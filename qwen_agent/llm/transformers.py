@@ -15,6 +15,7 @@ which gives three things `model.generate` does not:
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,19 +48,25 @@ logger = logging.getLogger(__name__)
 QWEN1_MODEL_TYPE = "qwen"  # Qwen-1 (remote code); Qwen1.5 and later are "qwen2", "qwen3", "qwen2_moe", ...
 
 
-class _DropTorchaoEnumNotice(logging.Filter):
-    """torchao 0.18 registers its enums with torch's pytree, which torch 2.13 answers with a deprecation
-    notice on every start (transformers imports torchao when it is installed). Harmless; not ours to fix."""
+class _DropTorchaoNotices(logging.Filter):
+    """transformers imports torchao when it is installed, and torchao 0.18 then logs on every start: a
+    deprecation notice from torch 2.13's pytree for each enum it registers, and, on a CPU-only torch, one
+    line per CUDA-only extension it cannot load. Both are harmless and not ours to fix."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "is an Enum subclass and is now natively supported" not in record.getMessage()
+        message = record.getMessage()
+        if "is an Enum subclass and is now natively supported" in message:
+            return False
+        cpu_only = getattr(getattr(sys.modules.get("torch"), "version", None), "cuda", "") is None
+        return not (cpu_only and message.startswith("Failed to load") and "torchao" in message)
 
 
-_TORCHAO_NOTICE = _DropTorchaoEnumNotice()
+_TORCHAO_NOTICES = _DropTorchaoNotices()
 
 
 def _import_torch_transformers() -> tuple[Any, Any]:
-    logging.getLogger("torch.utils._pytree").addFilter(_TORCHAO_NOTICE)  # idempotent: the same instance
+    for name in ("torch.utils._pytree", "torchao"):  # idempotent: the same filter instance
+        logging.getLogger(name).addFilter(_TORCHAO_NOTICES)
     try:
         import torch
         import transformers
@@ -131,9 +138,7 @@ class TransformersLLM(LLM):
         self.device = choose_device(device, machine)
         if "gguf_file" in hub and gguf_cache_dir is not None:  # read the converted copy: seconds, not a minute
             dtype_name = choose_dtype(dtype, self.device, machine)  # a GGUF file is never GPTQ
-            gguf_file = Path(model).expanduser()
-            source = str(convert_gguf(transformers, gguf_file, getattr(torch, dtype_name), dtype_name, Path(gguf_cache_dir)))
-            hub = {k: v for k, v in hub.items() if k != "gguf_file"}
+            source, hub = _converted_gguf(transformers, model, hub, dtype_name, Path(gguf_cache_dir))
         hf_config = _load_config(transformers, source, hub)
         self.is_qwen1 = getattr(hf_config, "model_type", None) == QWEN1_MODEL_TYPE
         quant = quantization_method(hf_config.to_dict())
@@ -386,6 +391,17 @@ def _source_and_hub(
         require_gguf()
         hub["gguf_file"] = gguf_file
     return source, hub
+
+
+def _converted_gguf(
+    transformers: Any, model: str, hub: dict[str, Any], dtype: str, cache_dir: Path
+) -> tuple[str, dict[str, Any]]:
+    """The folder of the GGUF file's cached conversion to `dtype` (made now if missing), and `hub` without
+    `gguf_file`."""
+    import torch
+
+    folder = convert_gguf(transformers, Path(model).expanduser(), getattr(torch, dtype), dtype, cache_dir)
+    return str(folder), {k: v for k, v in hub.items() if k != "gguf_file"}
 
 
 def _load_config(transformers: Any, model: str, hub: dict[str, Any]) -> Any:
