@@ -7,8 +7,7 @@ whole record. Display is left to whoever consumes the steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from qwen_agent.errors import ConfigurationError, ToolArgumentError, ToolNotFoundError
 from qwen_agent.llm.base import LLM
@@ -16,8 +15,7 @@ from qwen_agent.planner import Planner, ReactPlanner
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, Usage
 from qwen_agent.text import truncate_middle
-from qwen_agent.tools.base import Tool
-from qwen_agent.tools.registry import ToolRegistry
+from qwen_agent.tools.registry import ToolLike, ToolRegistry
 
 Query = str | Sequence[Message]
 
@@ -27,7 +25,8 @@ class Agent:
 
     Args:
         llm: the model; when None, taken from the environment (see `qwen_agent.settings`).
-        tools: Tool objects or typed functions (turned into tools by `@tool`).
+        tools: Tool objects, typed functions (turned into tools by `@tool`), and tool providers such as an
+            `MCPToolset` or an `{"mcpServers": ...}` mapping (their tools are listed when first needed).
         system: a system message put before the conversation.
         planner: how turns are asked of the model; default Qwen's ReAct format (`ReactPlanner(lang)`).
         lang: language of the ReAct instructions ("en" or "zh") when no planner is given.
@@ -40,7 +39,7 @@ class Agent:
     def __init__(
         self,
         llm: LLM | None = None,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[ToolLike] = (),
         *,
         system: str | None = None,
         planner: Planner | None = None,
@@ -146,11 +145,8 @@ class Agent:
             return f"Error: {tool.name} raised {type(e).__name__}: {e}", True
 
     def close(self) -> None:
-        """Close tools that hold resources (kernels) and the LLM."""
-        for t in self.tools:
-            close = getattr(t, "close", None)
-            if callable(close):
-                close()
+        """Close tools that hold resources (kernels, MCP servers) and the LLM."""
+        self.tools.close()
         self.llm.close()
 
     def __enter__(self) -> Agent:

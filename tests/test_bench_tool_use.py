@@ -59,6 +59,12 @@ def test_references_score_exactly_perfect(tmp_path, qwen_vocab):
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_without_vocab_the_bundled_qwen_vocabulary_counts_tokens(tmp_path, capsys):
+    args = tu.parse_args(["--oracle", "--limit", "3", "--output", str(tmp_path / "out.jsonl")])
+    assert tu.run(args)["metrics"]["tool_input_rouge_l"] == 1.0
+    assert "bundled vocabulary" in capsys.readouterr().err
+
+
 # Planted mistakes on the first five positive and first five negative sample cases.
 REF = {
     "p01": ("weather_forecast", '{"city": "北京", "date": "明天"}'),
@@ -139,8 +145,9 @@ def test_live_model_gets_the_prompt_and_stop_words_and_resume_skips_done_cases(t
 
 
 def test_command_line_errors_exit_2_with_a_message(tmp_path, capsys):
-    assert tu.main(["--output", str(tmp_path / "o.jsonl")]) == 2
-    assert "--vocab" in capsys.readouterr().err
+    assert tu.main(["--output", str(tmp_path / "o.jsonl")]) == 2  # no model named
+    err = capsys.readouterr().err
+    assert "bundled vocabulary" in err and "--model" in err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x"}\n')
     assert tu.main(["--oracle", "--vocab", "/nonexistent/qwen.tiktoken", "--positive", str(bad)]) == 2

@@ -24,7 +24,10 @@ class SandboxConfig:
         max_processes: processes and threads the kernel may have at once (pids cgroup or RLIMIT_NPROC).
         max_open_files: RLIMIT_NOFILE.
         cpu_seconds: CPU time of the kernel over its whole life (RLIMIT_CPU); past it the kernel dies.
-        max_file_mb: the largest file the kernel may write (RLIMIT_FSIZE).
+        max_file_mb: the largest file the kernel may write (RLIMIT_FSIZE; never more than max_disk_mb).
+        max_disk_mb: total disk the session's files may take (work dir and private /tmp together), watched by
+            the host; growth past it stops the execution with a DiskQuotaExceeded error.
+        max_files: how many files and directories the session may have (the same watcher).
         max_output_bytes: stdout/stderr characters kept per execution; past it the output is cut (the
             result says how much) and, at four times the limit, the execution is interrupted.
         interrupt_grace: seconds an interrupted execution has to return to idle before the kernel is
@@ -41,6 +44,8 @@ class SandboxConfig:
     max_open_files: int = 256
     cpu_seconds: int = 3600
     max_file_mb: int = 512
+    max_disk_mb: int = 1024
+    max_files: int = 10_000
     max_output_bytes: int = 1_000_000
     interrupt_grace: float = 1.0
     startup_timeout: float = 60.0
@@ -50,7 +55,8 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.level not in _LEVELS:
             raise ConfigurationError(f"unknown sandbox level {self.level!r}; use one of {', '.join(_LEVELS)}")
-        for name in ("memory_mb", "max_processes", "max_open_files", "cpu_seconds", "max_file_mb"):
+        for name in ("memory_mb", "max_processes", "max_open_files", "cpu_seconds", "max_file_mb",
+                     "max_disk_mb", "max_files"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"SandboxConfig.{name} must be a positive integer, got {value!r}")

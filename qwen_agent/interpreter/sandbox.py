@@ -191,7 +191,7 @@ def _rlimits(config: SandboxConfig, level: str) -> dict[str, int]:
         "RLIMIT_AS": config.memory_mb * 1024 * 1024,
         "RLIMIT_NOFILE": config.max_open_files,
         "RLIMIT_CPU": config.cpu_seconds,
-        "RLIMIT_FSIZE": config.max_file_mb * 1024 * 1024,
+        "RLIMIT_FSIZE": min(config.max_file_mb, config.max_disk_mb) * 1024 * 1024,  # one file within the quota
         "RLIMIT_CORE": 0,
     }
     # RLIMIT_NPROC counts per user: inside a user namespace that is per kernel (and ignored when the user

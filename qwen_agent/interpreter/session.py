@@ -17,6 +17,7 @@ from qwen_agent.errors import ConfigurationError, SandboxError
 from qwen_agent.interpreter import sandbox
 from qwen_agent.interpreter.config import SandboxConfig
 from qwen_agent.interpreter.kernel import Kernel
+from qwen_agent.interpreter.quota import INTERVAL, SETTLE, DiskQuota, DiskUsage
 from qwen_agent.interpreter.result import ErrorInfo, ExecutionResult
 
 _POLL = 0.1  # seconds between liveness checks while waiting for output
@@ -108,6 +109,7 @@ class KernelSession:
         self._lock = threading.RLock()
         self._figures = 0
         self._closed = False
+        self.quota = DiskQuota(self.config.max_disk_mb * 1_048_576, self.config.max_files)
 
     # --- life -----------------------------------------------------------------------------------------------
     def start(self) -> KernelSession:
@@ -197,26 +199,30 @@ class KernelSession:
         assert kernel is not None  # _ensure_kernel guarantees it
         kernel.drain()
         deadline = time.monotonic() + timeout
+        watch = _QuotaWatch(self.quota, self.disk_roots(kernel))
         msg_id = kernel.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         collector = _Collector(self, self.config.max_output_bytes)
-        outcome = self._wait_idle(kernel, msg_id, deadline, collector)
+        outcome = self._wait_idle(kernel, msg_id, deadline, collector, watch=watch)
         result = collector.result
         if outcome == "idle":
             result.status = "error" if result.error is not None else "ok"
+            watch.report(result, stopped=False)
             return result
         if outcome == "died":
             return self._died(result, kernel)
-        why = (f"Execution exceeded the {timeout:g} s timeout" if outcome == "deadline"
-               else "Output exceeded the output limit")
+        why = {"deadline": f"Execution exceeded the {timeout:g} s timeout", "flood": "Output exceeded the output limit",
+               "quota": "Files exceeded the session's disk quota"}[outcome]
         with contextlib.suppress(Exception):  # a broken control channel just means no interrupt: restart
             kernel.interrupt()
         grace_end = time.monotonic() + self.config.interrupt_grace
-        after = self._wait_idle(kernel, msg_id, grace_end, collector, interrupting=True)
+        watch.rebase()  # while interrupting, any further growth replaces the kernel at once
+        after = self._wait_idle(kernel, msg_id, grace_end, collector, interrupting=True, watch=watch)
         result.status, result.error = ("timeout" if outcome == "deadline" else "error"), None
         if after == "idle":
             result.message = f"{why} and was interrupted; variables are kept."
             if outcome == "flood":
                 result.error = ErrorInfo("OutputLimitExceeded", result.message, [])
+            watch.report(result, stopped=True)
             return result
         self._restart_in_background(kernel)
         result.state_lost = True
@@ -224,15 +230,27 @@ class KernelSession:
                           "variables and imports are lost (files in the work dir are kept).")
         if outcome == "flood":
             result.error = ErrorInfo("OutputLimitExceeded", result.message, [])
+        watch.report(result, stopped=True)
         return result
 
+    def disk_roots(self, kernel: Kernel | None = None) -> list[Path]:
+        """Where the session's files count against its disk quota: the work dir and the private /tmp."""
+        kernel = kernel or self._kernel
+        return [self.work_dir] + ([kernel.runtime / "tmp"] if kernel is not None else [])
+
+    def disk_usage(self) -> DiskUsage:
+        """What the session's files take now (see `SandboxConfig.max_disk_mb` and `max_files`)."""
+        return self.quota.measure(self.disk_roots())
+
     def _wait_idle(self, kernel: Kernel, msg_id: str, deadline: float, collector: _Collector,
-                   interrupting: bool = False) -> str:
-        """Read iopub replies to `msg_id` until idle; returns "idle", "deadline", "died" or "flood"."""
+                   interrupting: bool = False, watch: _QuotaWatch | None = None) -> str:
+        """Read iopub replies to `msg_id` until idle; returns "idle", "deadline", "died", "flood" or "quota"."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "deadline"
+            if watch is not None and watch.due() and watch.breached():
+                return "quota"
             try:
                 msg = kernel.client.get_iopub_msg(timeout=min(_POLL, remaining))
             except queue.Empty:
@@ -360,6 +378,55 @@ class KernelSession:
         with os.fdopen(fd, "wb") as f:
             f.write(base64.b64decode(b64))
         return path
+
+
+class _QuotaWatch:
+    """Checks one execution against the disk quota: growth past it (from where it started) is a breach."""
+
+    def __init__(self, quota: DiskQuota, roots: list[Path]) -> None:
+        self.quota, self.roots = quota, roots
+        self.start = self.last = quota.measure(roots)
+        self._next = time.monotonic() + INTERVAL
+        self._settling = False
+        self.breach: DiskUsage | None = None  # the usage that stopped the execution
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def breached(self) -> bool:
+        began = time.monotonic()
+        self.last = self.quota.measure(self.roots)
+        spent = time.monotonic() - began
+        self._next = time.monotonic() + max(INTERVAL, 10 * spent)  # many files: scan less often
+        if self._settling:  # the interrupt has had time to land: from here on, any growth is a breach
+            self._settling, self.start = False, self.last
+            return False
+        if self.quota.exceeded(self.last) and self.last.grew_from(self.start):
+            self.breach = self.breach or self.last
+            return True
+        return False
+
+    def rebase(self) -> None:
+        """After a breach, while interrupting: measure again once the interrupt had `SETTLE` s to land."""
+        if self.quota.exceeded(self.last):
+            self._settling = True
+            self._next = time.monotonic() + SETTLE
+
+    def report(self, result: ExecutionResult, stopped: bool) -> None:
+        """Mark `result` when the quota stopped this execution, or when it ends over the quota."""
+        self.last = self.quota.measure(self.roots)
+        if self.breach is not None and stopped:  # a replaced kernel took its /tmp along: report the breach
+            result.status = "error"
+            result.error = ErrorInfo("DiskQuotaExceeded", self.quota.message(self.breach, stopped), [])
+            return
+        if not self.quota.exceeded(self.last):
+            return
+        note = self.quota.message(self.last, stopped)
+        if (self.last.grew_from(self.start) or stopped) and result.error is None:
+            result.status = "error"
+            result.error = ErrorInfo("DiskQuotaExceeded", note, [])
+        else:  # over already before: say so, but the code (perhaps deleting files) ran
+            result.message = " ".join(m for m in (result.message, note) if m)
 
 
 def _resolve(config: SandboxConfig) -> str:

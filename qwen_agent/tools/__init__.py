@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qwen_agent.lazy import load_from_table
-from qwen_agent.tools.base import Tool
+from qwen_agent.tools.base import Tool, ToolProvider
 from qwen_agent.tools.function import FunctionTool, tool
 from qwen_agent.tools.registry import ToolRegistry, as_tool
 
@@ -18,4 +18,4 @@ def load_builtin(name: str, **kwargs: object) -> Tool:
     return load_from_table(BUILTIN_TOOLS, name, "built-in tool")(**kwargs)
 
 
-__all__ = ["BUILTIN_TOOLS", "FunctionTool", "Tool", "ToolRegistry", "as_tool", "load_builtin", "tool"]
+__all__ = ["BUILTIN_TOOLS", "FunctionTool", "Tool", "ToolProvider", "ToolRegistry", "as_tool", "load_builtin", "tool"]

@@ -129,3 +129,19 @@ class Tool(ABC):
 def _describe_schema_error(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message
+
+
+class ToolProvider(ABC):
+    """A source of several tools that share a resource (e.g. the servers of an `MCPToolset`).
+
+    Put one in `Agent(tools=[...])` next to ordinary tools: the registry asks for `tools()` when the agent first
+    needs them, and `close()` ends the shared resource.
+    """
+
+    @abstractmethod
+    def tools(self) -> list[Tool]:
+        """The tools, ready to call."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the tools share (processes, connections)."""

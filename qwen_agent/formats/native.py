@@ -1,0 +1,197 @@
+"""The machinery the native Qwen formats (hermes, qwen3_coder) share: reading an answer as plain text and blocks.
+
+After the reasoning (see `thinking`), a model's answer is read left to right as plain text and blocks. Each
+kind of block has a `Scanner`: where one may start (`find`), and what it means once it is complete (`read`: an
+end, the text it leaves in the answer, the calls it holds). A block that cannot be read as a call leaves its
+text verbatim, so nothing the model wrote is lost; markup that carries nothing (a stray `</tool_call>`) leaves
+nothing.
+
+Streaming uses the same scan: `read` with `final=False` answers `PENDING` while more text could change what a
+block means, and the reader shows plain text only up to there. Every text settled while streaming is settled the
+same way in the whole reading, so the shown text is always a prefix of the final content.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from qwen_agent.formats.base import ParsedTurn, ToolFormat, TurnReader
+from qwen_agent.formats.thinking import ThinkSplit, split_thinking
+from qwen_agent.schema import ToolCall, ToolSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A read block: where it ends, the text it leaves in the answer, and the tool calls it holds."""
+
+    end: int
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+
+PENDING = None  # `read` while streaming: the block is not complete yet
+NOT_A_BLOCK = Block(end=-1)  # `read`: what looked like a start is plain text
+
+
+def find_marker(text: str, pos: int, marker: str) -> int:
+    """The first index >= pos where `marker` starts, or where `text` ends with a beginning of it; -1 if none."""
+    full = text.find(marker, pos)
+    for k in range(min(len(marker) - 1, len(text) - pos), 0, -1):
+        if text.endswith(marker[:k]):
+            partial = len(text) - k
+            return partial if full == -1 else min(full, partial)
+    return full
+
+
+def marker_state(text: str, start: int, marker: str, final: bool) -> bool | None:
+    """True when `marker` is written in full at `start`; else `PENDING` while streaming, False at the end."""
+    if text.startswith(marker, start):
+        return True
+    return PENDING if not final else False
+
+
+class Scanner(ABC):
+    """One kind of block a model may write in its answer."""
+
+    @abstractmethod
+    def find(self, text: str, pos: int) -> int:
+        """The first index >= pos where such a block may start (a partial marker at the end counts); -1 if none."""
+
+    @abstractmethod
+    def read(self, text: str, start: int, final: bool) -> Block | None:
+        """The block starting at `start`, `PENDING`, or `NOT_A_BLOCK`."""
+
+
+class DropMarkup(Scanner):
+    """Markup with nothing to keep: a stray closing tag, a `<think>` tag after the answer began."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def find(self, text: str, pos: int) -> int:
+        return find_marker(text, pos, self.marker)
+
+    def read(self, text: str, start: int, final: bool) -> Block | None:
+        state = marker_state(text, start, self.marker, final)
+        if state is None:
+            return PENDING
+        return Block(start + len(self.marker)) if state else NOT_A_BLOCK
+
+
+@dataclass
+class Scan:
+    """The result of scanning text: its answer text (not yet stripped), its calls, and how far it is settled."""
+
+    content: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    end: int = 0
+
+
+def scan(text: str, pos: int, scanners: Sequence[Scanner], final: bool) -> Scan:
+    """Read `text` from `pos` as plain text and blocks; stops at the first block still `PENDING` (streaming)."""
+    out = Scan(end=pos)
+    parts: list[str] = []
+    while pos < len(text):
+        hits = sorted((at, rank) for rank, s in enumerate(scanners) if (at := s.find(text, pos)) != -1)
+        if not hits:
+            parts.append(text[pos:])
+            pos = len(text)
+            break
+        start = hits[0][0]
+        parts.append(text[pos:start])
+        block = NOT_A_BLOCK
+        for at, rank in hits:
+            if at != start:
+                break
+            block = scanners[rank].read(text, start, final)
+            if block is PENDING:
+                out.content, out.end = "".join(parts), start
+                return out
+            if block is not NOT_A_BLOCK:
+                break
+        if block is NOT_A_BLOCK:
+            parts.append(text[start])
+            pos = start + 1
+            continue
+        parts.append(block.text)
+        out.calls.extend(block.calls)
+        pos = block.end
+    out.content, out.end = "".join(parts), pos
+    return out
+
+
+class NativeFormat(ToolFormat):
+    """A format whose calls are markup in the answer text (after optional `<think>` reasoning).
+
+    Args:
+        think_opened: the prompt already opened `<think>` (Qwen3-Thinking-2507, Qwen3.5 and later QwQ templates
+            end the generation prompt with it), so the output holds only `</think>`. Otherwise only a `<think>`
+            the model writes at the very start opens reasoning.
+
+    Subclasses give `call_markers` (what ends unclosed reasoning) and `_scanners`.
+    """
+
+    call_markers: ClassVar[tuple[str, ...]] = ("<tool_call>",)
+
+    def __init__(self, *, think_opened: bool = False) -> None:
+        self.think_opened = think_opened
+
+    @abstractmethod
+    def _scanners(self, tools: list[ToolSpec]) -> list[Scanner]: ...
+
+    def _split(self, text: str, final: bool) -> ThinkSplit | None:
+        return split_thinking(text, opened=self.think_opened, call_markers=self.call_markers, final=final)
+
+    def _parse(self, text: str, tools: list[ToolSpec]) -> ParsedTurn:
+        split = self._split(text, final=True)
+        assert split is not None  # a final split always settles
+        body = scan(text, split.body_start, self._scanners(tools), final=True)
+        return ParsedTurn(content=body.content.strip(), reasoning=split.reasoning, tool_calls=tuple(body.calls))
+
+    def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
+        return NativeReader(self, tools, prefill)
+
+
+class NativeReader(TurnReader):
+    """Streams the answer text of a native format as it settles; calls and reasoning come whole at `finish`."""
+
+    def __init__(self, fmt: NativeFormat, tools: Sequence[ToolSpec] = (), prefill: str = "") -> None:
+        super().__init__(fmt, tools, prefill)
+        self._native = fmt
+        self._scanners = fmt._scanners(list(tools))
+        self._buffer = prefill
+        self._pos: int | None = None  # where the answer starts, once reasoning is settled
+        self._content = ""  # answer text of the settled part, unstripped
+        self._broken = False
+
+    def feed(self, delta: str) -> str:
+        self._text += delta
+        self._buffer += delta
+        if self._broken:
+            return ""
+        try:
+            return self._advance()
+        except Exception:  # showing less is safe: finish() still reads the whole text
+            log.exception("%s format: streaming read failed; the rest of this turn comes at finish", self._fmt.name)
+            self._broken = True
+            return ""
+
+    def _advance(self) -> str:
+        if self._pos is None:
+            split = self._native._split(self._buffer, final=False)
+            if split is None:
+                return ""
+            self._pos = split.body_start
+        settled = scan(self._buffer, self._pos, self._scanners, final=False)
+        self._content += settled.content
+        self._pos = settled.end
+        visible = self._content.strip()
+        new = visible[len(self.shown):]
+        self.shown = visible
+        return new
