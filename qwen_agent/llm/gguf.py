@@ -50,13 +50,20 @@ def cached_conversion(cache_root: Path, gguf_path: Path, dtype: str) -> Path | N
 def load_gguf_model(transformers: Any, gguf_path: Path, dtype: Any, **kwargs: Any) -> Any:
     """The model of a GGUF file, dequantized straight into `dtype` (tensor by tensor)."""
     require_gguf()
-    config = transformers.GgufConfig(dequantize=True)  # the arch has no packed kernels here: say so up front
     try:
         return transformers.AutoModelForCausalLM.from_pretrained(
-            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=dtype, quantization_config=config, **kwargs
+            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=dtype, **dequantized(transformers), **kwargs
         )
     except (OSError, ValueError, KeyError) as e:
         raise ConfigurationError(f"could not load the GGUF file {str(gguf_path)!r}: {e}") from e
+
+
+def dequantized(transformers: Any) -> dict[str, Any]:
+    """`from_pretrained` arguments that ask for a plain dense model from a GGUF file. transformers 5.x can
+    keep GGUF blocks packed for some architectures (with the `kernels` package), warns when it cannot, and
+    then dequantizes anyway; asking for it up front loads the same model without the misleading warning."""
+    config = getattr(transformers, "GgufConfig", None)  # transformers 5.x
+    return {"quantization_config": config(dequantize=True)} if config is not None else {}
 
 
 def load_gguf_tokenizer(transformers: Any, gguf_path: Path) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
 from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
 from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
-from qwen_agent.llm.gguf import convert_gguf, require_gguf
+from qwen_agent.llm.gguf import convert_gguf, dequantized, require_gguf
 from qwen_agent.llm.local_setup import (
     check_checkpoint_path,
     check_quantize,
@@ -228,7 +228,7 @@ class TransformersLLM(LLM):
         else:
             kwargs["attn_implementation"] = self.attn_implementation
         if "gguf_file" in kwargs:  # dequantized tensor by tensor into the dtype: no float32 copy of the model
-            kwargs["quantization_config"] = transformers.GgufConfig(dequantize=True)
+            kwargs.update(dequantized(transformers))
         try:
             loaded = transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
         except (OSError, ValueError) as e:
