@@ -193,10 +193,11 @@ def run(args: Any) -> None:
         llm = settings[label]
         llm.reuse_prefix = True
         total, cold = hermes_episode(llm, QUESTIONS[0][0])
-        _, warm = hermes_episode(llm, QUESTIONS[6][0])
+        total_next, warm = hermes_episode(llm, QUESTIONS[6][0])
         llm.reuse_prefix = False
-        print(f"5-step Hermes episode, {label}: {total} prompt tokens without reuse; prefilled with reuse: first "
-              f"question {cold} ({1 - cold / total:.1%} fewer), next question same tools {warm} ({1 - warm / total:.1%} fewer)")
+        print(f"5-step Hermes episode, {label}: prefilled with reuse / prompt tokens (= prefilled without): first "
+              f"question {cold}/{total} ({1 - cold / total:.1%} fewer), next question with the same tools "
+              f"{warm}/{total_next} ({1 - warm / total_next:.1%} fewer)")
     print()
     reference = tool_calls(first)
     expected = [name for _, name in QUESTIONS]
