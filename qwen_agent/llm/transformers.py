@@ -100,8 +100,9 @@ class TransformersLLM(LLM):
             Qwen3.
         local_files_only: never contact the hub (only meaningful for hub names).
         revision: hub revision (branch, tag or commit) of a hub checkpoint.
-        quantize: "int8": int8 weights through torchao (`qwen_agent[local]`), computing in `dtype`; on the
-            CPU about twice the decode speed of bf16 at the same tool calls (measured, docs/local-backend.md).
+        quantize: "int8": int8 weights through torchao (`qwen_agent[local]`), computing in `dtype`. Same tool
+            calls as bf16 on the real 0.5B model, but on a CPU torchao 0.18 + torch 2.13 decode it 5x slower
+            than bf16 (measured, docs/local-backend.md): meant for GPU memory, not CPU speed.
         gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
             size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
             at every load.

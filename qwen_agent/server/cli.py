@@ -38,7 +38,7 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--context-window", type=int, default=None,
                         help="reject prompts longer than this many tokens with context_length_exceeded")
     parser.add_argument("--quantize", choices=["int8"], default=None,
-                        help="--backend transformers: int8 weights (torchao); on a CPU about twice bf16's decode speed")
+                        help="--backend transformers: int8 weights (torchao); saves memory on a GPU, slower than bf16 on a CPU (docs/local-backend.md)")
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run_serve)
     return parser
