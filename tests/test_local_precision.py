@@ -138,6 +138,7 @@ def test_a_broken_gguf_file_is_a_clear_error(tmp_path):
 
 
 # --- the command line ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # an agent step of up to 1024 int8 tokens: minutes on a busy 2-core CPU
 def test_cli_quantize_and_the_loaded_line(tiny_qwen2_dir, capsys):
     from qwen_agent.cli import main
 
