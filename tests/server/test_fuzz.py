@@ -98,9 +98,9 @@ def ui_app_server() -> Iterator[str]:
 
 
 def ui_document_of(root: str) -> dict:
-    """The UI's document around a conversation the server made for it."""
+    """The UI's document around a conversation the server made for it, and the limits it reports."""
     resp = httpx.post(root + "/ui/api/conversations", headers=UI_HEADERS, timeout=10)
-    return ui_document(resp.json()["id"])
+    return ui_document(resp.json()["id"], httpx.get(root + "/ui/api/info", timeout=10).json())
 
 
 UI_HEADERS = {"X-Requested-By": "qwen-agent-ui"}

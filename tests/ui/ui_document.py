@@ -49,8 +49,11 @@ _EVENT = {"type": "object", "required": ["data"], "properties": {  # each event:
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
 
 
-def ui_document(conversation_id: str) -> dict:
-    """The document, with `conversation_id` (one the server made) as the path's only valid id."""
+def ui_document(conversation_id: str, info: dict) -> dict:
+    """The document, with `conversation_id` (one the server made) as the path's only valid id, and examples one
+    over the limits the server's `info` gives (random bodies seldom get that long)."""
+    too_long = {"over": {"value": {"text": "y" * (info["max_message_chars"] + 1)}}}
+    too_big = {"over": {"value": "z" * (info["max_upload_bytes"] + 1)}}
     cid = {"name": "cid", "in": "path", "required": True, "schema": {"enum": [conversation_id]}}
     conv = "/ui/api/conversations/{cid}"
     return {
@@ -67,13 +70,14 @@ def ui_document(conversation_id: str) -> dict:
                 params=[cid, {"name": "after", "in": "query", "schema": {"type": "integer"}}])},
             conv + "/messages": {"post": _operation(
                 "send", _json(_object(first={"type": "integer", "minimum": 0})), "400", "403", "404", "409", "413",
-                body=_json(_object(text={"type": "string", "minLength": 1})), params=[cid])},
+                body={"application/json": {"schema": _object(text={"type": "string", "minLength": 1}),
+                                           "examples": too_long}}, params=[cid])},
             conv + "/stop": {"post": _operation("stop", _json(_object(stopping={"type": "boolean"})), "403", "404",
                                                 params=[cid])},
             conv + "/files/{name}": {
                 "put": _operation("upload", _json(_FILE), "400", "403", "404", "405", "413",
-                                  body={"application/octet-stream": {"schema": {"type": "string",
-                                                                                "format": "binary"}}},
+                                  body={"application/octet-stream": {
+                                      "schema": {"type": "string", "format": "binary"}, "examples": too_big}},
                                   params=[cid, _NAME]),
                 "get": _operation("download", {"*/*": {"schema": {}}}, "403", "404", params=[cid, {
                     **_NAME, "examples": {  # names the file system refuses (they once made a 500)
