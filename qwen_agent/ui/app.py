@@ -190,15 +190,25 @@ def _file_routes(app: FastAPI, store: ConversationStore, lim: UILimits) -> None:
 
     @app.get("/ui/api/conversations/{cid}/files/{name:path}")
     async def download(cid: str, name: str) -> FileResponse:
-        conv = _conversation(store, cid)
-        root = conv.work_dir.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise UIError(404, f"no file {name!r} in this conversation's work dir")
+        path = _work_file(_conversation(store, cid), name)
         inline = path.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".webp"}
         headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
         return FileResponse(path, filename=path.name, headers=headers,
                             content_disposition_type="inline" if inline else "attachment")
+
+
+def _work_file(conv: Conversation, name: str) -> Path:
+    """The regular file `name` inside the conversation's work dir, or a 404 (also for names the file system
+    cannot take: a NUL byte, a name too long)."""
+    root = conv.work_dir.resolve()
+    try:
+        path = (root / name).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise UIError(404, f"no file {name[:80]!r} in this conversation's work dir")
+    return path
 
 
 async def _receive(request: Request, target: Path, limit: int) -> FileInfo:

@@ -111,6 +111,19 @@ def test_uploads_land_in_the_work_dir_and_download_back() -> None:
         assert [e["type"] for e in events(c, cid)] == ["upload", "upload"]
 
 
+def test_downloads_of_names_the_file_system_refuses_are_404_not_500() -> None:
+    # found by the schema fuzz (tests/server/test_fuzz.py): a NUL byte or an overlong name raised in resolve()
+    with react_agent(ScriptedLLM([]), [CodeInterpreter()]) as agent, ui_server(agent) as server, new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        url = f"/ui/api/conversations/{cid}/files"
+        for name in ("a%00b", "x" * 300, "a/" * 3000 + "b"):
+            r = c.get(f"{url}/{name}")
+            assert r.status_code == 404 and "no file" in r.json()["error"], (name[:20], r.status_code)
+            assert len(r.json()["error"]) < 150  # the name is cut in the message
+        assert c.put(f"{url}/ok.txt", content=b"ok", headers=H).status_code == 200
+        assert c.get(f"{url}/ok.txt").content == b"ok"  # the server still answers
+
+
 def test_uploads_need_the_code_interpreter() -> None:
     with react_agent(ScriptedLLM([]), []) as agent, ui_server(agent) as server, new_client(server) as c:
         cid = c.post("/ui/api/conversations", headers=H).json()["id"]
