@@ -50,6 +50,18 @@ def test_serve_without_the_server_extra_says_what_to_install(tmp_path):
     assert "fastapi" in out.stderr and "pip install" in out.stderr and "qwen_agent[server]" in out.stderr
 
 
+def test_without_the_server_extra_every_command_is_listed_and_ui_says_what_to_install():
+    """With only `[local,interpreter]` installed, `qwen-agent` still starts (the README's main command)."""
+    code = ("import sys; sys.modules['fastapi'] = None\nfrom qwen_agent.cli import main, build_parser\n"
+            "print(build_parser().format_help())\n"
+            "sys.exit(main(['ui', '--backend', 'openai', '--no-browser']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 1, out.stderr
+    assert all(f"    {cmd} " in out.stdout for cmd in ("run", "serve", "mcp-server", "ui", "fetch-model"))
+    assert "The web UI needs the 'fastapi' package" in out.stderr and "qwen_agent[server]" in out.stderr
+
+
 def test_max_request_bytes_must_be_positive(capsys):
     args = _parser().parse_args(["serve", "--backend", "scripted", "--max-request-bytes", "1000"])
     assert args.max_request_bytes == 1000
