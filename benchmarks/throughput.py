@@ -2,6 +2,10 @@
 
     python -m benchmarks.throughput                               # tiny model; on CUDA when there is a GPU
     python -m benchmarks.throughput --shape qwen-7b --device cuda # Qwen-7B's shape, bf16, random weights
+    python -m benchmarks.throughput --model PATH                  # a real checkpoint or .gguf, per precision
+
+With `--model`, see `benchmarks/throughput_real.py`: float32, bfloat16 and int8 interleaved on the real
+checkpoint (decode, time to first token, peak memory, prefix reuse, tool-call agreement). Without it:
 
 The model is built from a config with random weights (no download). Text goes through a Qwen-style tiktoken
 tokenizer over a synthetic 151,643-token byte-level vocabulary (pass `--vocab path/to/qwen.tiktoken` to use the
@@ -198,17 +202,28 @@ def main() -> None:
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen-7b" if cuda else "tiny")
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--dtype", default=None, help="default: bfloat16 on CUDA, float32 on the CPU")
-    parser.add_argument("--tokens", type=int, default=128, help="new tokens per decode measurement")
+    parser.add_argument("--tokens", type=int, default=None, help="new tokens per decode measurement (default "
+                        "128; 32 with --model)")
     parser.add_argument("--prompt-tokens", type=int, default=2048, help="prompt length for time to first token")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: stable "
-                        "figures on a shared machine; a tiny model gains nothing from more)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default 1: stable "
+                        "figures on a shared machine, a tiny model gains nothing from more; with --model: all)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=cuda,
                         help="also measure compiled decoding (static cache + torch.compile; default: on CUDA)")
     parser.add_argument("--vocab", type=Path, default=None, help="a qwen.tiktoken file (default: synthetic)")
+    parser.add_argument("--model", default=None, help="a real checkpoint folder or .gguf file: compare precisions")
+    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "qwen_agent" / "converted"),
+                        help="with --model x.gguf: where its safetensors conversions are kept")
+    parser.add_argument("--verbose", action="store_true", help="with --model: print every tool call read")
     args = parser.parse_args()
+    if args.model:
+        from benchmarks.throughput_real import run
+
+        args.tokens = args.tokens or 32
+        return run(args)
+    args.tokens = args.tokens or 128
     if not args.device.startswith("cuda"):
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads or 1)
     dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
 
     vocab = args.vocab or synthetic_vocab(Path(tempfile.mkdtemp()) / "synthetic.tiktoken")

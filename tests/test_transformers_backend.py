@@ -26,14 +26,14 @@ GREEDY = GenerationConfig(max_tokens=N)
 
 @pytest.fixture(scope="module")
 def llm(tiny_qwen2_dir):
-    with TransformersLLM(str(tiny_qwen2_dir), config=GREEDY) as model:
+    with TransformersLLM(str(tiny_qwen2_dir), config=GREEDY, dtype="float32") as model:
         yield model
 
 
 @pytest.fixture(scope="module")
 def fresh(tiny_qwen2_dir):
     """The same checkpoint with prefix reuse off: every call prefills its whole prompt."""
-    with TransformersLLM(str(tiny_qwen2_dir), config=GREEDY, reuse_prefix=False) as model:
+    with TransformersLLM(str(tiny_qwen2_dir), config=GREEDY, reuse_prefix=False, dtype="float32") as model:
         yield model
 
 
@@ -47,11 +47,18 @@ def free_text(fresh):
 
 
 def test_loads_like_a_user_does(llm, tiny_qwen2_dir, caplog):
+    from qwen_agent.llm.local_setup import probe_machine
+
     assert (llm.device, llm.dtype, llm.attn_implementation) == ("cpu", "float32", "sdpa")
     assert llm.model_name == str(tiny_qwen2_dir)
     with caplog.at_level(logging.INFO, logger="qwen_agent.llm.transformers"):
-        TransformersLLM(str(tiny_qwen2_dir)).close()
-    assert "attention: sdpa" in caplog.text
+        default = TransformersLLM(str(tiny_qwen2_dir))
+        default.close()
+    native = probe_machine().cpu_bf16 is not None
+    assert default.dtype == ("bfloat16" if native else "float32")
+    assert f"loaded {tiny_qwen2_dir} on cpu ({default.dtype}, attention: sdpa)" in caplog.messages
+    why = "the CPU computes bfloat16 natively" if native else "the CPU has no native bfloat16"
+    assert any(m.startswith(f"dtype {default.dtype} ({why}") for m in caplog.messages)
 
 
 def test_get_llm_builds_the_backend(tiny_qwen2_dir):

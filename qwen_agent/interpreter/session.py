@@ -114,6 +114,7 @@ class KernelSession:
         self._lock = threading.RLock()
         self._figures = 0
         self._closed = False
+        self._executing = False  # between sending code and its idle reply: what interrupt() may cut
         self.quota = DiskQuota(self.config.max_disk_mb * 1_048_576, self.config.max_files)
 
     # --- life -----------------------------------------------------------------------------------------------
@@ -199,6 +200,19 @@ class KernelSession:
             result.elapsed = time.monotonic() - started
             return result
 
+    def interrupt(self) -> bool:
+        """Interrupt the code running now, as Ctrl-C in a notebook (safe from another thread; variables are
+        kept): the running `execute` returns with a KeyboardInterrupt error. Returns whether code was running
+        to interrupt; with none, nothing is sent (a late interrupt could cut the next code short)."""
+        kernel = self._kernel
+        if kernel is None or self._closed or not self._executing:
+            return False
+        try:
+            kernel.interrupt()
+        except Exception:  # noqa: BLE001 - a kernel going away is not the caller's problem
+            return False
+        return True
+
     def _run(self, code: str, timeout: float) -> ExecutionResult:
         kernel = self._kernel
         assert kernel is not None  # _ensure_kernel guarantees it
@@ -207,7 +221,11 @@ class KernelSession:
         watch = _QuotaWatch(self.quota, self.disk_roots(kernel))
         msg_id = kernel.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         collector = _Collector(self, self.config.max_output_bytes)
-        outcome = self._wait_idle(kernel, msg_id, deadline, collector, watch=watch)
+        self._executing = True
+        try:
+            outcome = self._wait_idle(kernel, msg_id, deadline, collector, watch=watch)
+        finally:
+            self._executing = False
         result = collector.result
         if outcome == "idle":
             result.status = "error" if result.error is not None else "ok"

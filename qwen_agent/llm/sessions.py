@@ -8,6 +8,10 @@ rest) and `extend(tokens) -> logits` (feed tokens, return the last position's lo
   GPU, mode "reduce-overhead"), which removes the per-layer kernel-launch overhead that bounds eager decoding
   of a 7B model at batch 1. Prefill stays eager. Opt-in, single device only; any failure to compile or run
   falls back to `DynamicSession` with a warning.
+
+transformers 5.x renamed the forward argument and output field `past_key_values` to `cache` (the old name
+warns on every call and is going away); `cache_field(model)` picks whichever name the model's forward takes,
+so remote-code models that still take `past_key_values` keep working.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from qwen_agent.llm.decoding import PrefixCache, common_prefix_len
 logger = logging.getLogger(__name__)
 
 
+def cache_field(model: Any) -> str:
+    """The name under which `model.forward` takes the KV cache and returns it: "cache" (transformers 5.x)
+    or "past_key_values" (4.x, and remote-code models)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class DynamicSession:
     """Eager forward passes over a DynamicCache, with prefix reuse through `PrefixCache`."""
 
@@ -30,6 +42,7 @@ class DynamicSession:
         self.model = model
         self.device = model.get_input_embeddings().weight.device
         self._logits_kw = logits_kw
+        self._cache_field = cache_field(model)
         self.prefix = PrefixCache()
 
     def prepare(self, ids: list[int], reuse: bool) -> int:
@@ -41,13 +54,12 @@ class DynamicSession:
         try:
             with torch.inference_mode():
                 input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
-                out = self.model(
-                    input_ids=input_ids, past_key_values=self.prefix.cache, use_cache=True, **self._logits_kw
-                )
+                cache = {self._cache_field: self.prefix.cache}
+                out = self.model(input_ids=input_ids, use_cache=True, **cache, **self._logits_kw)
         except BaseException:
             self.prefix.clear()  # the cache may hold part of this step: never reuse it
             raise
-        self.prefix.record(tokens, out.past_key_values)
+        self.prefix.record(tokens, getattr(out, self._cache_field))
         return out.logits[:, -1, :]
 
     def fits(self, total_tokens: int) -> bool:
@@ -72,6 +84,7 @@ class CompiledSession:
             raise RuntimeError("this transformers version's StaticCache cannot be rewound")
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         self._step = torch.compile(model.forward, mode=mode, fullgraph=True)
+        self._cache_field = cache_field(model)
         self.ids: list[int] = []
 
     def fits(self, total_tokens: int) -> bool:
@@ -103,13 +116,8 @@ class CompiledSession:
                 input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
                 positions = torch.arange(start, start + len(tokens), device=self.device).unsqueeze(0)
                 forward = self._step if len(tokens) == 1 else self.model.forward  # prefill stays eager
-                out = forward(
-                    input_ids=input_ids,
-                    position_ids=positions,
-                    past_key_values=self.cache,
-                    use_cache=True,
-                    **self._logits_kw,
-                )
+                cache = {self._cache_field: self.cache}
+                out = forward(input_ids=input_ids, position_ids=positions, use_cache=True, **cache, **self._logits_kw)
                 logits = out.logits[:, -1, :].clone()  # CUDA graphs reuse their output buffers
         except BaseException:
             self.ids = []

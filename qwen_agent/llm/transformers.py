@@ -15,26 +15,32 @@ which gives three things `model.generate` does not:
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
 from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
 from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
+from qwen_agent.llm.gguf import convert_gguf, dequantized, require_gguf
 from qwen_agent.llm.local_setup import (
     check_checkpoint_path,
+    check_quantize,
     choose_attn_implementation,
     choose_device,
     choose_device_map,
     choose_dtype,
+    explain_dtype,
     gguf_source,
     probe_machine,
     quantization_method,
     require_gptq,
 )
 from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec, template_tool_format
-from qwen_agent.llm.sessions import CompiledSession, DynamicSession, make_session
+from qwen_agent.llm.quantize import quantize_model
+from qwen_agent.llm.sessions import CompiledSession, DynamicSession, cache_field, make_session
 from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
 
 logger = logging.getLogger(__name__)
@@ -42,7 +48,25 @@ logger = logging.getLogger(__name__)
 QWEN1_MODEL_TYPE = "qwen"  # Qwen-1 (remote code); Qwen1.5 and later are "qwen2", "qwen3", "qwen2_moe", ...
 
 
+class _DropTorchaoNotices(logging.Filter):
+    """transformers imports torchao when it is installed, and torchao 0.18 then logs on every start: a
+    deprecation notice from torch 2.13's pytree for each enum it registers, and, on a CPU-only torch, one
+    line per CUDA-only extension it cannot load. Both are harmless and not ours to fix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "is an Enum subclass and is now natively supported" in message:
+            return False
+        cpu_only = getattr(getattr(sys.modules.get("torch"), "version", None), "cuda", "") is None
+        return not (cpu_only and message.startswith("Failed to load") and "torchao" in message)
+
+
+_TORCHAO_NOTICES = _DropTorchaoNotices()
+
+
 def _import_torch_transformers() -> tuple[Any, Any]:
+    for name in ("torch.utils._pytree", "torchao"):  # idempotent: the same filter instance
+        logging.getLogger(name).addFilter(_TORCHAO_NOTICES)
     try:
         import torch
         import transformers
@@ -55,11 +79,13 @@ class TransformersLLM(LLM):
     """A Qwen checkpoint run locally with transformers.
 
     Args:
-        model: a local checkpoint folder or a hub name ("Qwen/Qwen2.5-7B-Instruct").
         device: "cuda", "cuda:1", "cpu", "mps"; default: the GPU when there is one, else the CPU. Plain "cuda"
             on a machine with several GPUs spreads the model over all of them (`device_map="auto"`).
+        model: a local checkpoint folder, a `.gguf` file (dequantized at load; needs the `gguf` package), or
+            a hub name ("Qwen/Qwen2.5-7B-Instruct").
         dtype: "bfloat16", "float16", "float32" (or a torch.dtype); default: bf16 on GPUs that support it,
-            fp16 on other GPUs and for GPTQ checkpoints, fp32 on the CPU.
+            fp16 on other GPUs and for GPTQ checkpoints; on the CPU bf16 where it computes bf16 natively
+            (AVX512-BF16, AMX), else fp32. The log says which and why.
         attn_implementation: "flash_attention_2", "sdpa" or "eager"; default: FlashAttention-2 when installed
             and usable (CUDA, compute capability 8.0+, fp16/bf16), else SDPA. The log says which one is active.
         trust_remote_code: run the checkpoint's own Python code; Qwen-1 checkpoints need it.
@@ -74,6 +100,12 @@ class TransformersLLM(LLM):
             Qwen3.
         local_files_only: never contact the hub (only meaningful for hub names).
         revision: hub revision (branch, tag or commit) of a hub checkpoint.
+        quantize: "int8": int8 weights through torchao (`qwen_agent[local]`), computing in `dtype`. Same tool
+            calls as bf16 on the real 0.5B model, but on a CPU torchao 0.18 + torch 2.13 decode it 5x slower
+            than bf16 (measured, docs/local-backend.md): meant for GPU memory, not CPU speed.
+        gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
+            size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
+            at every load.
     """
 
     def __init__(
@@ -91,6 +123,8 @@ class TransformersLLM(LLM):
         chat_template_kwargs: dict[str, Any] | None = None,
         local_files_only: bool = False,
         revision: str | None = None,
+        quantize: str | None = None,
+        gguf_cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__(config)
         torch, transformers = _import_torch_transformers()
@@ -99,29 +133,31 @@ class TransformersLLM(LLM):
         self.reuse_prefix = reuse_prefix
         self._compile_len = max_cache_len if compile_decode else None
         check_checkpoint_path(model)
-        hub: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
-        if local_files_only:
-            hub["local_files_only"] = True
-        model, gguf_file = gguf_source(model)
-        if gguf_file:
-            hub["gguf_file"] = gguf_file
-        hf_config = _load_config(transformers, model, hub)
+        check_quantize(quantize, gptq=False)
+        source, hub = _source_and_hub(model, trust_remote_code, revision, local_files_only)
+        machine = probe_machine()
+        self.device = choose_device(device, machine)
+        if "gguf_file" in hub and gguf_cache_dir is not None:  # read the converted copy: seconds, not a minute
+            dtype_name = choose_dtype(dtype, self.device, machine)  # a GGUF file is never GPTQ
+            source, hub = _converted_gguf(transformers, model, hub, dtype_name, Path(gguf_cache_dir))
+        hf_config = _load_config(transformers, source, hub)
         self.is_qwen1 = getattr(hf_config, "model_type", None) == QWEN1_MODEL_TYPE
         quant = quantization_method(hf_config.to_dict())
         if quant == "gptq":
             require_gptq()
-        machine = probe_machine()
-        self.device = choose_device(device, machine)
+        check_quantize(quantize, gptq=quant == "gptq")
+        self.quantize = quantize
         self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
+        logger.info("dtype %s", explain_dtype(dtype, self.device, machine, gptq=quant == "gptq"))
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
-        loaded = self._load_model(transformers, model, hub, choose_device_map(self.device, machine))
-        codec = _load_codec(transformers, model, hub, self.is_qwen1, loaded, chat_template_kwargs)
+        loaded = self._load_model(transformers, source, hub, choose_device_map(self.device, machine))
+        if quantize:
+            quantize_model(loaded, quantize)
+        codec = _load_codec(transformers, source, hub, self.is_qwen1, loaded, chat_template_kwargs)
         self._attach(loaded, codec)
         active = getattr(loaded.config, "_attn_implementation", None) or self.attn_implementation
-        logger.info(
-            "loaded %s on %s (%s, attention: %s%s)",
-            model, self.input_device, self.dtype, active, f", {quant}" if quant else "",
-        )  # fmt: skip
+        extra = "".join(f", {q}" for q in (quant, quantize and f"{quantize} weights") if q)
+        logger.info("loaded %s on %s (%s, attention: %s%s)", model, self.input_device, self.dtype, active, extra)
 
     @classmethod
     def from_model(
@@ -154,6 +190,7 @@ class TransformersLLM(LLM):
         self.model_name = model_name or getattr(model.config, "_name_or_path", "") or "in-memory model"
         self.reuse_prefix = reuse_prefix
         self._compile_len = max_cache_len if compile_decode else None
+        self.quantize = None
         self.is_qwen1 = getattr(model.config, "model_type", None) == QWEN1_MODEL_TYPE
         self.device = str(model.get_input_embeddings().weight.device)
         self.dtype = str(model.dtype).removeprefix("torch.")
@@ -173,6 +210,7 @@ class TransformersLLM(LLM):
         head = model.get_output_embeddings()
         self.output_device = head.weight.device if head is not None else self.input_device  # logits live here
         self._logits_kw = _logits_kwargs(model)
+        self._cache_field = cache_field(model)
         compile_len = min(self._compile_len, self.max_positions or self._compile_len) if self._compile_len else None
         self._session = make_session(model, self._logits_kw, compile_len)
         self.compiled = isinstance(self._session, CompiledSession)
@@ -192,6 +230,8 @@ class TransformersLLM(LLM):
                 self.attn_implementation = "remote code's own"
         else:
             kwargs["attn_implementation"] = self.attn_implementation
+        if "gguf_file" in kwargs:  # dequantized tensor by tensor into the dtype: no float32 copy of the model
+            kwargs.update(dequantized(transformers))
         try:
             loaded = transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
         except (OSError, ValueError) as e:
@@ -314,7 +354,7 @@ class TransformersLLM(LLM):
                 fed = torch.tensor([[pad if d else t] for t, d in zip(tokens, done, strict=True)], device=self.input_device)
                 mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
                 positions = positions[:, -1:] + 1
-                out = self._batch_forward(fed, mask, positions, out.past_key_values)
+                out = self._batch_forward(fed, mask, positions, getattr(out, self._cache_field))
         results = []
         for tail, reason, row in zip(tails, finish, rows, strict=True):
             tail.flush()
@@ -333,8 +373,8 @@ class TransformersLLM(LLM):
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
+            **{self._cache_field: cache},
             **self._logits_kw,
         )
 
@@ -349,6 +389,32 @@ class TransformersLLM(LLM):
             raise ModelError("this TransformersLLM was closed")
         room = self.max_positions - prompt_len if self.max_positions is not None else config.max_tokens
         return max(0, min(config.max_tokens, room))
+
+
+def _source_and_hub(
+    model: str, trust_remote_code: bool, revision: str | None, local_files_only: bool
+) -> tuple[str, dict[str, Any]]:
+    """What `from_pretrained` is given: the folder (or hub name), and its keyword arguments (a `.gguf` file
+    is its folder plus `gguf_file=`)."""
+    hub: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
+    if local_files_only:
+        hub["local_files_only"] = True
+    source, gguf_file = gguf_source(model)
+    if gguf_file:
+        require_gguf()
+        hub["gguf_file"] = gguf_file
+    return source, hub
+
+
+def _converted_gguf(
+    transformers: Any, model: str, hub: dict[str, Any], dtype: str, cache_dir: Path
+) -> tuple[str, dict[str, Any]]:
+    """The folder of the GGUF file's cached conversion to `dtype` (made now if missing), and `hub` without
+    `gguf_file`."""
+    import torch
+
+    folder = convert_gguf(transformers, Path(model).expanduser(), getattr(torch, dtype), dtype, cache_dir)
+    return str(folder), {k: v for k, v in hub.items() if k != "gguf_file"}
 
 
 def _load_config(transformers: Any, model: str, hub: dict[str, Any]) -> Any:

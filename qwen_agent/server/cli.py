@@ -44,6 +44,8 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="reject prompts longer than this many tokens with context_length_exceeded")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=None,
                         help="largest request body accepted; larger ones get 413 (default 8 MiB)")
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="--backend transformers: int8 weights (torchao); saves memory on a GPU, slower than bf16 on a CPU (docs/local-backend.md)")
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run_serve)
     return parser
@@ -72,6 +74,8 @@ def build_llm(args: argparse.Namespace) -> Any:
         return ScriptedLLM(replies, cycle=True)
     if not args.model:
         raise ConfigurationError(f"--backend {args.backend} needs --model")
+    if args.backend != "transformers" and getattr(args, "quantize", None):
+        raise ConfigurationError("--quantize applies to --backend transformers")
     if args.backend == "openai":
         kwargs = {"model": args.model}
         if args.base_url:
@@ -79,7 +83,10 @@ def build_llm(args: argparse.Namespace) -> Any:
         if args.upstream_api_key:
             kwargs["api_key"] = args.upstream_api_key
         return get_llm("openai", **kwargs)
-    return get_llm("transformers", model=args.model)
+    from qwen_agent.settings import Settings
+
+    return get_llm("transformers", model=args.model, quantize=getattr(args, "quantize", None),
+                   gguf_cache_dir=Settings.from_env().converted_dir)
 
 
 def run_serve(args: argparse.Namespace) -> int:

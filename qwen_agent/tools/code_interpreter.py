@@ -112,6 +112,11 @@ class CodeInterpreter(Tool):
         result = self.session.execute(code, timeout=self.timeout)
         return truncate_middle(result.to_text(), self.max_output_chars)
 
+    def interrupt(self) -> bool:
+        """Interrupt the code running now (from another thread); False when no session has started."""
+        session = self._session
+        return session.interrupt() if session is not None else False
+
     def upload(self, path: str | Path, name: str | None = None) -> str:
         """Copy a file into the session's work dir; returns the relative path to give the model."""
         return self.session.upload(path, name)

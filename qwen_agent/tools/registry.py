@@ -95,6 +95,10 @@ class ToolRegistry:
                 return t
         raise ToolNotFoundError(self.unknown_message(name))
 
+    def entries(self) -> list[Tool | ToolProvider]:
+        """What was registered, in order, without expanding providers (which would start their servers)."""
+        return list(self._entries)
+
     def unknown_message(self, name: str) -> str:
         return f"Unknown tool {name!r}. Available tools: {', '.join(self._all) or '(none)'}."
 

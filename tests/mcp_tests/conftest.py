@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import alive, cmdline  # noqa: F401 (re-exported to the tests)
+
 pytest.importorskip("mcp", reason="the MCP tests need the 'mcp' extra: pip install 'qwen_agent[mcp]'")
 
 from qwen_agent.tools.mcp import MCPServerConfig  # noqa: E402
@@ -89,24 +91,6 @@ def everything_or_fail() -> str:
     if os.environ.get("QWEN_AGENT_REQUIRE_MCP_EVERYTHING"):
         pytest.fail(f"{EVERYTHING} is not on PATH but CI should have installed it ({how})")
     pytest.skip(f"{EVERYTHING} is not installed ({how})")
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # zombies count as dead
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def descendants(pid: int) -> list[int]:

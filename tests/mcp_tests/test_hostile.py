@@ -101,7 +101,7 @@ def test_the_agent_goes_on_after_every_hostile_server(no_leaks):
     servers = [hostile_config(m, timeout=3) for m in ("crash", "hang", "flood", "malformed")] + [demo_config()]
     script = [call(f"{m}-echo", {"text": "x"}) for m in ("crash", "hang", "flood", "malformed")]
     llm = ScriptedLLM([*script, call("demo-echo", {"text": "still here"}), "Thought: ok\nFinal Answer: survived"])
-    with MCPToolset(servers) as toolset, Agent(llm, tools=[toolset], max_steps=10) as agent:
+    with MCPToolset(servers) as toolset, Agent(llm, tools=[toolset], max_steps=10, tool_format="react") as agent:
         result = agent.run_result("try them all")
     observations = [s.observation for s in result.steps if s.kind == "observation"]
     assert [o.split(":")[0] for o in observations[:4]] == ["Error"] * 4

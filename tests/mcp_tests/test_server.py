@@ -68,7 +68,7 @@ def test_our_client_over_stdio_round_trip_through_an_agent():
         'Thought: t\nAction: shout\nAction Input: {"text": "done"}',
         "Thought: ok\nFinal Answer: fine",
     ]
-    with MCPToolset([stdio_config()]) as toolset, Agent(ScriptedLLM(script), tools=[toolset]) as agent:
+    with MCPToolset([stdio_config()]) as toolset, Agent(ScriptedLLM(script), tools=[toolset], tool_format="react") as agent:
         result = agent.run_result("write and read a file")
     observations = [s.observation for s in result.steps if s.kind == "observation"]
     assert observations == ["['note.txt']", "'kept'", "DONE"]

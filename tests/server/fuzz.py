@@ -42,13 +42,14 @@ class FuzzTarget:
         serve: a context manager factory; entering it starts the app and yields its root URL
             (http://127.0.0.1:PORT), leaving it stops the app.
         schema: where the app serves its OpenAPI document, or (for an app that serves none, such as a
-            JSON-RPC endpoint) the document itself.
+            JSON-RPC endpoint) the document itself, or a function of the root URL that returns it (for a
+            document naming state the running app made, such as a conversation id).
         headers: sent with every request (e.g. the API key).
     """
 
     name: str
     serve: Callable[[], AbstractContextManager[str]]
-    schema: str | dict = "/openapi.json"
+    schema: str | dict | Callable[[str], dict] = "/openapi.json"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,7 +76,9 @@ def fuzz(root: str, target: FuzzTarget, *, examples: int, budget_s: float, explo
     """Run `examples` generated requests per operation and mode against the app at `root`, stopping new
     requests after `budget_s` seconds. Raises on the first failed check (with a reproducible request).
     The same requests every run (a test must not flake), unless `explore` (for longer runs by hand)."""
-    if isinstance(target.schema, dict):
+    if callable(target.schema):
+        schema = schemathesis.openapi.from_dict(target.schema(root))
+    elif isinstance(target.schema, dict):
         schema = schemathesis.openapi.from_dict(target.schema)
     else:
         schema = schemathesis.openapi.from_url(root + target.schema)

@@ -1,5 +1,6 @@
-"""Fuzz each HTTP app from its own OpenAPI document (see tests/server/fuzz.py), against a real server process
-on 127.0.0.1: `qwen-agent serve --backend scripted --api-key K`."""
+"""Fuzz each HTTP app from its own OpenAPI document (see tests/server/fuzz.py), against a real server on 127.0.0.1:
+`qwen-agent serve --backend scripted --api-key K`, `qwen-agent mcp-server`, and the web UI's API (in process,
+over the scripted model and a code interpreter)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from tests.server.fuzz import FuzzTarget, fuzz
 from tests.server.mcp_document import MCP_DOCUMENT
+from tests.ui.ui_document import ui_document
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "K"
@@ -81,9 +83,31 @@ def mcp_http_server() -> Iterator[str]:
         yield root
 
 
+@contextmanager
+def ui_app_server() -> Iterator[str]:
+    from qwen_agent.llm.scripted import ScriptedLLM
+    from qwen_agent.server import ServerThread
+    from qwen_agent.tools.code_interpreter import CodeInterpreter
+    from qwen_agent.ui import UILimits, create_ui_app
+    from tests.ui.conftest import react_agent
+
+    limits = UILimits(max_message_chars=1000, max_upload_bytes=4096)  # so generated bodies reach the limits
+    with react_agent(ScriptedLLM(REPLIES, cycle=True), [CodeInterpreter()]) as agent, \
+            ServerThread(create_ui_app(agent, limits=limits)) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+def ui_document_of(root: str) -> dict:
+    """The UI's document around a conversation the server made for it, and the limits it reports."""
+    resp = httpx.post(root + "/ui/api/conversations", headers=UI_HEADERS, timeout=10)
+    return ui_document(resp.json()["id"], httpx.get(root + "/ui/api/info", timeout=10).json())
+
+
+UI_HEADERS = {"X-Requested-By": "qwen-agent-ui"}
 TARGETS = [
     FuzzTarget("openai-api", scripted_openai_server, headers={"Authorization": f"Bearer {KEY}"}),
     FuzzTarget("mcp-server", mcp_http_server, schema=MCP_DOCUMENT, headers={"Authorization": f"Bearer {KEY}"}),
+    FuzzTarget("ui-api", ui_app_server, schema=ui_document_of, headers=UI_HEADERS),
 ]
 
 

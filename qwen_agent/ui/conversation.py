@@ -1,0 +1,215 @@
+"""One conversation of the web UI: its agent (own tools, own work dir), its history, its numbered events, and
+the background run that produces them.
+
+Runs of all conversations share the one model, so they take turns (`model_lock`). Events are kept for the
+conversation's life: a reloaded page replays them, a reconnecting one resumes after the last it saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from qwen_agent.agent import Agent
+from qwen_agent.errors import QwenAgentError
+from qwen_agent.llm.base import LLM
+from qwen_agent.schema import Message, Step
+from qwen_agent.tools.code_interpreter import CodeInterpreter
+from qwen_agent.tools.registry import ToolRegistry
+from qwen_agent.ui.events import FileInfo, changed_files, history_from_steps, snapshot, step_event
+from qwen_agent.ui.tee import RunCancelled, TeeLLM
+
+log = logging.getLogger(__name__)
+MAX_FILES_SHOWN = 50  # per tool step; code that writes thousands of files should not flood the page
+
+
+class Busy(QwenAgentError):
+    """The conversation is already running."""
+
+
+class Conversation:
+    """A conversation between the page and a copy of the app's agent.
+
+    Args:
+        cid: its id (the page keeps it across reloads).
+        template: the app's agent; this conversation runs a shallow copy with its own code interpreter
+            (own kernel, own work dir) and the shared model wrapped to stream and stop.
+        model_lock: held while a run uses the model.
+    """
+
+    def __init__(self, cid: str, template: Agent, model_lock: threading.Lock) -> None:
+        self.id = cid
+        self.work_dir = Path(tempfile.mkdtemp(prefix="qwen-agent-ui-"))
+        self.history: list[Message] = []
+        self.events: list[dict[str, Any]] = []
+        self.pending_uploads: list[str] = []
+        self.last_used = time.monotonic()
+        self._changed = threading.Condition()
+        self._cancel = threading.Event()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._in_tool = False  # between an action step and its observation
+        self._model_lock = model_lock
+        self.agent = self._own_agent(template)
+
+    def _own_agent(self, template: Agent) -> Agent:
+        agent = copy.copy(template)
+        agent.planner = copy.copy(template.planner)  # planners may cache per backend: none shared between runs
+        agent.llm = cast(LLM, TeeLLM(template.llm, self._on_text, self._cancel))
+        agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools.entries())
+        return agent
+
+    def _own_tool(self, tool: Any) -> Any:
+        if isinstance(tool, CodeInterpreter):
+            return CodeInterpreter(timeout=tool.timeout, max_output_chars=tool.max_output_chars,
+                                   work_dir=self.work_dir)
+        return tool  # stateless or shared by design (functions; MCP servers, started when first needed)
+
+    @property
+    def has_interpreter(self) -> bool:
+        return any(isinstance(t, CodeInterpreter) for t in self.agent.tools.entries())
+
+    @property
+    def running(self) -> bool:
+        return self._busy
+
+    # --- events -------------------------------------------------------------------------------------------
+    def emit(self, event: dict[str, Any]) -> None:
+        with self._changed:
+            event["seq"] = len(self.events)
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def follow(self, after: int, poll: float = 1.0) -> Iterator[dict[str, Any] | None]:
+        """Events from number `after` on; while a run goes on, waits for more (yielding None every `poll`
+        seconds so the caller can check its client); ends when no run is going and all were given."""
+        seq = after
+        while True:
+            with self._changed:
+                if seq >= len(self.events) and self.running:
+                    self._changed.wait(poll)
+                batch = self.events[seq:]
+                idle = not self.running
+            yield from batch
+            seq += len(batch)
+            if not batch:
+                if idle:
+                    return
+                yield None
+
+    def _on_text(self, text: str) -> None:
+        self.emit({"type": "delta", "text": text})
+
+    # --- runs ---------------------------------------------------------------------------------------------
+    def start(self, text: str) -> int:
+        """Start answering `text` on a background thread; returns the number of its first event."""
+        with self._changed:
+            if self.running:
+                raise Busy("this conversation is still answering; stop it or wait")
+            files, self.pending_uploads = self.pending_uploads, []
+            first = len(self.events)
+            self.emit({"type": "user", "text": text, "files": files})
+            self._cancel.clear()
+            self._busy = True
+            self.last_used = time.monotonic()
+            self._thread = threading.Thread(target=self._run, args=(_with_files(text, files),),
+                                            name=f"qwen-agent-ui-{self.id[:8]}", daemon=True)
+            self._thread.start()
+        return first
+
+    def stop(self) -> bool:
+        """Ask the running answer to stop; returns whether one was running."""
+        running = self.running
+        if running:
+            self._cancel.set()
+            if self._in_tool:  # code that runs long would otherwise hold the stop until its timeout
+                threading.Thread(target=self._interrupt_tool, daemon=True).start()
+        return running
+
+    def _interrupt_tool(self) -> None:
+        """Interrupt the interpreter until the tool call returns (an interrupt sent just before the kernel
+        starts the code is ignored, so one is not enough)."""
+        interpreters = [t for t in self.agent.tools.entries() if isinstance(t, CodeInterpreter)]
+        deadline = time.monotonic() + max((t.timeout for t in interpreters), default=0)
+        while self._in_tool and self._busy and time.monotonic() < deadline:
+            for t in interpreters:
+                t.interrupt()
+            time.sleep(0.5)
+
+    def _run(self, text: str) -> None:
+        query = Message.user(text)
+        steps: list[Step] = []
+        status = "error"
+        try:
+            if not self._model_lock.acquire(blocking=False):
+                self.emit({"type": "status", "text": "waiting: another conversation is using the model"})
+                self._model_lock.acquire()
+            try:
+                status = self._steps(query, steps)
+            finally:
+                self._model_lock.release()
+        except RunCancelled:
+            status = "cancelled"
+        except Exception as e:  # noqa: BLE001 - the page must hear of any failure, then the user may go on
+            log.exception("conversation %s: the run failed", self.id)
+            self.emit({"type": "error", "message": _describe(e)})
+        if status != "error":
+            self.history.extend(history_from_steps(query, steps))
+        with self._changed:
+            self._busy = False
+            self.emit({"type": "done", "status": status})
+
+    def _steps(self, query: Message, steps: list[Step]) -> str:
+        before = snapshot(self.work_dir)
+        for step in self.agent.run_stream(query.content or "", history=self.history):
+            if self._cancel.is_set() and step.kind == "action":  # the tool is not run; a finished answer is kept
+                return "cancelled"
+            steps.append(step)
+            self._in_tool = step.kind == "action"
+            self.emit(step_event(step))
+            if step.kind == "observation":
+                self._emit_files(changed_files(self.work_dir, before))
+                before = snapshot(self.work_dir)
+            if step.kind in ("final", "stopped"):
+                return step.kind
+        return "stopped"
+
+    def _emit_files(self, files: list[FileInfo]) -> None:
+        if files:
+            shown = [f.to_json(self.id) for f in files[:MAX_FILES_SHOWN]]
+            self.emit({"type": "files", "files": shown, "more": len(files) - len(shown)})
+
+    # --- files --------------------------------------------------------------------------------------------
+    def add_upload(self, info: FileInfo) -> None:
+        self.pending_uploads.append(info.name)
+        self.emit({"type": "upload", "file": info.to_json(self.id)})
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a running answer (waiting up to `timeout` s, so no generation outlives the app), close the
+        kernel, remove the work dir."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for t in self.agent.tools.entries():
+            if isinstance(t, CodeInterpreter):
+                t.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _with_files(text: str, files: list[str]) -> str:
+    if not files:
+        return text
+    return f"{text}\n\n(Files uploaded to the working directory: {', '.join(files)})"
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, QwenAgentError):
+        return f"The model or a tool failed: {e}"
+    return f"Internal error: {type(e).__name__}: {e}"
