@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from qwen_agent.formats.base import ParsedTurn, ToolFormat, TurnReader
+from qwen_agent.formats.schema_echo import without_schema_echo
 from qwen_agent.formats.thinking import ThinkSplit, split_thinking
 from qwen_agent.schema import ToolCall, ToolSpec
 
@@ -152,7 +153,8 @@ class NativeFormat(ToolFormat):
         split = self._split(text, final=True)
         assert split is not None  # a final split always settles
         body = scan(text, split.body_start, self._scanners(tools), final=True)
-        return ParsedTurn(content=body.content.strip(), reasoning=split.reasoning, tool_calls=tuple(body.calls))
+        calls = without_schema_echo(body.calls, tools)
+        return ParsedTurn(content=body.content.strip(), reasoning=split.reasoning, tool_calls=calls)
 
     def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
         return NativeReader(self, tools, prefill)

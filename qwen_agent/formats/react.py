@@ -19,6 +19,7 @@ from typing import Literal
 
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.formats.base import ParsedTurn, Rendered, ToolChoice, ToolFormat, TurnReader
+from qwen_agent.formats.schema_echo import without_schema_echo
 from qwen_agent.jsonish import object_span, strip_code_fence
 from qwen_agent.prompts.react import REACT_TEMPLATE, STOP_WORDS, Lang, build_react_messages
 from qwen_agent.schema import Message, ToolCall, ToolSpec
@@ -190,7 +191,7 @@ class ReactFormat(ToolFormat):
     def _parse(self, text: str, tools: list[ToolSpec]) -> ParsedTurn:
         parsed = _parse(text)
         if parsed.kind == "tool_calls":
-            calls = tuple(ToolCall(name=c.name, arguments=c.arguments) for c in parsed.calls)
+            calls = without_schema_echo([ToolCall(name=c.name, arguments=c.arguments) for c in parsed.calls], tools)
             return ParsedTurn(content="", reasoning=parsed.thought, tool_calls=calls)
         return ParsedTurn(content=parsed.answer or "", reasoning=parsed.thought)
 
