@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 import pytest
 
 from qwen_agent.interpreter import KernelSession, SandboxConfig
-from tests.processes import alive, cmdline  # noqa: F401 (alive is re-exported to the tests)
+from tests.processes import alive, cmdline, descendants  # noqa: F401 (alive is re-exported to the tests)
 
 
 @pytest.fixture(scope="module")
 def session():
     with KernelSession(sandbox=SandboxConfig(interrupt_grace=1.0)) as s:
         yield s
-
-
-def descendants(pid: int) -> list[int]:
-    """All live descendants of `pid`, read from /proc (children files)."""
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                kids = [int(k) for k in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            found += kids
-            stack += kids
-    return found
 
 
 def kernel_pid(session: KernelSession) -> int:

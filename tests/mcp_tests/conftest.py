@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import alive, cmdline  # noqa: F401 (re-exported to the tests)
+from tests.processes import alive, cmdline, descendants  # noqa: F401 (re-exported to the tests)
 
 pytest.importorskip("mcp", reason="the MCP tests need the 'mcp' extra: pip install 'qwen_agent[mcp]'")
 
@@ -91,20 +91,6 @@ def everything_or_fail() -> str:
     if os.environ.get("QWEN_AGENT_REQUIRE_MCP_EVERYTHING"):
         pytest.fail(f"{EVERYTHING} is not on PATH but CI should have installed it ({how})")
     pytest.skip(f"{EVERYTHING} is not installed ({how})")
-
-
-def descendants(pid: int) -> list[int]:
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                kids = [int(k) for k in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            found += kids
-            stack += kids
-    return found
 
 
 def mcp_processes() -> list[int]:
