@@ -10,15 +10,8 @@ import pytest
 
 from qwen_agent.schema import Message
 from tests.server.conftest import MODEL
+from tests.server.test_openai_client import WEATHER
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 TIME = {"type": "function",
         "function": {**WEATHER["function"], "name": "get_time", "description": "Local time in a city."}}
 
