@@ -214,7 +214,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a real checkpoint folder or .gguf file: compare precisions")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "qwen_agent" / "converted"),
                         help="with --model x.gguf: where its safetensors conversions are kept")
-    parser.add_argument("--verbose", action="store_true", help="with --model: print every tool call read")
+    parser.add_argument("--verbose", action="store_true", help="with --model: print every tool-use task's calls")
+    parser.add_argument("--tool-use-limit", type=int, default=None,
+                        help="with --model: run only the first N real tool-use tasks per setting (default all)")
     args = parser.parse_args()
     if args.model:
         from benchmarks.throughput_real import run

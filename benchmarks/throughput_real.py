@@ -1,16 +1,15 @@
 """Throughput of the local backend on a real checkpoint, per precision (`python -m benchmarks.throughput --model PATH`).
 
 PATH is a `.gguf` file or a checkpoint folder. Settings: float32 (the CPU default before bf16 detection),
-bfloat16, int8 weights (`quantize="int8"`, torchao weight-only, bf16 compute) and, for comparison, torchao's
-dynamic int8 activations + int8 weights. All settings are loaded in one process and measured interleaved
+bfloat16, and int8 weights (`quantize="int8"`: `Int8Linear`, bf16 activations). All settings are loaded in one process and measured interleaved
 (repeat by repeat), so load from other work on a shared machine hits each alike; the figures to compare are
 the ratios. Printed:
 - decode tokens/s at batch 1 (ours and plain `model.generate`), and time to first token of a ~1k-token prompt;
 - peak memory (max RSS) of a fresh process that loads the setting and generates a few tokens;
 - prefilled tokens over a 5-step Hermes tool episode (the checkpoint's chat template with tools) with and
   without prefix reuse, and for the next question with the same tools;
-- tool-call agreement: greedy answers to tool prompts through the chat template, per setting, compared with
-  float32's call and with the expected tool.
+- accuracy on the real tool-use benchmark (`benchmarks/real_tool_use.py`, first turns, `auto` format): tasks
+  right per setting, tasks float32 got right that the setting lost, and calls identical to float32's.
 """
 
 from __future__ import annotations
@@ -42,18 +41,7 @@ TOOLS = [
         ("run_python", "Run Python code and return what it prints.", [("code", "string", "the code")]),
     ]
 ]  # fmt: skip
-QUESTIONS = [
-    ("What's the weather in Paris right now?", "get_weather"),
-    ("How much is 250 US dollars in euros?", "convert_currency"),
-    ("Find me a flight from Berlin to Rome on 2025-03-14.", "search_flights"),
-    ("北京今天天气怎么样？", "get_weather"),
-    ("Convert 1000 JPY to GBP please.", "convert_currency"),
-    ("Use Python to compute 2**100.", "run_python"),
-    ("Is it raining in Tokyo?", "get_weather"),
-    ("Flights from New York to London on 2025-07-01?", "search_flights"),
-    ("What is the sum of the squares of 1 to 50? Compute it with code.", "run_python"),
-    ("把100欧元换成人民币是多少？", "convert_currency"),
-]
+EPISODE_QUESTIONS = ["What's the weather in Paris right now?", "Is it raining in Tokyo?"]
 PEAK_SCRIPT = """
 import resource, sys
 from qwen_agent.llm import get_llm
@@ -65,19 +53,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+SETTINGS = [("float32", "float32", None), ("bfloat16", "bfloat16", None), ("int8", "bfloat16", "int8")]
+
+
 def load_settings(model: str, cache: Path) -> dict[str, Any]:
     """label -> backend (prefix reuse off, so every timed call prefills its whole prompt)."""
     def load(dtype: str, quantize: str | None = None) -> Any:
         return get_llm("transformers", model=model, dtype=dtype, quantize=quantize, gguf_cache_dir=cache,
                        reuse_prefix=False)
 
-    settings = {"float32": load("float32"), "bfloat16": load("bfloat16"), "int8 (ours)": load("bfloat16", "int8")}
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-
-    dynamic = load("float32")
-    quantize_(dynamic.model, Int8DynamicActivationInt8WeightConfig())
-    settings["int8 dyn. act. (fp32)"] = dynamic
-    return settings
+    return {label: load(dtype, quant) for label, dtype, quant in SETTINGS}
 
 
 def peak_rss_mb(model: str, dtype: str, quantize: str, cache: Path) -> float:
@@ -96,7 +81,7 @@ def long_prompt(llm: Any, tokens: int = 1000) -> str:
     ids = llm.codec.tokenizer(note)["input_ids"]
     head = chat_text(llm, [{"role": "user", "content": "hi"}])
     pad = llm.codec.tokenizer.decode(ids[: max(tokens - len(llm.codec.encode(head)), 0)])
-    return chat_text(llm, [{"role": "system", "content": pad}, {"role": "user", "content": QUESTIONS[0][0]}])
+    return chat_text(llm, [{"role": "system", "content": pad}, {"role": "user", "content": EPISODE_QUESTIONS[0]}])
 
 
 def _runs(llm: Any, prompt: str, ttft_prompt: str, new: int) -> dict[str, Any]:
@@ -144,23 +129,33 @@ def hermes_episode(llm: Any, question: str, steps: int = 5) -> tuple[int, int]:
     return total, prefilled
 
 
-def first_call(text: str) -> tuple[str, Any] | None:
-    """The first JSON object in `text` that names a tool: (name, arguments)."""
-    decoder = json.JSONDecoder()
-    for start in (i for i, ch in enumerate(text) if ch == "{"):
-        try:
-            obj, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and "name" in obj:
-            return obj["name"], obj.get("arguments", obj.get("parameters"))
-    return None
+def tool_use(llm: Any, limit: int | None) -> list[dict[str, Any]]:
+    """The real tool-use benchmark's tasks (first turns, the default `auto` format), with prefix reuse on as
+    the backend's default has it: one record per task."""
+    from benchmarks import _harness as h
+    from benchmarks import real_tool_use as rtu
+
+    config = GenerationConfig(max_tokens=256)
+    llm.reuse_prefix = True
+    try:
+        return [rtu.run_task(llm, "auto", task, config, rtu._NoLock(), max_steps=1)
+                for task in rtu.mixed(h.read_jsonl(rtu.DATA))[:limit]]
+    finally:
+        llm.reuse_prefix = False
 
 
-def tool_calls(llm: Any) -> list[tuple[str, Any] | None]:
-    config = GenerationConfig(max_tokens=80)
-    return [first_call(llm.generate(chat_text(llm, [{"role": "user", "content": q}]), config=config).text)
-            for q, _ in QUESTIONS]
+def print_tool_use(settings: dict[str, Any], limit: int | None, verbose: bool) -> None:
+    records = {label: tool_use(llm, limit) for label, llm in settings.items()}
+    reference = records["float32"]
+    for label, rows in records.items():
+        right = sum(r["right"] for r in rows)
+        lost = sum(ref["right"] and not r["right"] for r, ref in zip(rows, reference, strict=True))
+        same = sum(r["calls"] == ref["calls"] for r, ref in zip(rows, reference, strict=True))
+        print(f"real tool use (first turns, auto format), {label}: {right}/{len(rows)} right; "
+              f"{lost} lost vs float32; same calls as float32 on {same}/{len(rows)}")
+        if verbose:
+            for r in rows:
+                print(f"    {r['task']}: {'right' if r['right'] else 'WRONG'} {r['calls']}")
 
 
 def run(args: Any) -> None:
@@ -170,8 +165,7 @@ def run(args: Any) -> None:
         torch.set_num_threads(args.threads)
     print(f"model: {model}; {torch.get_num_threads()} threads; CPU bf16: "
           f"{__import__('qwen_agent.llm.local_setup', fromlist=['x']).probe_machine().cpu_bf16}")
-    peaks = {label: peak_rss_mb(model, dtype, quant, cache) for label, dtype, quant in
-             [("float32", "float32", ""), ("bfloat16", "bfloat16", ""), ("int8 (ours)", "bfloat16", "int8")]}
+    peaks = {label: peak_rss_mb(model, dtype, quant or "", cache) for label, dtype, quant in SETTINGS}
     settings = load_settings(model, cache)
     first = settings["float32"]
     prompt = chat_text(first, [{"role": "user", "content": "Write a long Python module with ten small functions."}])
@@ -186,26 +180,17 @@ def run(args: Any) -> None:
         ours = (b["oursN_tokens"] - 1) / max(b["oursN"] - b["ours1"], 1e-9)
         plain = (args.tokens - 1) / max(b["plainN"] - b["plain1"], 1e-9)
         base = base or ours
-        peak = f"{peaks[label]:.0f}" if label in peaks else "-"
-        print(f"| {label} | {ours:.1f} | {plain:.1f} | {ours / base:.2f}x | {b['ttft']:.2f} | {b['plain_ttft']:.2f} | {peak} |")
+        print(f"| {label} | {ours:.1f} | {plain:.1f} | {ours / base:.2f}x | {b['ttft']:.2f} | {b['plain_ttft']:.2f} "
+              f"| {peaks[label]:.0f} |")
     print()
-    for label in ("bfloat16", "int8 (ours)"):
+    for label in ("bfloat16", "int8"):
         llm = settings[label]
         llm.reuse_prefix = True
-        total, cold = hermes_episode(llm, QUESTIONS[0][0])
-        total_next, warm = hermes_episode(llm, QUESTIONS[6][0])
+        total, cold = hermes_episode(llm, EPISODE_QUESTIONS[0])
+        total_next, warm = hermes_episode(llm, EPISODE_QUESTIONS[1])
         llm.reuse_prefix = False
         print(f"5-step Hermes episode, {label}: prefilled with reuse / prompt tokens (= prefilled without): first "
               f"question {cold}/{total} ({1 - cold / total:.1%} fewer), next question with the same tools "
               f"{warm}/{total_next} ({1 - warm / total_next:.1%} fewer)")
     print()
-    reference = tool_calls(first)
-    expected = [name for _, name in QUESTIONS]
-    for label, llm in settings.items():
-        calls = reference if llm is first else tool_calls(llm)
-        agree = sum(c == r for c, r in zip(calls, reference, strict=True))
-        right = sum(c is not None and c[0] == e for c, e in zip(calls, expected, strict=True))
-        print(f"tool calls, {label}: {agree}/{len(QUESTIONS)} identical to float32's; right tool {right}/{len(QUESTIONS)}")
-        if args.verbose:
-            for c in calls:
-                print("   ", c)
+    print_tool_use(settings, args.tool_use_limit, args.verbose)

@@ -186,18 +186,14 @@ def require_gptq(installed: Callable[[str], bool] = package_installed) -> None:
         raise MissingDependencyError(" and ".join(missing), "gptq", "Loading a GPTQ-quantized checkpoint")
 
 
-def check_quantize(quantize: str | None, *, gptq: bool, installed: Callable[[str], bool] | None = None) -> None:
-    """Reject an unknown `quantize` mode, one on an already-quantized checkpoint, or one whose package is
-    missing (torchao, in the `local` extra)."""
-    installed = installed or package_installed
+def check_quantize(quantize: str | None, *, gptq: bool) -> None:
+    """Reject an unknown `quantize` mode, or one on an already-quantized checkpoint."""
     if quantize is None:
         return
     if quantize not in QUANTIZE_MODES:
         raise ConfigurationError(f"unknown quantize={quantize!r}; use one of {QUANTIZE_MODES} or None")
     if gptq:
         raise ConfigurationError("this checkpoint is GPTQ-quantized already; load it without quantize=")
-    if not installed("torchao"):
-        raise MissingDependencyError("torchao", "local", f"quantize={quantize!r}")
 
 
 def gguf_source(model: str) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ which gives three things `model.generate` does not:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import threading
@@ -39,7 +40,6 @@ from qwen_agent.llm.local_setup import (
     require_gptq,
 )
 from qwen_agent.llm.prompt_codec import HFCodec, PromptCodec, TiktokenCodec, template_tool_format
-from qwen_agent.llm.quantize import quantize_model
 from qwen_agent.llm.sessions import CompiledSession, DynamicSession, cache_field, make_session
 from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
 
@@ -151,7 +151,9 @@ class TransformersLLM(LLM):
         logger.info("dtype %s", explain_dtype(dtype, self.device, machine, gptq=quant == "gptq"))
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
         loaded = self._load_model(transformers, source, hub, choose_device_map(self.device, machine))
-        if quantize:
+        if quantize:  # quantize.py imports torch, so only once _import_torch_transformers found it
+            from qwen_agent.llm.quantize import quantize_model
+
             quantize_model(loaded, quantize)
         codec = _load_codec(transformers, source, hub, self.is_qwen1, loaded, chat_template_kwargs)
         self._attach(loaded, codec)
@@ -208,7 +210,7 @@ class TransformersLLM(LLM):
             self.max_positions, getattr(getattr(codec, "tokenizer", None), "model_max_length", None))
         self.input_device = model.get_input_embeddings().weight.device
         head = model.get_output_embeddings()
-        self.output_device = head.weight.device if head is not None else self.input_device  # logits live here
+        self.output_device = _tensor_device(head) if head is not None else self.input_device  # logits live here
         self._logits_kw = _logits_kwargs(model)
         self._cache_field = cache_field(model)
         compile_len = min(self._compile_len, self.max_positions or self._compile_len) if self._compile_len else None
@@ -470,6 +472,11 @@ def context_window_of(max_positions: int | None, model_max_length: Any) -> int |
     sane = [v for v in (max_positions, model_max_length)
             if isinstance(v, int) and not isinstance(v, bool) and 0 < v < _SANE_WINDOW]
     return min(sane, default=None)
+
+
+def _tensor_device(module: Any) -> Any:
+    """The device of a module's first parameter or buffer (an int8 head holds buffers only)."""
+    return next(itertools.chain(module.parameters(), module.buffers())).device
 
 
 def _dtype_kwarg(transformers: Any) -> str:

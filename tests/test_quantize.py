@@ -1,0 +1,94 @@
+"""Int8 Linear layers (qwen_agent.llm.quantize): values worked out by hand, and error bounds reasoned from the
+quantization step (each weight is off by at most half its row's scale)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qwen_agent.llm.quantize import (  # noqa: E402
+    KERNEL_IN_MULTIPLE,
+    KERNEL_MAX_ROWS,
+    Int8Linear,
+    quantize_model,
+    quantize_rows,
+)
+
+
+def _linear(weight: list[list[float]], bias: list[float] | None = None, dtype=torch.float32,
+            width: int = 0) -> torch.nn.Linear:
+    """A Linear layer with these weights, their rows padded with zeros to `width` inputs."""
+    w = torch.tensor(weight)
+    w = torch.cat([w, torch.zeros(w.shape[0], max(width - w.shape[1], 0))], dim=1)
+    layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        if bias is not None:
+            layer.bias.copy_(torch.tensor(bias))
+    return layer.to(dtype)
+
+
+def test_rows_are_quantized_symmetrically_by_their_largest_value():
+    qweight, scale = quantize_rows(torch.tensor([[63.5, -32.0, 0.5], [0.0, 0.0, 0.0], [-1.0, 0.2, 0.3]]))
+    # row 0: 63.5 / 127 = 0.5 per step -> 127, -64, 1; row 2: 1 / 127 per step -> -127, 25.4 -> 25, 38.1 -> 38
+    assert qweight.dtype == torch.int8
+    assert qweight.tolist() == [[127, -64, 1], [0, 0, 0], [-127, 25, 38]]
+    assert scale[0].item() == 0.5 and scale[1].item() > 0  # an all-zero row gets a tiny scale, not 0 / 0
+    assert scale[2].item() == pytest.approx(1 / 127)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("rows", "width", "kernel"), [
+    (1, KERNEL_IN_MULTIPLE, True), (KERNEL_MAX_ROWS + 1, KERNEL_IN_MULTIPLE, False), (1, 3, False)])
+def test_representable_weights_give_the_exact_result(dtype, rows, width, kernel):
+    # 0.5 * [127, -64, 1] and 0.25 * [127, 1, -4]: exact in int8 with scales 0.5 and 0.25
+    weights = [[63.5, -32.0, 0.5], [31.75, 0.25, -1.0]]
+    layer = Int8Linear.from_linear(_linear(weights, bias=[0.25, -2.0], dtype=dtype, width=width))
+    assert layer.uses_kernel(torch.device("cpu"), rows) is kernel
+    x = torch.tensor([[1.0, 2.0, 3.0] + [5.0] * (width - 3)] * rows, dtype=dtype)  # padding meets zero weights
+    out = layer(x)
+    # 63.5 - 64 + 1.5 + 0.25 = 1.25; 31.75 + 0.5 - 3 - 2 = 27.25 (both exact in bf16 too)
+    assert out.dtype == dtype and out.shape == (rows, 2)
+    assert out.float().tolist() == [[1.25, 27.25]] * rows
+
+
+def test_error_stays_within_half_a_step_per_weight():
+    """|y - y_int8| = |sum_k x_k (w_k - w8_k)| <= sum_k |x_k| * scale / 2, per output; float32 both ways."""
+    torch.manual_seed(0)
+    dense = torch.nn.Linear(512, 96, bias=False)
+    layer = Int8Linear.from_linear(dense)
+    x = torch.randn(KERNEL_MAX_ROWS + 8, 512)  # float32 and many rows: the dequantized path, no bf16 rounding
+    error = (layer(x) - dense(x)).abs()
+    bound = x.abs().sum(dim=1, keepdim=True) * layer.scale[None, :] / 2
+    assert (error <= bound * (1 + 1e-4) + 1e-6).all()
+    assert error.max() > 0  # random weights are not representable: the check compared something
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 256), (2, 3, 256), (1, KERNEL_MAX_ROWS + 1, 256)])
+def test_bf16_paths_match_the_dequantized_reference(shape):
+    """In bf16 the result may differ from the exact product of the int8 weights by the rounding of the scale
+    to bf16 and of the output to bf16 (2^-9 relative each), so 2^-7 of the magnitude is a safe bound; a
+    scale applied to the wrong axis or a transposed weight would be off by far more."""
+    torch.manual_seed(1)
+    layer = Int8Linear.from_linear(torch.nn.Linear(256, 80, bias=False).to(torch.bfloat16))
+    x = torch.randn(*shape).to(torch.bfloat16)
+    exact = x.double() @ (layer.qweight.double() * layer.scale.double()[:, None]).T
+    magnitude = x.double().abs() @ (layer.qweight.double().abs() * layer.scale.double()[:, None]).T
+    out = layer(x)
+    assert out.dtype == torch.bfloat16 and out.shape == (*shape[:-1], 80)
+    assert ((out.double() - exact).abs() <= magnitude * 2**-7 + 1e-6).all()
+
+
+def test_quantize_model_replaces_each_linear_and_keeps_the_rest(tiny_qwen2_dir):
+    transformers = pytest.importorskip("transformers")
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_qwen2_dir, dtype=torch.bfloat16)
+    embeddings = model.get_input_embeddings().weight
+    linears = sum(type(m) is torch.nn.Linear for m in model.modules())
+    assert quantize_model(model, "int8") == linears == 2 * 7 + 1  # q, k, v, o, gate, up, down x 2 layers + head
+    assert not [m for m in model.modules() if type(m) is torch.nn.Linear]
+    head = model.get_output_embeddings()
+    assert isinstance(head, Int8Linear) and head.qweight.dtype == torch.int8 and head.scale.dtype == torch.bfloat16
+    assert model.get_input_embeddings().weight is embeddings  # the (tied) embeddings stay as they were
+    with pytest.raises(ValueError, match="int4"):
+        quantize_model(model, "int4")
