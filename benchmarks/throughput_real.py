@@ -145,17 +145,19 @@ def tool_use(llm: Any, limit: int | None) -> list[dict[str, Any]]:
 
 
 def print_tool_use(settings: dict[str, Any], limit: int | None, verbose: bool) -> None:
-    records = {label: tool_use(llm, limit) for label, llm in settings.items()}
-    reference = records["float32"]
-    for label, rows in records.items():
+    """Each setting's tool-use score, printed as soon as it is known (float32's first: the reference)."""
+    reference: list[dict[str, Any]] = []
+    for label, llm in settings.items():
+        rows = tool_use(llm, limit)
+        reference = reference or rows
         right = sum(r["right"] for r in rows)
         lost = sum(ref["right"] and not r["right"] for r, ref in zip(rows, reference, strict=True))
         same = sum(r["calls"] == ref["calls"] for r, ref in zip(rows, reference, strict=True))
         print(f"real tool use (first turns, auto format), {label}: {right}/{len(rows)} right; "
-              f"{lost} lost vs float32; same calls as float32 on {same}/{len(rows)}")
+              f"{lost} lost vs float32; same calls as float32 on {same}/{len(rows)}", flush=True)
         if verbose:
             for r in rows:
-                print(f"    {r['task']}: {'right' if r['right'] else 'WRONG'} {r['calls']}")
+                print(f"    {r['task']}: {'right' if r['right'] else 'WRONG'} {r['calls']}", flush=True)
 
 
 def run(args: Any) -> None:

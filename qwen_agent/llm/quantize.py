@@ -25,6 +25,7 @@ from torch import nn
 QUANT_MAX = 127
 KERNEL_MAX_ROWS = 32  # above this many activation rows the dense bf16 matmul is faster (measured on AVX512)
 KERNEL_IN_MULTIPLE = 64  # the CPU kernel reads whole vectors: other input widths give wrong sums or crash
+KERNEL_PRESENT = hasattr(torch.ops.aten, "_weight_int8pack_mm")  # torch 2.3 and later
 QUANTIZE_CHUNK_ROWS = 8192  # weight rows quantized at a time: bounds the float32 copy of a large head
 
 
@@ -69,7 +70,8 @@ class Int8Linear(nn.Module):
 
     def uses_kernel(self, device: torch.device, rows: int) -> bool:
         """Whether `rows` activation rows on `device` go to the int8 CPU kernel (else: dequantize)."""
-        return device.type == "cpu" and rows <= KERNEL_MAX_ROWS and self.in_features % KERNEL_IN_MULTIPLE == 0
+        return (KERNEL_PRESENT and device.type == "cpu" and rows <= KERNEL_MAX_ROWS
+                and self.in_features % KERNEL_IN_MULTIPLE == 0)
 
     def _dense(self, x: torch.Tensor) -> torch.Tensor:
         """The dense matmul over the int8 values (exact in bf16 and fp32), scaled after: rounds like the
