@@ -100,9 +100,10 @@ class TransformersLLM(LLM):
             Qwen3.
         local_files_only: never contact the hub (only meaningful for hub names).
         revision: hub revision (branch, tag or commit) of a hub checkpoint.
-        quantize: "int8": int8 weights through torchao (`qwen_agent[local]`), computing in `dtype`. Same tool
-            calls as bf16 on the real 0.5B model, but on a CPU torchao 0.18 + torch 2.13 decode it 5x slower
-            than bf16 (measured, docs/local-backend.md): meant for GPU memory, not CPU speed.
+        quantize: "int8": each Linear layer's weight (the head included) as int8 with a per-row scale
+            (`qwen_agent.llm.quantize.Int8Linear`), computing in `dtype`; a quarter of float32's weight memory.
+            On a CPU, decoding uses torch's int8-weight kernel (measured against fp32 and bf16 in
+            docs/local-backend.md); elsewhere the int8 values go through the dense matmul.
         gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
             size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
             at every load.
