@@ -37,3 +37,19 @@ def test_default_cpu_setting_writes_the_tool_call(real_qwen_gguf):
     call = json.loads(re.search(r"\{.*\}", first.text, re.S).group(0))
     assert call["name"] == "get_weather"
     assert call["arguments"]["city"].lower().startswith("paris")
+
+
+@pytest.mark.real_model
+def test_int8_writes_the_same_tool_call(real_qwen_gguf):
+    """With int8 weights (over the CPU's default dtype) the model makes the same call to the offered tool."""
+    cache = Settings.from_env().converted_dir
+    with get_llm("transformers", model=str(real_qwen_gguf), gguf_cache_dir=cache, quantize="int8",
+                 config=GenerationConfig(max_tokens=40)) as llm:  # fmt: skip
+        assert type(llm.model.lm_head).__name__ == "Int8Linear"
+        messages = [{"role": "user", "content": "What's the weather in Paris right now?"}]
+        prompt = llm.codec.tokenizer.apply_chat_template(messages, tools=[WEATHER], add_generation_prompt=True,
+                                                         tokenize=False)
+        out = llm.generate(prompt)
+    call = json.loads(re.search(r"\{.*\}", out.text, re.S).group(0))
+    assert call["name"] == "get_weather"
+    assert call["arguments"]["city"].lower().startswith("paris")
