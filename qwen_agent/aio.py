@@ -1,0 +1,129 @@
+"""Bridges between blocking code and asyncio, written once for the LLM, tool and agent layers.
+
+Blocking work runs in daemon threads, not in asyncio's default executor: that executor's threads are joined at
+interpreter exit, so one hung tool would keep the process from ending. A thread cannot be killed; when its
+awaiter gives up (deadline, cancellation) the thread's late result is dropped and the caller may ask the work
+to stop (a stop flag for streams, `Tool.interrupt` for tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, lock: AbstractContextManager[Any] | None = None,
+                    name: str = "qwen-agent-worker") -> T:
+    """`fn(*args)` in a daemon thread (under `lock` when given), awaited without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    guard = lock if lock is not None else nullcontext()
+
+    def target() -> None:
+        try:
+            with guard:
+                result = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiter, whatever it is
+            _settle(loop, future, e, failed=True)
+        else:
+            _settle(loop, future, result, failed=False)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future
+
+
+def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, *, failed: bool) -> None:
+    def settle() -> None:
+        if not future.done():  # the awaiter may have been cancelled or timed out
+            (future.set_exception if failed else future.set_result)(value)
+
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for this result any more
+        loop.call_soon_threadsafe(settle)
+
+
+async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractContextManager[Any] | None = None,
+                            name: str = "qwen-agent-stream") -> AsyncIterator[T]:
+    """Items of the blocking iterator `make()`, produced in a daemon thread (holding `lock` throughout).
+
+    When the consumer stops early (break, cancellation), the thread stops at the next item and closes the
+    iterator, so a backend stops generating."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+    guard = lock if lock is not None else nullcontext()
+
+    def put(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed
+            stop.set()
+
+    def pump() -> None:
+        try:
+            with guard:
+                source = make()
+                try:
+                    for item in source:
+                        if stop.is_set():
+                            break
+                        put((item, None))
+                finally:
+                    getattr(source, "close", lambda: None)()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            put((_END, e))
+        else:
+            put((_END, None))
+
+    threading.Thread(target=pump, name=name, daemon=True).start()
+    try:
+        while True:
+            item, error = await queue.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine `make()` to completion from blocking code.
+
+    Without a running loop in this thread it runs here (`asyncio.run`); inside one (a Jupyter cell, a FastAPI
+    handler calling a sync method) it runs on a fresh loop in a helper thread, because the running loop cannot
+    be re-entered. The helper blocks the calling loop while it runs: from async code, await the async method.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_call(make))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(_call(make))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="qwen-agent-run-sync", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+async def _call(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
+__all__ = ["in_thread", "iterate_in_thread", "run_sync"]
