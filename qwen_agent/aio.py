@@ -50,15 +50,22 @@ def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value:
 
 
 async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractContextManager[Any] | None = None,
-                            name: str = "qwen-agent-stream") -> AsyncIterator[T]:
+                            name: str = "qwen-agent-stream", window: int = 16) -> AsyncIterator[T]:
     """Items of the blocking iterator `make()`, produced in a daemon thread (holding `lock` throughout).
 
-    When the consumer stops early (break, cancellation), the thread stops at the next item and closes the
-    iterator, so a backend stops generating."""
+    The thread runs at most `window` items ahead of the consumer. When the consumer stops early (break,
+    cancellation), the thread stops at the next item and closes the iterator, so a backend stops generating."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     stop = threading.Event()
+    slots = threading.Semaphore(window)
     guard = lock if lock is not None else nullcontext()
+
+    def wait_for_slot() -> bool:
+        while not slots.acquire(timeout=0.05):
+            if stop.is_set():
+                return False
+        return not stop.is_set()
 
     def put(item: Any) -> None:
         try:
@@ -72,7 +79,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
                 source = make()
                 try:
                     for item in source:
-                        if stop.is_set():
+                        if not wait_for_slot():
                             break
                         put((item, None))
                 finally:
@@ -86,6 +93,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
     try:
         while True:
             item, error = await queue.get()
+            slots.release()
             if item is _END:
                 if error is not None:
                     raise error
