@@ -116,6 +116,8 @@ class ScriptedOpenAIServer:
                 server._enter()
                 try:
                     self._answer(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away (cancelled): fine
+                    return
                 finally:
                     server._leave()
 
