@@ -25,7 +25,7 @@ from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, ToolSpec, Turn, Usage
 from qwen_agent.tools.registry import ToolLike, ToolRegistry
-from qwen_agent.tools.runner import ToolOutcome, ToolRunner
+from qwen_agent.tools.runner import ToolOutcome, ToolRunner, check_tool_settings
 
 Query = str | Sequence[Message]
 
@@ -91,8 +91,17 @@ class Agent:
         self.max_steps = max_steps
         self.config = config
         self.max_observation_chars = max_observation_chars
-        self.runner = ToolRunner(self.tools, parallel=parallel_tools, max_workers=max_parallel_tools,
-                                 timeout=tool_timeout, max_observation_chars=max_observation_chars)
+        self.parallel_tools = parallel_tools
+        self.max_parallel_tools = max_parallel_tools
+        self.tool_timeout = tool_timeout
+        check_tool_settings(max_parallel_tools, tool_timeout)
+
+    @property
+    def runner(self) -> ToolRunner:
+        """Runs the calls of a turn with the agent's current tools and settings (a copied agent may swap
+        `tools`, as the web UI does for each conversation's own interpreter)."""
+        return ToolRunner(self.tools, parallel=self.parallel_tools, max_workers=self.max_parallel_tools,
+                          timeout=self.tool_timeout, max_observation_chars=self.max_observation_chars)
 
     # --- public API ---------------------------------------------------------------------------------------
     def run(self, query: Query, *, history: Sequence[Message] = ()) -> str:
@@ -169,7 +178,7 @@ class Agent:
                 yield Step(kind="final", index=index, thought=turn.thought, answer=turn.message.content or "",
                            raw=turn.raw)
                 return
-            for batch in [calls] if self.runner.parallel else [[call] for call in calls]:
+            for batch in [calls] if self.parallel_tools else [[call] for call in calls]:
                 for i, call in enumerate(batch):
                     yield Step(kind="action", index=index + i, thought=turn.thought, tool_call=call, raw=turn.raw)
                 outcomes: list[ToolOutcome] = yield _Tools(batch)

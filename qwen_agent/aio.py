@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -103,6 +104,51 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
         stop.set()
 
 
+class HomeThread:
+    """One long-lived daemon thread that runs blocking calls one at a time, in order.
+
+    For work tied to the thread that began it: a kernel started with a parent-death signal dies when the thread
+    that forked it ends (so a short-lived worker would take the kernel with it), and some clients' sockets
+    should stay on one thread. Start it lazily; `close()` lets the thread end."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def job() -> None:
+            if future.cancelled():  # the awaiter gave up before the job's turn came
+                return
+            try:
+                result = fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the awaiter
+                _settle(loop, future, e, failed=True)
+            else:
+                _settle(loop, future, result, failed=False)
+
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
+        return await future
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._jobs.put(None)
+                self._thread = None
+
+
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run the coroutine `make()` to completion from blocking code.
 
@@ -134,4 +180,4 @@ async def _call(make: Callable[[], Awaitable[T]]) -> T:
     return await make()
 
 
-__all__ = ["in_thread", "iterate_in_thread", "run_sync"]
+__all__ = ["HomeThread", "in_thread", "iterate_in_thread", "run_sync"]

@@ -1,6 +1,8 @@
 """Running the tool calls of one model turn: concurrently in a bounded pool, each under its own deadline.
 
-Async tools are awaited on the loop; blocking ones run in daemon threads. A call that passes its deadline
+Async tools are awaited on the loop; blocking ones run in daemon threads, except tools marked
+`concurrent = False` (the code interpreter), whose calls all run on one long-lived thread of their own: a
+kernel dies with the thread that started it, so a per-call thread would take the session with it. A call that passes its deadline
 becomes an error result for that call only (the tool is asked to `interrupt`; a thread that ignores it is left
 to finish on its own, its result dropped) while its siblings finish. Results come back in call order.
 Everything the model can fix (unknown tool, bad arguments, a tool that raised or hung) is an observation.
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qwen_agent.aio import in_thread
+from qwen_agent.aio import HomeThread, in_thread
 from qwen_agent.errors import ConfigurationError, ToolArgumentError, ToolNotFoundError
 from qwen_agent.schema import ToolCall
 from qwen_agent.text import truncate_middle
@@ -42,10 +46,7 @@ class ToolRunner:
 
     def __init__(self, tools: ToolRegistry, *, parallel: bool = True, max_workers: int = 8,
                  timeout: float | None = 120.0, max_observation_chars: int = 20_000) -> None:
-        if max_workers < 1:
-            raise ConfigurationError("max_parallel_tools must be at least 1")
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError("tool_timeout must be positive (or None for no deadline)")
+        check_tool_settings(max_workers, timeout)
         self.tools = tools
         self.parallel = parallel
         self.max_workers = max_workers
@@ -88,8 +89,12 @@ class ToolRunner:
         return ToolOutcome(truncate_middle(text, self.max_observation_chars))
 
     async def _deadline(self, tool: Tool, call: ToolCall) -> str:
-        work = tool.acall(call.arguments) if tool.is_async else in_thread(
-            tool.call, call.arguments, name=f"qwen-agent-tool-{tool.name}")
+        if tool.is_async:
+            work = tool.acall(call.arguments)
+        elif tool.concurrent:
+            work = in_thread(tool.call, call.arguments, name=f"qwen-agent-tool-{tool.name}")
+        else:
+            work = home_thread(tool).run(tool.call, call.arguments)
         try:
             return await asyncio.wait_for(work, self.timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError):
@@ -104,9 +109,30 @@ class ToolRunner:
             return None
 
 
+def check_tool_settings(max_workers: int, timeout: float | None) -> None:
+    if max_workers < 1:
+        raise ConfigurationError("max_parallel_tools must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise ConfigurationError("tool_timeout must be positive (or None for no deadline)")
+
+
+_homes: weakref.WeakKeyDictionary[Tool, HomeThread] = weakref.WeakKeyDictionary()
+_homes_lock = threading.Lock()
+
+
+def home_thread(tool: Tool) -> HomeThread:
+    """The thread that runs every blocking call of `tool` (made on first use, ended when the tool is freed)."""
+    with _homes_lock:
+        home = _homes.get(tool)
+        if home is None:
+            home = _homes[tool] = HomeThread(f"qwen-agent-tool-{tool.name}")
+            weakref.finalize(tool, home.close)
+        return home
+
+
 def _interrupt(tool: Tool) -> None:
     with contextlib.suppress(Exception):  # best effort: the call's result is already decided
         tool.interrupt()
 
 
-__all__ = ["ToolOutcome", "ToolRunner"]
+__all__ = ["ToolOutcome", "ToolRunner", "check_tool_settings", "home_thread"]
