@@ -222,12 +222,18 @@ def test_the_pool_is_bounded() -> None:
     assert tracker.peak == 2
 
 
-def test_tools_marked_not_concurrent_take_turns() -> None:
+def test_tools_marked_not_concurrent_take_turns_on_one_thread_of_their_own() -> None:
     tracker = Tracker()
     tracker.concurrent = False
+    threads: set[str] = set()
+    original = tracker.run
+    tracker.run = lambda i: threads.add(threading.current_thread().name) or original(i)  # type: ignore[method-assign]
     calls = turn(*(call("track", f'{{"i": {i}}}') for i in range(3)))
-    agent([calls, "done"], [tracker]).run_result("go")
+    a = agent([calls, "done", call("track", '{"i": 3}'), "done"], [tracker])
+    a.run_result("go")
+    asyncio.run(a.arun_result("again"))  # another run on another loop: still the same thread
     assert tracker.peak == 1
+    assert len(threads) == 1
 
 
 class Sleeper(Tool):
@@ -355,7 +361,7 @@ def test_cancelling_arun_stops_async_tools_and_interrupts_tool_threads() -> None
     assert sleeper.thread is not None
     sleeper.thread.join(2)
     assert not sleeper.thread.is_alive()
-    assert not [t for t in threading.enumerate() if t.name.startswith("qwen-agent-tool")]
+    assert not [t for t in threading.enumerate() if t.name in ("qwen-agent-tool-sleeper", "qwen-agent-tool-waits")]
 
 
 def test_many_agents_share_one_loop_with_the_scripted_model() -> None:
