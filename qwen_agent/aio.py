@@ -150,16 +150,44 @@ class HomeThread:
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run the coroutine `make()` to completion from blocking code.
+    """Run the coroutine `make()` to completion from blocking code, even where this thread already runs an
+    event loop (a Jupyter cell, a sync method called from a FastAPI handler), which cannot be re-entered.
 
-    Without a running loop in this thread it runs here (`asyncio.run`); inside one (a Jupyter cell, a FastAPI
-    handler calling a sync method) it runs on a fresh loop in a helper thread, because the running loop cannot
-    be re-entered. The helper blocks the calling loop while it runs: from async code, await the async method.
+    It runs on one background loop shared by the process (started on first use; a fresh `asyncio.run` per
+    call costs ~0.25 ms), or, when called from that loop's own thread, on a fresh loop in a helper thread.
+    The caller blocks while it runs: from async code, await the async method instead.
     """
+    loop = _background_loop()
+    if threading.current_thread() is _background.thread:  # a coroutine on it cannot wait for itself
+        return _run_in_fresh_thread(make)
+    future = asyncio.run_coroutine_threadsafe(_call(make), loop)
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_call(make))
+        return future.result()
+    except BaseException:
+        future.cancel()  # e.g. Ctrl-C while waiting: the work is cancelled too
+        raise
+
+
+class _Background:
+    lock = threading.Lock()
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: threading.Thread | None = None
+
+
+_background = _Background()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    with _background.lock:
+        if _background.loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="qwen-agent-sync-loop", daemon=True)
+            thread.start()
+            _background.loop, _background.thread = loop, thread
+        return _background.loop
+
+
+def _run_in_fresh_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     box: dict[str, Any] = {}
 
     def target() -> None:
