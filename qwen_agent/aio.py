@@ -31,6 +31,8 @@ async def in_thread(fn: Callable[..., T], *args: Any, lock: AbstractContextManag
     def target() -> None:
         try:
             with guard:
+                if future.cancelled():  # given up while waiting for the lock: do not start the work
+                    return
                 result = fn(*args)
         except BaseException as e:  # noqa: BLE001 - handed to the awaiter, whatever it is
             _settle(loop, future, e, failed=True)
@@ -77,6 +79,8 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
     def pump() -> None:
         try:
             with guard:
+                if stop.is_set():  # the consumer left while waiting for the lock
+                    return
                 source = make()
                 try:
                     for item in source:

@@ -80,6 +80,25 @@ def test_backends_without_async_run_in_a_worker_thread_and_leave_the_loop_free()
     assert llm.threads == ["qwen-agent-llm"]
 
 
+def test_queued_blocking_calls_whose_awaiter_left_never_start() -> None:
+    llm = BlockingScripted(["first", "second", "third"])
+
+    async def main() -> str:
+        first = asyncio.create_task(llm.agenerate("q"))
+        await asyncio.sleep(0.05)  # the first call holds the backend, waiting for `loop_ran`
+        queued = [asyncio.create_task(llm.agenerate("q")) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        for task in queued:
+            task.cancel()
+        llm.loop_ran.set()
+        text = (await first).text
+        await asyncio.sleep(0.2)  # time for the queued threads to take the lock and (wrongly) generate
+        return text
+
+    assert asyncio.run(main()) == "first"
+    assert len(llm.threads) == 1
+
+
 def test_thread_default_stream_stops_the_backend_when_the_consumer_leaves() -> None:
     llm = BlockingScripted(["abcdefghijklmnopqrstuvwxyz" * 4])  # 35 chunks of 3 characters
     llm.loop_ran.set()
@@ -279,6 +298,30 @@ def test_a_call_past_its_deadline_fails_alone_and_the_others_finish() -> None:
     assert sleeper.thread is not None
     sleeper.thread.join(2)
     assert not sleeper.thread.is_alive()  # ...and its thread ended
+
+
+def test_an_async_tool_past_its_deadline_is_cancelled_and_its_sibling_finishes() -> None:
+    cancelled = threading.Event()
+
+    @tool
+    async def hangs() -> str:
+        """Never answers."""
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "late"
+
+    calls = turn(call("hangs", "{}"), call("add", '{"a": 2, "b": 2}'))
+    start = time.monotonic()
+    result = asyncio.run(agent([calls, "done"], [hangs, add], tool_timeout=0.5).arun_result("go"))
+    observations = [(s.observation, s.is_error) for s in result.steps if s.kind == "observation"]
+    assert time.monotonic() - start < 5
+    assert observations[1] == ("4", False)
+    assert observations[0][1] and "hangs did not finish within 0.5 s" in observations[0][0]
+    assert cancelled.is_set()
+    assert result.answer == "done"
 
 
 def test_a_raising_tool_among_good_ones_is_an_error_for_that_call_only() -> None:
