@@ -217,7 +217,8 @@ class Agent:
             if isinstance(ask, Step):
                 yield ask
             elif isinstance(ask, _Plan):
-                specs = await in_thread(self.tools.specs) if specs is None else specs  # may start MCP servers
+                if specs is None:  # listing a provider's tools may start its servers: not on the loop
+                    specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
                 reply = await self._aplan(ask.messages, specs, on_text)
             else:
                 reply = await self.runner.run(ask.calls)

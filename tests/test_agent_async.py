@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -142,6 +143,29 @@ def test_astream_yields_steps_and_streams_text() -> None:
 
     assert asyncio.run(main()) == ["action", "observation", "final"]
     assert "".join(shown) == "It is 2."
+
+
+def test_leaving_astream_at_the_first_action_runs_no_tool() -> None:
+    ran: list[int] = []
+
+    @tool
+    def record(n: int) -> int:
+        """Record n."""
+        ran.append(n)
+        return n
+
+    async def main() -> list[str]:
+        a = agent([call("record", '{"n": 1}'), "done"], [record])
+        kinds = []
+        async with aclosing(a.astream("go")) as steps:
+            async for step in steps:
+                kinds.append(step.kind)
+                if step.kind == "action":
+                    break
+        return kinds
+
+    assert asyncio.run(main()) == ["action"]
+    assert ran == []
 
 
 def test_sync_run_works_inside_a_running_event_loop() -> None:
