@@ -65,8 +65,8 @@ def _reply(body: dict[str, Any]) -> str:
 
 def test_200_agents_overlap_in_one_event_loop() -> None:
     agents = 200
-    # Every first request is held until all 200 are in flight at once: agents that waited for each other
-    # would never get there (each would sit out the 60 s hold), so passing proves they overlap.
+    # Every first request is held until all 200 are in flight at once (the server counts them): agents that
+    # waited for each other would never get there, so a peak of 200 proves they overlap.
     with ScriptedOpenAIServer(respond=_reply, hold_until=agents, hold_timeout=60) as server:
         llm = OpenAICompatLLM("scripted", base_url=server.base_url, timeout=120)
         streamed: list[str] = []
@@ -83,15 +83,12 @@ def test_200_agents_overlap_in_one_event_loop() -> None:
             finally:
                 await llm.aclose()
 
-        start = time.monotonic()
         answers = asyncio.run(main())
-        wall = time.monotonic() - start
     assert answers == [f"The square is {i * i}." for i in range(agents)]
     assert server.peak_in_flight == agents
     assert len(server.requests) == 2 * agents
     assert sum(bool(r.get("stream")) for r in server.requests) == agents  # the streaming half, two turns each
     assert "".join(streamed).count("The square is") == agents // 2
-    assert wall < 60  # not the hold timeout: the gate opened because all were in flight
 
 
 def _open_connections(port: int) -> int:
