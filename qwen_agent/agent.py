@@ -78,6 +78,7 @@ class Agent:
     ) -> None:
         if max_steps < 1:
             raise ConfigurationError("max_steps must be at least 1")
+        check_tool_settings(max_parallel_tools, tool_timeout)
         if llm is None:
             from qwen_agent.settings import Settings
 
@@ -94,7 +95,6 @@ class Agent:
         self.parallel_tools = parallel_tools
         self.max_parallel_tools = max_parallel_tools
         self.tool_timeout = tool_timeout
-        check_tool_settings(max_parallel_tools, tool_timeout)
 
     @property
     def runner(self) -> ToolRunner:

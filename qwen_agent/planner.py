@@ -27,6 +27,9 @@ TextCallback = Callable[[str], None]
 
 
 class Planner(Protocol):
+    """Plans one turn. May also define `async def aplan(...)` with the same arguments; without it, the async
+    agent runs `plan` in a worker thread."""
+
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from typing import Any
 
@@ -77,9 +78,18 @@ def test_200_agents_overlap_in_one_event_loop() -> None:
                 return (await agent.arun_result(f"What is the square of {i}?", on_text=streamed.append)).answer
             return await agent.arun(f"What is the square of {i}?")
 
+        threads: set[str] = set()
+
+        async def watch(work: asyncio.Future[Any]) -> None:
+            while not work.done():
+                threads.update(t.name for t in threading.enumerate())
+                await asyncio.sleep(0.01)
+
         async def main() -> list[str]:
             try:
-                return await asyncio.gather(*(one(i) for i in range(agents)))
+                work = asyncio.gather(*(one(i) for i in range(agents)))
+                await watch(work)
+                return await work
             finally:
                 await llm.aclose()
 
@@ -89,6 +99,8 @@ def test_200_agents_overlap_in_one_event_loop() -> None:
     assert len(server.requests) == 2 * agents
     assert sum(bool(r.get("stream")) for r in server.requests) == agents  # the streaming half, two turns each
     assert "".join(streamed).count("The square is") == agents // 2
+    assert any("process_request_thread" in name for name in threads)  # the watcher saw the server's threads...
+    assert not [name for name in threads if name.startswith("qwen-agent-llm")]  # ...but none for the model
 
 
 def _open_connections(port: int) -> int:
