@@ -439,3 +439,23 @@ def test_many_agents_share_one_loop_with_the_scripted_model() -> None:
         return await asyncio.gather(*(one(i) for i in range(300)))
 
     assert asyncio.run(main()) == [f"{i}+{i} done" for i in range(300)]
+
+
+def test_an_agent_can_be_a_tool_of_another_sync_or_async() -> None:
+    """Nested runs share the process's background loop (sync) or call into it from its own thread (async tool
+    calling a sync run): neither may deadlock."""
+
+    @tool
+    def ask_helper(question: str) -> str:
+        """Ask a helper agent (sync)."""
+        return agent([call("add", '{"a": 20, "b": 22}'), "helper says 42"], [add]).run(question)
+
+    @tool
+    async def ask_helper_async(question: str) -> str:
+        """Ask a helper agent from async code, through its sync API."""
+        return agent([call("add", '{"a": 1, "b": 1}'), "helper says 2"], [add]).run(question)
+
+    outer = agent([turn(call("ask_helper", '{"question": "q"}'), call("ask_helper_async", '{"question": "q"}')),
+                   "done"], [ask_helper, ask_helper_async])
+    result = outer.run_result("go")
+    assert [s.observation for s in result.steps if s.kind == "observation"] == ["helper says 42", "helper says 2"]
