@@ -34,6 +34,8 @@ from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, M
 
 Prompt = str | Sequence[Message]
 
+_LOCK_FOR_LOCKS = threading.Lock()
+
 
 class LLM(ABC):
     """Base class of backends. Use as a context manager, or call `close()`, to release resources."""
@@ -45,7 +47,6 @@ class LLM(ABC):
 
     def __init__(self, config: GenerationConfig | None = None) -> None:
         self.default_config = config or GenerationConfig()
-        self._blocking = threading.Lock()  # the thread defaults of the async side: one blocking call at a time
 
     # --- public API ---------------------------------------------------------------------------------------
     def generate(
@@ -128,11 +129,18 @@ class LLM(ABC):
         yield Chunk(text=result.text, finish_reason=result.finish_reason, usage=result.usage)
 
     async def _agenerate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
-        return await in_thread(self._generate, prompt, stop, config, lock=self._blocking, name="qwen-agent-llm")
+        return await in_thread(self._generate, prompt, stop, config, lock=self._blocking_lock(),
+                               name="qwen-agent-llm")
 
     def _astream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
-        return iterate_in_thread(lambda: self._stream(prompt, stop, config), lock=self._blocking,
+        return iterate_in_thread(lambda: self._stream(prompt, stop, config), lock=self._blocking_lock(),
                                  name="qwen-agent-llm-stream")
+
+    def _blocking_lock(self) -> threading.Lock:
+        """The lock of the thread defaults: one blocking call at a time (made here, so a subclass that skips
+        `LLM.__init__` still gets one)."""
+        with _LOCK_FOR_LOCKS:
+            return self.__dict__.setdefault("_blocking", threading.Lock())
 
     def _close(self) -> None:
         return None
