@@ -459,3 +459,22 @@ def test_an_agent_can_be_a_tool_of_another_sync_or_async() -> None:
                    "done"], [ask_helper, ask_helper_async])
     result = outer.run_result("go")
     assert [s.observation for s in result.steps if s.kind == "observation"] == ["helper says 42", "helper says 2"]
+
+
+@pytest.mark.kernel
+def test_code_past_the_tool_deadline_is_interrupted_and_the_kernel_keeps_its_state() -> None:
+    pytest.importorskip("jupyter_client")
+    from qwen_agent.tools.code_interpreter import CodeInterpreter
+
+    sleepy = call("code_interpreter", '{"code": "import time\\nx = 41\\ntime.sleep(60)"}')
+    later = call("code_interpreter", '{"code": "print(x + 1)"}')
+    interpreter = CodeInterpreter(timeout=120)
+    interpreter.session.start()  # the kernel's start is not what the 3 s deadline is about
+    with agent([sleepy, later, "done"], [interpreter], tool_timeout=3) as a:
+        start = time.monotonic()
+        result = a.run_result("go")
+        elapsed = time.monotonic() - start
+    observations = [(s.observation or "", s.is_error) for s in result.steps if s.kind == "observation"]
+    assert observations[0][1] and "code_interpreter did not finish within 3 s" in observations[0][0]
+    assert observations[1] == ("42", False)  # interrupted, not restarted: x survived
+    assert elapsed < 40  # not the 60 s the code asked for
