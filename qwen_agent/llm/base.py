@@ -98,7 +98,9 @@ class LLM(ABC):
                 if trimmer.stopped:
                     break
         finally:
-            await source.aclose()  # type: ignore[attr-defined]
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()  # stops the backend (closes the HTTP stream, stops the worker thread)
         yield trimmer.last()
 
     def template_tool_format(self) -> str | None:
