@@ -88,10 +88,13 @@ class OpenAICompatLLM(LLM):
 
     def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
         with self._errors():
+            with_usage = {"include_usage": True}  # the token counts come in a last event with no choices
             if isinstance(prompt, str):
-                events = self.client.completions.create(prompt=prompt, stream=True, **self._params(stop, config))
+                events = self.client.completions.create(prompt=prompt, stream=True, stream_options=with_usage,
+                                                        **self._params(stop, config))
             else:
-                events = self.client.chat.completions.create(stream=True, **self._chat_params(prompt, stop, config))
+                events = self.client.chat.completions.create(stream=True, stream_options=with_usage,
+                                                             **self._chat_params(prompt, stop, config))
         reply = _StreamedReply()
         try:
             with self._errors():
