@@ -69,14 +69,14 @@ def reply(prompt: Prompt) -> str:
     tools = [json.loads(line)["function"] for m in _TOOLS.findall(system) for line in m.splitlines()]
     question = _question(messages)
     results = _RESPONSE.findall(_last_user(messages))
-    values = _Values(question, results)
     if messages[-1].role == "assistant":
-        return _continue_call(messages[-1].content or "", tools, question, values)
-    answer_json = _json_answer(system, question, values)
+        return _continue_call(messages[-1].content or "", tools, question, _Values(question, results))
+    answer_json = _json_answer(system, question, _Values(question, results))
     if results:
         return answer_json if answer_json is not None else "The tool answered: " + "; ".join(results)
     chosen = _named_tools(tools, question) or _closest_tool(tools, question)
     if chosen:
+        values = _Values(question, results)
         return "\n".join(_call_text(t, values) for t in chosen)
     return answer_json if answer_json is not None else f"You said: {question}"
 

@@ -17,25 +17,22 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from qwen_agent.integrations.langchain import ChatQwenAgent
 from qwen_agent.llm.openai_compat import OpenAICompatLLM
-from qwen_agent.server import ServerThread, create_app
-from tests.integrations.scripted_policy import ScriptedPolicyLLM
+from tests.integrations.conftest import POLICY_MODEL, PolicyServer
 
-MODEL = "qwen-scripted-policy"
-_server: dict[str, ServerThread] = {}
+_server: dict[str, PolicyServer] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def policy_server() -> Iterator[ServerThread]:
-    app = create_app(ScriptedPolicyLLM(), model_name=MODEL, tool_format="hermes")
-    with ServerThread(app) as server:
-        _server["it"] = server
-        yield server
+def _share_server(policy_server: PolicyServer) -> Iterator[None]:
+    """The suite builds models from a property, which cannot take fixtures: hand it the server here."""
+    _server["it"] = policy_server
+    yield
     _server.clear()
 
 
 def chat_params() -> dict:
-    llm = OpenAICompatLLM(MODEL, base_url=_server["it"].base_url, max_retries=0, timeout=30)
-    return {"llm": llm, "model": MODEL, "tool_format": "server"}
+    llm = OpenAICompatLLM(POLICY_MODEL, base_url=_server["it"].base_url, max_retries=0, timeout=30)
+    return {"llm": llm, "model": POLICY_MODEL, "tool_format": "server"}
 
 
 class TestChatQwenAgentIntegration(ChatModelIntegrationTests):
