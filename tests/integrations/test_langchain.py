@@ -136,6 +136,16 @@ def test_json_schema_method_asks_for_json_and_reads_it_out_of_a_fence():
     assert list(chat.stream("again")) == [Person(name="Ada", age=36)]
 
 
+def test_json_schema_include_raw_keeps_the_message_and_the_parsing_error():
+    scripted = ScriptedLLM(['{"name": "Ada", "age": 36}', "no JSON here"])
+    chat = ChatQwenAgent(llm=scripted).with_structured_output(Person, method="json_schema", include_raw=True)
+    good = chat.invoke("Ada")
+    assert (good["raw"].content, good["parsed"], good["parsing_error"]) == (
+        '{"name": "Ada", "age": 36}', Person(name="Ada", age=36), None)
+    bad = chat.invoke("Ada")
+    assert bad["raw"].content == "no JSON here" and bad["parsed"] is None and bad["parsing_error"] is not None
+
+
 def test_json_answer_content_is_canonical_json_and_a_system_turn_is_extended():
     scripted = ScriptedLLM(["{'city': 'Paris',}"])  # a Python-ish literal, read tolerantly
     chat = ChatQwenAgent(llm=scripted).bind(response_format={"type": "json_object"})
