@@ -133,7 +133,8 @@ class OpenAICompatLLM(LLM):
     # --- helpers ------------------------------------------------------------------------------------------
     def _request(self, client: Any, prompt: Prompt, stop: list[str], config: GenerationConfig, *, stream: bool) -> Any:
         """The create call on either client (the async one returns an awaitable)."""
-        extra = {"stream": True} if stream else {}
+        # streamed: the token counts come in a last event with no choices
+        extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
         if isinstance(prompt, str):
             return client.completions.create(prompt=prompt, **extra, **self._params(stop, config))
         return client.chat.completions.create(**extra, **self._chat_params(prompt, stop, config))
