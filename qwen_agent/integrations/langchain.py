@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from operator import itemgetter
 from typing import Any
 
@@ -28,8 +29,9 @@ from qwen_agent.schema import Chunk, GenerationConfig, Message, ToolCall, ToolSp
 from qwen_agent.tools.base import Tool, check_tool_name
 
 try:
-    from langchain_core.callbacks import CallbackManagerForLLMRun
+    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
     from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
+    from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
     from langchain_core.language_models.llms import LLM as LangChainLLM
     from langchain_core.messages import (
         AIMessage,
@@ -235,15 +237,54 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
             profile["max_input_tokens"] = window
         return profile
 
-    # --- hooks --------------------------------------------------------------------------------------------
+    # --- hooks: the sync and async sides share everything but the backend call --------------------------
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         if self.streaming:
-            return _aggregate(self._stream(messages, stop, run_manager, **kwargs))
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
         req, prompt, stops, config = self._prepare(messages, stop, kwargs)
-        gen = self.llm.generate(prompt, stop=stops, config=config)
+        return self._result(req, self.llm.generate(prompt, stop=stops, config=config), kwargs)
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        return self._result(req, await self.llm.agenerate(prompt, stop=stops, config=config), kwargs)
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        turn = _StreamedTurn(req, _response_format(kwargs), self._metadata)
+        for chunk in self.llm.stream(prompt, stop=stops, config=config):
+            for out in turn.feed(chunk):
+                if run_manager and out.text:
+                    run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+        yield from turn.finish()
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        turn = _StreamedTurn(req, _response_format(kwargs), self._metadata)
+        async with aclosing(self.llm.astream(prompt, stop=stops, config=config)) as chunks:
+            async for chunk in chunks:
+                for out in turn.feed(chunk):
+                    if run_manager and out.text:
+                        await run_manager.on_llm_new_token(out.text, chunk=out)
+                    yield out
+        for out in turn.finish():
+            yield out
+
+    def _result(self, req: FunctionCallingRequest, gen: Any, kwargs: dict[str, Any]) -> ChatResult:
         turn = req.read(gen.text, gen.usage)
         message = AIMessage(
             content=_answer_text(turn.message, _response_format(kwargs)),
@@ -254,34 +295,6 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
             response_metadata=self._metadata(turn.message, gen.finish_reason),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
-        json_answer = _response_format(kwargs)
-        reader = ToolCallStream(req)
-        last = Chunk()
-        for chunk in self.llm.stream(prompt, stop=stops, config=config):
-            last = chunk if chunk.finish_reason else last
-            text = reader.feed(chunk.text)
-            if text and json_answer is None:  # a JSON answer is normalised whole at the end
-                yield _text_chunk(text, run_manager)
-        rest, turn = reader.finish(last.usage)
-        if json_answer is not None and not turn.message.tool_calls:
-            rest = _answer_text(turn.message, json_answer)
-        if rest:
-            yield _text_chunk(rest, run_manager)
-        # each call whole, in its own chunk with its own index and id, so LangChain never merges two calls
-        for i, call in enumerate(turn.message.tool_calls or []):
-            piece = {"name": call.name, "args": call.arguments, "id": call.id, "index": i, "type": "tool_call_chunk"}
-            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[piece]))
-        final = AIMessageChunk(
-            content="", additional_kwargs=_reasoning_kwargs(turn.message), usage_metadata=_usage_metadata(last.usage),
-            response_metadata=self._metadata(turn.message, last.finish_reason), chunk_position="last",
-        )
-        yield ChatGenerationChunk(message=final)
 
     def _prepare(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -302,11 +315,41 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         return {"finish_reason": reason, "model_name": self._qwen_model_name(), "model_provider": "qwen_agent"}
 
 
-def _text_chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
-    out = ChatGenerationChunk(message=AIMessageChunk(content=text))
-    if run_manager:
-        run_manager.on_llm_new_token(text, chunk=out)
-    return out
+class _StreamedTurn:
+    """One streamed chat turn: backend chunks in, LangChain chunks out. Text streams as it comes (a JSON answer
+    is normalised whole at the end); each call comes whole at the end, in its own chunk with its own index and
+    id, so LangChain never merges two calls; the last chunk carries usage and metadata."""
+
+    def __init__(self, req: FunctionCallingRequest, json_answer: ResponseFormat | None,
+                 metadata: Callable[[Message, str | None], dict[str, Any]]) -> None:
+        self.reader = ToolCallStream(req)
+        self.json_answer = json_answer
+        self.metadata = metadata
+        self.last = Chunk()
+
+    def feed(self, chunk: Chunk) -> list[ChatGenerationChunk]:
+        self.last = chunk if chunk.finish_reason else self.last
+        text = self.reader.feed(chunk.text)
+        return [_text_chunk(text)] if text and self.json_answer is None else []
+
+    def finish(self) -> list[ChatGenerationChunk]:
+        rest, turn = self.reader.finish(self.last.usage)
+        if self.json_answer is not None and not turn.message.tool_calls:
+            rest = _answer_text(turn.message, self.json_answer)
+        out = [_text_chunk(rest)] if rest else []
+        for i, call in enumerate(turn.message.tool_calls or []):
+            piece = {"name": call.name, "args": call.arguments, "id": call.id, "index": i, "type": "tool_call_chunk"}
+            out.append(ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[piece])))
+        final = AIMessageChunk(
+            content="", additional_kwargs=_reasoning_kwargs(turn.message),
+            usage_metadata=_usage_metadata(self.last.usage),
+            response_metadata=self.metadata(turn.message, self.last.finish_reason), chunk_position="last",
+        )
+        return [*out, ChatGenerationChunk(message=final)]
+
+
+def _text_chunk(text: str) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
 
 def _openai_response_format(schema: dict[str, Any] | type, method: str) -> dict[str, Any]:
@@ -341,12 +384,6 @@ def _with_system_note(conversation: list[Message], note: str) -> list[Message]:
         joined = f"{head.content}\n\n{note}" if head.content else note
         return [head.model_copy(update={"content": joined}), *conversation[1:]]
     return [Message.system(note), *conversation]
-
-
-def _aggregate(chunks: Iterator[ChatGenerationChunk]) -> ChatResult:
-    from langchain_core.language_models.chat_models import generate_from_stream
-
-    return generate_from_stream(chunks)
 
 
 def _reasoning_kwargs(message: Message) -> dict[str, Any]:

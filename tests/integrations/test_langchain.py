@@ -239,3 +239,34 @@ def test_langchain_react_example_runs_with_scripted_llm():
     assert first_prompt.endswith("Question: What is 12 * 7 + 3?\nThought:")
     assert scripted.calls[1][0].endswith(
         "Thought: I should compute it.\nAction: calculator\nAction Input: 12 * 7 + 3\nObservation: 87\nThought:")
+
+
+def test_async_calls_use_the_backends_async_side_and_overlap():
+    """`ainvoke`/`astream` await the backend's `agenerate`/`astream` (AsyncOpenAI over HTTP), so 40 calls
+    overlap in one event loop: the server holds every request until 40 are in flight at once, which LangChain's
+    thread fallback (a pool of min(32, cores + 4) threads) could never reach."""
+    import asyncio
+
+    from qwen_agent.llm.openai_compat import OpenAICompatLLM
+    from tests.scripted_server import ScriptedOpenAIServer
+
+    calls = 40
+    with ScriptedOpenAIServer([CALL] * calls, hold_until=calls, hold_timeout=60) as server:
+        llm = OpenAICompatLLM("scripted", base_url=server.base_url, timeout=90)
+        chat = ChatQwenAgent(llm=llm, tool_format="hermes").bind_tools([get_weather])
+
+        async def one(i: int) -> AIMessage:
+            if i % 2:
+                return await chat.ainvoke("Weather in Paris?")
+            chunks = [c async for c in chat.astream("Weather in Paris?")]
+            return sum(chunks[1:], chunks[0])  # type: ignore[return-value]
+
+        async def all_of_them() -> list[AIMessage]:
+            return list(await asyncio.gather(*(one(i) for i in range(calls))))
+
+        replies = asyncio.run(all_of_them())
+        llm.close()
+    assert server.peak_in_flight == calls
+    for reply in replies:
+        assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("get_weather", {"city": "Paris"})]
+        assert reply.additional_kwargs["reasoning_content"] == "check"
