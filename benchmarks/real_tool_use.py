@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import operator
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,10 +146,32 @@ def calls_right(expected: Sequence[dict[str, Any]], got: Sequence[tuple[str, dic
     return True
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
 def answer_uses_result(task: dict[str, Any], answer: str) -> bool:
-    wanted = task.get("answer_contains") or []
-    hits = [w.lower() in answer.lower() for w in wanted]
+    """Whether the answer holds the tool's result: an expected number as a number written in the answer (any
+    thousands commas or trailing zeros: "1,048,576", "230.00"; not the digits inside another number), an
+    expected phrase anywhere (case-insensitive)."""
+    numbers = [float(n.rstrip(",").replace(",", "")) for n in _NUMBER.findall(answer)]
+
+    def found(wanted: str) -> bool:
+        if _NUMBER.fullmatch(wanted):
+            value = float(wanted.replace(",", ""))
+            return any(abs(n - value) < 1e-6 for n in numbers)
+        return wanted.lower() in answer.lower()
+
+    hits = [found(w) for w in task.get("answer_contains") or []]
     return all(hits) if task.get("all_of") else any(hits)
+
+
+def distinct(calls: Sequence[tuple[str, dict[str, Any] | None]]) -> list[tuple[str, dict[str, Any] | None]]:
+    """The calls with exact repeats dropped (a model asking again for what it already has is slow, not wrong)."""
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for c in calls:
+        if c not in out:
+            out.append(c)
+    return out
 
 
 # --- running ------------------------------------------------------------------------------------------------
@@ -158,12 +181,17 @@ def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig,
     start = time.monotonic()
     with lock:
         result = agent.run_result(task["query"], on_text=_ignore)  # streamed: a looping turn is cut
-    first = next(m for m in result.messages if m.role == "assistant")
-    got = [(c.name, c.parsed_arguments()) for c in first.tool_calls or []]
+    turns = [[(c.name, c.parsed_arguments()) for c in m.tool_calls or []]
+             for m in result.messages if m.role == "assistant"]
+    first = turns[0] if turns else []
+    episode = [c for turn in turns for c in turn]
     record = {"id": f"{fmt}:{task['id']}", "format": fmt, "task": task["id"], "kind": task["kind"],
-              "calls": [[n, a] for n, a in got], "right": calls_right(task["calls"], got),
+              "calls": [[n, a] for n, a in first], "right": calls_right(task["calls"], first),
+              "episode_calls": [[[n, a] for n, a in turn] for turn in turns],
+              "right_in_episode": calls_right(task["calls"], distinct(episode)),
               "answer": result.answer, "finished": result.finished, "seconds": round(time.monotonic() - start, 1),
-              "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw}
+              "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw,
+              "turns": _turn_texts(result.steps)}
     if task["calls"] and max_steps > 1:
         record["answered_with_result"] = result.finished and answer_uses_result(task, result.answer)
     return record
@@ -182,6 +210,8 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
     mine = [r for r in records if r["format"] == fmt]
     tool_tasks = [r for r in mine if r["kind"] != "no_tool"]
     no_tool = [r for r in mine if r["kind"] == "no_tool"]
+    parallel = [r for r in mine if r["kind"] == "parallel"]
+    episodes = [r for r in mine if "right_in_episode" in r]  # older records: first turn only
 
     def share(rows: list[h.Record], pred: Any) -> float | None:
         return sum(1 for r in rows if pred(r)) / len(rows) if rows else None
@@ -189,6 +219,10 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
     return {"format": fmt, "tasks": len(mine), "right": share(mine, lambda r: r["right"]),
             "right_on_tool_tasks": share(tool_tasks, lambda r: r["right"]),
             "false_positive_rate": share(no_tool, lambda r: bool(r["calls"])),
+            "right_in_episode": share(episodes, lambda r: r["right_in_episode"]),
+            "parallel_in_one_turn": share(parallel, lambda r: r["right"]),
+            "parallel_over_turns": share([r for r in parallel if "right_in_episode" in r],
+                                         lambda r: r["right_in_episode"] and not r["right"]),
             "answered_with_result": share([r for r in tool_tasks if "answered_with_result" in r],
                                           lambda r: r["answered_with_result"])}
 
@@ -220,10 +254,21 @@ def run(args: argparse.Namespace) -> None:
         records = [store.records[c["id"]] for c in cases if c["id"] in store.records]
     rows = [summary(records, f) for f in formats]
     table = h.markdown_table(
-        ["format", "tasks", "right calls %", "right on tool tasks %", "false positives %", "answered with result %"],
+        ["format", "tasks", "right first turn %", "right on tool tasks %", "false positives %",
+         "right over the episode %", "2 calls in one turn %", "2 calls over turns %", "answered with result %"],
         [[r["format"], r["tasks"], h.pct(r["right"]), h.pct(r["right_on_tool_tasks"]),
-          h.pct(r["false_positive_rate"]), h.pct(r["answered_with_result"])] for r in rows])
+          h.pct(r["false_positive_rate"]), h.pct(r["right_in_episode"]), h.pct(r["parallel_in_one_turn"]),
+          h.pct(r["parallel_over_turns"]), h.pct(r["answered_with_result"])] for r in rows])
     h.write_report(output, table, {"model": str(args.model), "formats": rows})
+
+
+def _turn_texts(steps: Sequence[Any]) -> list[str]:
+    """What the model wrote at each turn (the action steps of one turn share its text)."""
+    texts: list[str] = []
+    for s in steps:
+        if s.kind in ("action", "final") and (not texts or s.raw is not texts[-1]):
+            texts.append(s.raw)
+    return texts
 
 
 def _ignore(_text: str) -> None:
