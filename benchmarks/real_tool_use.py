@@ -165,13 +165,20 @@ def answer_uses_result(task: dict[str, Any], answer: str) -> bool:
     return all(hits) if task.get("all_of") else any(hits)
 
 
-def distinct(calls: Sequence[tuple[str, dict[str, Any] | None]]) -> list[tuple[str, dict[str, Any] | None]]:
-    """The calls with exact repeats dropped (a model asking again for what it already has is slow, not wrong)."""
-    out: list[tuple[str, dict[str, Any] | None]] = []
-    for c in calls:
-        if c not in out:
-            out.append(c)
-    return out
+def right_over_episode(expected: Sequence[dict[str, Any]],
+                       got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
+    """Every expected call made in some turn, and no call that is none of them. Asking again for what it
+    already has (the same call, or the calculator on its own result) is slow, not wrong; a call to another
+    tool, or with other arguments, is wrong."""
+    if not all(any(call_matches(e, *g) for e in expected) for g in got):
+        return False
+    left = list(got)
+    for e in expected:
+        hit = next((g for g in left if call_matches(e, *g)), None)
+        if hit is None:
+            return False
+        left.remove(hit)
+    return True
 
 
 # --- running ------------------------------------------------------------------------------------------------
@@ -188,7 +195,7 @@ def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig,
     record = {"id": f"{fmt}:{task['id']}", "format": fmt, "task": task["id"], "kind": task["kind"],
               "calls": [[n, a] for n, a in first], "right": calls_right(task["calls"], first),
               "episode_calls": [[[n, a] for n, a in turn] for turn in turns],
-              "right_in_episode": calls_right(task["calls"], distinct(episode)),
+              "right_in_episode": right_over_episode(task["calls"], episode),
               "answer": result.answer, "finished": result.finished, "seconds": round(time.monotonic() - start, 1),
               "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw,
               "turns": _turn_texts(result.steps)}

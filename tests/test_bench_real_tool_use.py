@@ -51,6 +51,20 @@ def test_answer_holds_a_result_as_a_number_not_as_digits_of_another():
     assert not b.answer_uses_result(rain, "no data for this city")
 
 
+def test_episode_calls_right_when_all_made_and_none_wrong():
+    two = [{"name": "get_weather", "arguments": {"city": ["Paris"]}},
+           {"name": "get_weather", "arguments": {"city": ["Tokyo"]}}]
+    paris, tokyo = ("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Tokyo"})
+    assert b.right_over_episode(two, [paris, tokyo])
+    assert b.right_over_episode(two, [paris, paris, tokyo])  # a repeat is slow, not wrong
+    assert not b.right_over_episode(two, [paris, paris])  # Tokyo never asked
+    assert not b.right_over_episode(two, [paris, tokyo, ("get_weather", {"city": "Cairo"})])
+    product = [{"name": "calculator", "arguments": {"expression": {"value": 7006652}}}]
+    assert b.right_over_episode(product, [("calculator", {"expression": "1234 * 5678"}),
+                                          ("calculator", {"expression": "7006652"})])  # checks its result
+    assert b.right_over_episode([], []) and not b.right_over_episode([], [paris])
+
+
 def test_data_has_the_promised_mix():
     tasks = b.h.read_jsonl(b.DATA)
     kinds = [t["kind"] for t in tasks]
