@@ -8,11 +8,14 @@ Chinese questions, numeric arguments, and questions that need no tool. The tools
 functions (weather, calculator, currency, population tables), so every answer can be checked. Each task runs as
 one agent episode (greedy decoding, at most 3 model turns) per format; the model's first turn is scored:
 
-- right: exactly the expected calls (any order), arguments matched by value (numbers as numbers, a calculator
-  expression by what it evaluates to, names by any listed spelling, case-insensitive); for a no-tool question,
-  no call at all.
+- right (first turn): exactly the expected calls (any order), arguments matched by value (numbers as numbers, a
+  calculator expression by what it evaluates to, names by any listed spelling, case-insensitive); for a no-tool
+  question, no call at all.
 - false positives: no-tool questions where the model called a tool anyway.
-- answered with the result: tool tasks whose episode ends with an answer holding the tool's result.
+- right over the episode: every expected call made in some turn, and no other call (repeats are not wrong).
+- two calls in one turn / over turns: parallel tasks done in the first turn, and those done only across turns.
+- answered with the result: tool tasks whose episode ends with an answer holding the tool's result (numbers
+  compared as numbers).
 
 Results go to a resumable jsonl (one line per task and format); `--limit N` runs N tasks taken round-robin over the kinds, `--max-steps 1`
 scores first turns only (much faster on a CPU; no answer rate then).
