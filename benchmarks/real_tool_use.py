@@ -6,7 +6,7 @@ stay quiet when no tool is needed, and answer with what the tool returned?
 Tasks (`benchmarks/data/real_tool_use.jsonl`, written for this benchmark): single calls, two calls in one turn,
 Chinese questions, numeric arguments, and questions that need no tool. The tools are small deterministic
 functions (weather, calculator, currency, population tables), so every answer can be checked. Each task runs as
-one agent episode (greedy decoding, at most 3 model turns) per format; the model's first turn is scored:
+one agent episode (greedy decoding, at most 3 model turns) per format, scored as follows:
 
 - right (first turn): exactly the expected calls (any order), arguments matched by value (numbers as numbers, a
   calculator expression by what it evaluates to, names by any listed spelling, case-insensitive); for a no-tool
