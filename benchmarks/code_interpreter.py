@@ -113,7 +113,7 @@ class Runner:
         self.args, self.pool, self.image_root, self.replay, self.judge = args, pool, image_root, replay, judge
         if llm is not None:
             lock = h.generation_lock(args)
-            self.model_turns = ModelTurns(llm, h.generation_config(args), lock)
+            self.model_turns = ModelTurns(llm, h.generation_config(args, llm), lock)
 
     def source(self, case: dict[str, Any]):
         if self.args.oracle:
