@@ -356,11 +356,13 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequence[tuple[str, Sequence[float | None]]],
-              highlight: str | None = None) -> Path:
+              highlight: str | Sequence[str] | None = None) -> Path:
     """A grouped bar chart: one group per metric, one bar per row (model). `None` values are left out.
 
-    The row named `highlight` (this run) is drawn hatched so it stands out from the published rows.
+    The row named `highlight` (this run; or the rows named, e.g. one per tool-call format) is drawn dark and
+    hatched, each with its own hatch, so it stands out from the published rows.
     """
+    ours = [highlight] if isinstance(highlight, str) else list(highlight or ())
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -374,8 +376,9 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
     for i, (name, values) in enumerate(rows):
         xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics)) if values[m] is not None]
         ys = [v for v in values if v is not None]
-        if name == highlight:  # this run: dark and hatched, its values written on the bars
-            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch="//", edgecolor="white")
+        if name in ours:  # this run: dark and hatched, its values written on the bars
+            hatch = ("//", "..", "xx", "\\\\")[ours.index(name) % 4]
+            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch=hatch, edgecolor="white")
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         else:
             ax.bar(xs, ys, width, label=name, color=palette[others % len(palette)])
