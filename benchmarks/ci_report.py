@@ -100,5 +100,5 @@ def chart(path: Path, runs: Sequence[Run]) -> Path:
     rows = [(short, [None if m[k] is None else 100 * m[k] for k in KEYS]) for _, _, short, m in runs]
     rows += [(name, list(vals)) for name, vals in CODE_INTERPRETER_20231206.items()]
     title = ("Code interpreter: this run vs published (%)" if len(runs) == 1 else
-             "Code interpreter: ReAct (published protocol) and native format (beyond the paper) vs published (%)")
+             "Code interpreter (%): ReAct (published protocol) and\nnative format (beyond the paper) vs published")
     return h.bar_chart(path, title, HEADER[1:], rows, highlight=[short for _, _, short, _ in runs])
