@@ -2,6 +2,7 @@
 
     python -m benchmarks.throughput                               # tiny model; on CUDA when there is a GPU
     python -m benchmarks.throughput --shape qwen-7b --device cuda # Qwen-7B's shape, bf16, random weights
+    bash benchmarks/gpu_throughput.sh                             # the GPU shapes in one run (see that script)
     python -m benchmarks.throughput --model PATH                  # a real checkpoint or .gguf, per precision
 
 With `--model`, see `benchmarks/throughput_real.py`: float32, bfloat16 and int8 interleaved on the real
@@ -45,6 +46,16 @@ SHAPES: dict[str, dict[str, Any]] = {
     "qwen-7b": dict(
         hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
         num_key_value_heads=32, vocab_size=151936, max_position_embeddings=8192, tie_word_embeddings=False,
+    ),
+    # Qwen2.5-7B: 28 layers, hidden 3584, MLP 18944, 28 query heads over 4 KV heads (GQA), vocabulary 152,064.
+    "qwen2.5-7b": dict(
+        hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+        num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, tie_word_embeddings=False,
+    ),
+    # Qwen2.5-0.5B (the shape of the real model the tests use): 24 layers, hidden 896, 14 heads over 2 KV heads.
+    "qwen2.5-0.5b": dict(
+        hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+        num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=True,
     ),
     "tiny": dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

@@ -2,12 +2,14 @@
 
 The agent keeps the conversation in OpenAI's shape (assistant `tool_calls`, `tool` results); a planner turns
 that into whatever the model reads, calls the LLM, and returns the assistant message the model meant.
-`FormatPlanner` does this for any tool-call format; it is a small synchronous core.
+`FormatPlanner` does this for any tool-call format. Rendering and reading are written once (`_PendingTurn`);
+`plan` and `aplan` only differ in how they call the model (`generate`/`stream` or `agenerate`/`astream`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol
 
 from qwen_agent.formats import ToolFormat
@@ -19,12 +21,15 @@ from qwen_agent.function_calling import (
 )
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import Lang
-from qwen_agent.schema import GenerationConfig, Message, ToolSpec, Turn
+from qwen_agent.schema import Chunk, GenerationConfig, Message, ToolSpec, Turn, Usage
 
 TextCallback = Callable[[str], None]
 
 
 class Planner(Protocol):
+    """Plans one turn. May also define `async def aplan(...)` with the same arguments; without it, the async
+    agent runs `plan` in a worker thread."""
+
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None,
@@ -75,26 +80,65 @@ class FormatPlanner:
     ) -> Turn:
         """One turn. With `on_text`, the model's answer text is passed to it as it streams, and a turn that
         starts repeating a call it already made is cut there (small models loop)."""
-        req = self.request(llm, tools).for_turn(messages)
-        rendered = req.render(messages, self.extra_stop)
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text)
         if on_text is None:
-            gen = llm.generate(rendered.prompt, stop=rendered.stop, config=config)
-            return req.read(gen.text, gen.usage)
-        reader = ToolCallStream(req)
-        usage = None
-        chunks = llm.stream(rendered.prompt, stop=rendered.stop, config=config)
+            gen = llm.generate(turn.prompt, stop=turn.stop, config=config)
+            return turn.read(gen.text, gen.usage)
+        chunks = llm.stream(turn.prompt, stop=turn.stop, config=config)
         for chunk in chunks:
-            shown = reader.feed(chunk.text)
-            if shown:
-                on_text(shown)
-            usage = chunk.usage or usage
-            if "\n" in chunk.text and reader.repeats_a_call():
+            if turn.feed(chunk):
                 chunks.close()  # the model is repeating a call: stop generating, keep what it asked for
                 break
-        rest, turn = reader.finish(usage)
+        return turn.finish()
+
+    async def aplan(
+        self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
+        on_text: TextCallback | None = None,
+    ) -> Turn:
+        """`plan` for asyncio."""
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text)
+        if on_text is None:
+            gen = await llm.agenerate(turn.prompt, stop=turn.stop, config=config)
+            return turn.read(gen.text, gen.usage)
+        async with aclosing(llm.astream(turn.prompt, stop=turn.stop, config=config)) as chunks:
+            async for chunk in chunks:
+                if turn.feed(chunk):
+                    break  # leaving the block closes the stream: the model stops generating
+        return turn.finish()
+
+
+class _PendingTurn:
+    """One turn between asking and reading: the rendered prompt, and the streamed text read as it comes."""
+
+    def __init__(self, req: FunctionCallingRequest, messages: Sequence[Message], extra_stop: list[str],
+                 on_text: TextCallback | None) -> None:
+        rendered = req.render(messages, extra_stop)
+        self.prompt, self.stop = rendered.prompt, rendered.stop
+        self.req = req
+        self.on_text = on_text or _ignore
+        self.reader = ToolCallStream(req)
+        self.usage: Usage | None = None
+
+    def read(self, text: str, usage: Usage | None) -> Turn:
+        return self.req.read(text, usage)
+
+    def feed(self, chunk: Chunk) -> bool:
+        """Show what is new; True when the model started repeating a call and generation should stop."""
+        shown = self.reader.feed(chunk.text)
+        if shown:
+            self.on_text(shown)
+        self.usage = chunk.usage or self.usage
+        return "\n" in chunk.text and self.reader.repeats_a_call()
+
+    def finish(self) -> Turn:
+        rest, turn = self.reader.finish(self.usage)
         if rest:
-            on_text(rest)
+            self.on_text(rest)
         return turn
+
+
+def _ignore(text: str) -> None:
+    return None
 
 
 class ReactPlanner(FormatPlanner):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,18 +18,32 @@ class ScriptedOpenAIServer:
         responses: model texts replayed in order, one per completion request.
         honor_stop: cut each reply at the first stop string of the request, as vLLM does.
         fail_first: answer this many requests with `fail_status` before replaying (to exercise retries).
+        respond: computes each reply from the request body instead of replaying `responses` (concurrent
+            clients: the reply must not depend on arrival order).
+        hold_until: hold the first requests unanswered until this many are in flight at once (or until
+            `hold_timeout` s pass, or `release()`): only clients that overlap get past it quickly.
     """
 
-    def __init__(self, responses: Iterable[str], *, honor_stop: bool = True, fail_first: int = 0,
-                 fail_status: int = 503, fail_body: dict[str, Any] | None = None) -> None:
+    def __init__(self, responses: Iterable[str] = (), *, honor_stop: bool = True, fail_first: int = 0,
+                 fail_status: int = 503, fail_body: dict[str, Any] | None = None,
+                 respond: Callable[[dict[str, Any]], str] | None = None, hold_until: int = 0,
+                 hold_timeout: float = 30.0) -> None:
         self.responses = list(responses)
+        self.respond = respond
+        self.hold_until = hold_until
+        self.hold_timeout = hold_timeout
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests being answered at the same moment
+        self._gate = threading.Event()
+        if hold_until <= 0:
+            self._gate.set()
         self.honor_stop = honor_stop
         self.fail_first = fail_first
         self.fail_status = fail_status
         self.fail_body = fail_body or {"error": {"message": "overloaded", "type": "server_error"}}
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -41,8 +55,25 @@ class ScriptedOpenAIServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._gate.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def release(self) -> None:
+        """Answer the held requests now."""
+        self._gate.set()
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            if self.in_flight >= self.hold_until:
+                self._gate.set()
+        self._gate.wait(self.hold_timeout)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _next(self, body: dict[str, Any]) -> tuple[int, Any]:
         with self._lock:
@@ -50,9 +81,12 @@ class ScriptedOpenAIServer:
             if self.fail_first > 0:
                 self.fail_first -= 1
                 return self.fail_status, self.fail_body
-            if not self.responses:
+            if self.respond is not None:
+                text = self.respond(body)
+            elif not self.responses:
                 return 500, {"error": {"message": "script exhausted", "type": "server_error"}}
-            text = self.responses.pop(0)
+            else:
+                text = self.responses.pop(0)
         stops = body.get("stop") or []
         stops = [stops] if isinstance(stops, str) else stops
         finish = "stop"
@@ -79,6 +113,15 @@ class ScriptedOpenAIServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 body["_path"] = self.path
+                server._enter()
+                try:
+                    self._answer(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away (cancelled): fine
+                    return
+                finally:
+                    server._leave()
+
+            def _answer(self, body: dict[str, Any]) -> None:
                 status, payload = server._next(body)
                 if status != 200:
                     self._json(status, payload)
@@ -115,6 +158,11 @@ class ScriptedOpenAIServer:
                 self.wfile.flush()
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of clients connect at once
+    daemon_threads = True
 
 
 def _completion(text: str, finish: str, chat: bool) -> dict[str, Any]:

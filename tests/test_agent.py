@@ -79,11 +79,18 @@ def test_max_steps_ends_with_partial_result() -> None:
     assert len(llm.calls) == 3
 
 
-def test_parallel_calls_run_in_order() -> None:
+def test_parallel_calls_run_together_and_report_in_call_order() -> None:
     two = call("add", '{"a": 1, "b": 2}') + "\n" + 'Action: get_weather\nAction Input: {"city": "Oslo"}'
     _, result = run([two, FINAL])
-    assert [(s.kind, s.observation) for s in result.steps[:4]] == [
-        ("action", None), ("observation", "3"), ("action", None), ("observation", "Oslo: sunny, 25C")]
+    assert [(s.kind, s.index, s.observation) for s in result.steps[:4]] == [
+        ("action", 0, None), ("action", 1, None), ("observation", 0, "3"), ("observation", 1, "Oslo: sunny, 25C")]
+
+
+def test_sequential_tools_keep_the_call_then_result_order() -> None:
+    two = call("add", '{"a": 1, "b": 2}') + "\n" + 'Action: get_weather\nAction Input: {"city": "Oslo"}'
+    _, result = run([two, FINAL], parallel_tools=False)
+    assert [(s.kind, s.index, s.observation) for s in result.steps[:4]] == [
+        ("action", 0, None), ("observation", 0, "3"), ("action", 1, None), ("observation", 1, "Oslo: sunny, 25C")]
 
 
 def test_plain_text_reply_is_the_answer() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,25 @@ def test_example_streaming_steps() -> None:
         out = _run(["examples/streaming_steps.py"], server.base_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ['-> multiply({"a": 12.5, "b": 8})', "<- 100.0", "== 100"]
+
+
+def _density_reply(body: dict) -> str:
+    """Calls both tools in one turn, then divides their results (population first: call order)."""
+    city = next(m["content"] for m in body["messages"] if m["role"] == "user").split(" in ")[-1].rstrip("?")
+    results = re.findall(r"<tool_response>\s*(\d+)\s*</tool_response>", body["messages"][-1]["content"])
+    if results:
+        people, area = (int(r) for r in results)
+        return f"{people // area} people per km2."
+    return call("population", f'{{"city": "{city}"}}') + "\n" + call("area_km2", f'{{"city": "{city}"}}')
+
+
+def test_example_async_agents() -> None:
+    with ScriptedOpenAIServer(respond=_density_reply) as server:
+        out = _run(["examples/async_agents.py"], server.base_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "Hangzhou: 750 people per km2.", "Beijing: 1250 people per km2.", "Shanghai: 4000 people per km2."]
+    assert len(server.requests) == 6
 
 
 def test_cli_run_streams_the_answer_and_shows_steps_format_neutrally() -> None:

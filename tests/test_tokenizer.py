@@ -129,3 +129,11 @@ def test_minimal_byte_vocabulary_round_trips(tmp_path):
     tok = QwenTokenizer(_vocab_file(tmp_path, _byte_lines()))
     assert tok.encode("ab") == [ord("a"), ord("b")]
     assert tok.decode(tok.encode("héllo")) == "héllo"
+
+
+def test_ids_past_the_vocabulary_decode_to_nothing(qwen_tokenizer):
+    """Qwen-7B's embedding has 151,936 rows for 151,851 tokens: a model may emit a padding row's id, and the
+    decoder must not crash on it (found on a GPU run of the throughput benchmark with random weights)."""
+    ids = qwen_tokenizer.encode("hello world")
+    assert qwen_tokenizer.vocab_size == 151851
+    assert qwen_tokenizer.decode([ids[0], 151900, *ids[1:], 151935]) == "hello world"

@@ -271,3 +271,21 @@ def test_compiled_decoding_on_gpu(tiny_qwen2_dir):
         assert "".join(c.text for c in gpu_llm.stream(PROMPT)) == first.text
         longer = gpu_llm.generate(PROMPT + first.text + "\nObservation: 42\nThought:")
         assert longer.usage.cached_tokens >= len(gpu_llm.codec.encode(PROMPT)) - 1
+
+
+def test_async_side_runs_the_local_model_in_a_worker_thread(fresh):
+    """No native async: agenerate/astream run the blocking model off the loop, one call at a time, and give the
+    same greedy text as the sync side; two concurrent requests both finish."""
+    import asyncio
+
+    prompt = "Once upon a time"
+    expected = fresh.generate(prompt, config=GenerationConfig(max_tokens=8, temperature=0)).text
+    assert expected
+
+    async def main():
+        config = GenerationConfig(max_tokens=8, temperature=0)
+        one, two = await asyncio.gather(fresh.agenerate(prompt, config=config), fresh.agenerate(prompt, config=config))
+        streamed = "".join([c.text async for c in fresh.astream(prompt, config=config)])
+        return one.text, two.text, streamed
+
+    assert asyncio.run(main()) == (expected, expected, expected)

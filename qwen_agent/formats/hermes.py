@@ -173,7 +173,10 @@ class TaggedCalls(Scanner):
             body_end = end = len(text)
         else:
             return PENDING
-        calls, left = read_calls(text[body_start:body_end], self.tools, trusted=True)
+        body = text[body_start:body_end]
+        if not body.strip():
+            return Block(end)  # an empty block (e.g. a forced call the model ended at once): no text, no call
+        calls, left = read_calls(body, self.tools, trusted=True)
         if not calls:
             return Block(end, text[start:end])  # unreadable: kept as written
         return Block(end, left, tuple(calls))

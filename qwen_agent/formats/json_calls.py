@@ -1,7 +1,8 @@
 """Tool calls written as JSON-like objects, as Qwen models write them inside and outside `<tool_call>` tags.
 
 Accepted shapes of one call: {"name": N, "arguments": {...}}, with `parameters` or `args` for `arguments`,
-arguments given as a JSON string, no arguments at all, the arguments spread beside the name, OpenAI's
+arguments given as a JSON string (or as a bare number, for a tool with one required number parameter), no
+arguments at all, the arguments spread beside the name, OpenAI's
 {"type": "function", "function": {...}} wrapper, and Python dict literals. Objects whose braces do not balance
 (one missing, one extra) are repaired where the repair reads as an object.
 """
@@ -69,10 +70,10 @@ def call_from_object(obj: Any, tools: Sequence[ToolSpec], *, trusted: bool) -> T
     tool = match_tool(name, tools)
     if tool is None and not trusted:
         return None
-    return ToolCall(name=tool.name if tool else name.strip(), arguments=_arguments_text(obj))
+    return ToolCall(name=tool.name if tool else name.strip(), arguments=_arguments_text(obj, tool))
 
 
-def _arguments_text(obj: dict[str, Any]) -> str:
+def _arguments_text(obj: dict[str, Any], tool: ToolSpec | None) -> str:
     key = next((k for k in _ARGUMENT_KEYS if k in obj), None)
     if key is None:  # no arguments key: a no-argument call, or the arguments spread beside the name
         spread = {k: v for k, v in obj.items() if k not in _ENVELOPE_KEYS and k not in _NAME_KEYS}
@@ -82,8 +83,22 @@ def _arguments_text(obj: dict[str, Any]) -> str:
         return "{}"
     if isinstance(args, str):  # arguments written as a JSON string
         decoded = loads_object(args) if args.strip() else {}
-        return args if decoded is None else dumps_json(decoded)
-    return dumps_json(args)
+        if decoded is not None:
+            return dumps_json(decoded)
+    if isinstance(args, str):
+        return args  # kept as written: the tool reports the bad arguments, and the model can retry
+    return dumps_json(_bare_number(args, tool))
+
+
+def _bare_number(value: Any, tool: ToolSpec | None) -> Any:
+    """A bare number given as the arguments (`"arguments": 3`, as Qwen2.5-Coder-0.5B writes after the forced
+    prefix of a one-parameter tool) as the object for the tool's one required number parameter."""
+    if tool is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    props = tool.parameters.get("properties") or {}
+    required = tool.parameters.get("required") or []
+    kind = (props.get(required[0]) or {}).get("type") if len(required) == 1 else None
+    return {required[0]: value} if kind in ("integer", "number") else value
 
 
 def read_object_at(text: str, start: int) -> tuple[Any, int]:

@@ -182,6 +182,8 @@ class XmlCalls(Scanner):
         else:
             return PENDING
         body_start = start if self.opener == FUNCTION_OPEN else after
+        if not text[body_start:body_end].strip():
+            return Block(end)  # an empty block (e.g. a forced call the model ended at once): no text, no call
         calls, left = read_xml_calls(text[body_start:body_end], self.tools)
         if not calls:
             return Block(end, text[start:end])  # unreadable: kept as written

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
+from operator import itemgetter
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError, MissingDependencyError, ToolArgumentError
@@ -21,13 +23,15 @@ from qwen_agent.function_calling import (
     build_request,
     resolve_tool_format,
 )
+from qwen_agent.integrations.response_format import ResponseFormat
 from qwen_agent.llm.base import LLM as QwenLLM
 from qwen_agent.schema import Chunk, GenerationConfig, Message, ToolCall, ToolSpec, Usage, new_call_id
 from qwen_agent.tools.base import Tool, check_tool_name
 
 try:
-    from langchain_core.callbacks import CallbackManagerForLLMRun
-    from langchain_core.language_models import BaseChatModel, LanguageModelInput
+    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+    from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
+    from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
     from langchain_core.language_models.llms import LLM as LangChainLLM
     from langchain_core.messages import (
         AIMessage,
@@ -39,10 +43,12 @@ try:
         SystemMessage,
         ToolMessage,
     )
+    from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
     from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, GenerationChunk
-    from langchain_core.runnables import Runnable
+    from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
     from langchain_core.tools import BaseTool, StructuredTool, ToolException
-    from langchain_core.utils.function_calling import convert_to_openai_tool
+    from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+    from langchain_core.utils.pydantic import is_basemodel_subclass
     from pydantic import BaseModel, ConfigDict, Field, SecretStr
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("langchain-core", "langchain", "The LangChain integration") from e
@@ -184,18 +190,104 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
             kwargs["parallel_tool_calls"] = parallel_tool_calls
         return super().bind(tools=formatted, **kwargs)
 
-    # --- hooks --------------------------------------------------------------------------------------------
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: str = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Answers as `schema` (a pydantic class, TypedDict, or JSON schema dict).
+
+        `method`: "function_calling" (a forced call to a tool shaped like the schema, the default),
+        "json_schema" (the model is asked for one JSON object matching the schema; the answer's object is
+        read and validated) or "json_mode" (one JSON object; the prompt says which keys). `strict` is
+        accepted for LangChain's signature; nothing here constrains decoding, the parser validates.
+        """
+        if method == "function_calling":
+            return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+        if method not in ("json_schema", "json_mode"):
+            raise ValueError(f"unknown method {method!r}: use 'function_calling', 'json_schema' or 'json_mode'")
+        if kwargs:
+            raise ValueError(f"unsupported arguments {sorted(kwargs)}")
+        llm = self.bind(
+            response_format=_openai_response_format(schema, method),
+            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
+        )
+        parser = _json_parser(schema)
+        if not include_raw:
+            return llm | parser
+        with_parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | with_parsed.with_fallbacks([fallback], exception_key="parsing_error")
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """What every model behind this wrapper can do: text in and out, tool calls in the model's own format
+        (forced ones included, streamed as whole calls), and `response_format` answers (so `create_agent`
+        picks its provider strategy)."""
+        profile: ModelProfile = {
+            "text_inputs": True, "text_outputs": True, "image_inputs": False, "audio_inputs": False,
+            "pdf_inputs": False, "video_inputs": False, "tool_calling": True, "tool_choice": True,
+            "tool_call_streaming": True, "structured_output": True,
+        }
+        window = getattr(self.llm, "context_window", None)
+        if isinstance(window, int):
+            profile["max_input_tokens"] = window
+        return profile
+
+    # --- hooks: the sync and async sides share everything but the backend call --------------------------
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         if self.streaming:
-            return _aggregate(self._stream(messages, stop, run_manager, **kwargs))
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
         req, prompt, stops, config = self._prepare(messages, stop, kwargs)
-        gen = self.llm.generate(prompt, stop=stops, config=config)
+        return self._result(req, self.llm.generate(prompt, stop=stops, config=config), kwargs)
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        return self._result(req, await self.llm.agenerate(prompt, stop=stops, config=config), kwargs)
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        turn = _StreamedTurn(req, _response_format(kwargs), self._metadata)
+        for chunk in self.llm.stream(prompt, stop=stops, config=config):
+            for out in turn.feed(chunk):
+                if run_manager and out.text:
+                    run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+        yield from turn.finish()
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
+        turn = _StreamedTurn(req, _response_format(kwargs), self._metadata)
+        async with aclosing(self.llm.astream(prompt, stop=stops, config=config)) as chunks:
+            async for chunk in chunks:
+                for out in turn.feed(chunk):
+                    if run_manager and out.text:
+                        await run_manager.on_llm_new_token(out.text, chunk=out)
+                    yield out
+        for out in turn.finish():
+            yield out
+
+    def _result(self, req: FunctionCallingRequest, gen: Any, kwargs: dict[str, Any]) -> ChatResult:
         turn = req.read(gen.text, gen.usage)
         message = AIMessage(
-            content=turn.message.content or "",
+            content=_answer_text(turn.message, _response_format(kwargs)),
             additional_kwargs=_reasoning_kwargs(turn.message),
             tool_calls=[_lc_tool_call(c) for c in turn.message.tool_calls or [] if _args(c) is not None],
             invalid_tool_calls=[_lc_invalid_call(c) for c in turn.message.tool_calls or [] if _args(c) is None],
@@ -204,31 +296,6 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        req, prompt, stops, config = self._prepare(messages, stop, kwargs)
-        reader = ToolCallStream(req)
-        last = Chunk()
-        for chunk in self.llm.stream(prompt, stop=stops, config=config):
-            last = chunk if chunk.finish_reason else last
-            text = reader.feed(chunk.text)
-            if text:
-                yield _text_chunk(text, run_manager)
-        rest, turn = reader.finish(last.usage)
-        if rest:
-            yield _text_chunk(rest, run_manager)
-        calls = [
-            {"name": c.name, "args": c.arguments, "id": c.id, "index": i, "type": "tool_call_chunk"}
-            for i, c in enumerate(turn.message.tool_calls or [])
-        ]
-        final = AIMessageChunk(
-            content="", tool_call_chunks=calls, additional_kwargs=_reasoning_kwargs(turn.message), usage_metadata=_usage_metadata(last.usage),
-            response_metadata=self._metadata(turn.message, last.finish_reason), chunk_position="last",
-        )
-        yield ChatGenerationChunk(message=final)
-
     def _prepare(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[FunctionCallingRequest, list[Message], list[str], GenerationConfig]:
@@ -236,7 +303,11 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         fmt = resolve_tool_format(self.tool_format, self.llm, self.lang)  # type: ignore[arg-type]
         parallel = kwargs.get("parallel_tool_calls", self.parallel_tool_calls)
         req = build_request(fmt, specs, kwargs.get("tool_choice"), parallel)
-        rendered = req.render([to_qwen_message(m) for m in messages], stop or self.stop or [])
+        conversation = [to_qwen_message(m) for m in messages]
+        json_answer = _response_format(kwargs)
+        if json_answer is not None:
+            conversation = _with_system_note(conversation, json_answer.instruction())
+        rendered = req.render(conversation, stop or self.stop or [])
         return req, rendered.prompt, list(rendered.stop), self._qwen_config(kwargs)
 
     def _metadata(self, message: Message, finish: str | None) -> dict[str, Any]:
@@ -244,17 +315,75 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
         return {"finish_reason": reason, "model_name": self._qwen_model_name(), "model_provider": "qwen_agent"}
 
 
-def _text_chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
-    out = ChatGenerationChunk(message=AIMessageChunk(content=text))
-    if run_manager:
-        run_manager.on_llm_new_token(text, chunk=out)
-    return out
+class _StreamedTurn:
+    """One streamed chat turn: backend chunks in, LangChain chunks out. Text streams as it comes (a JSON answer
+    is normalised whole at the end); each call comes whole at the end, in its own chunk with its own index and
+    id, so LangChain never merges two calls; the last chunk carries usage and metadata."""
+
+    def __init__(self, req: FunctionCallingRequest, json_answer: ResponseFormat | None,
+                 metadata: Callable[[Message, str | None], dict[str, Any]]) -> None:
+        self.reader = ToolCallStream(req)
+        self.json_answer = json_answer
+        self.metadata = metadata
+        self.last = Chunk()
+
+    def feed(self, chunk: Chunk) -> list[ChatGenerationChunk]:
+        self.last = chunk if chunk.finish_reason else self.last
+        text = self.reader.feed(chunk.text)
+        return [_text_chunk(text)] if text and self.json_answer is None else []
+
+    def finish(self) -> list[ChatGenerationChunk]:
+        rest, turn = self.reader.finish(self.last.usage)
+        if self.json_answer is not None and not turn.message.tool_calls:
+            rest = _answer_text(turn.message, self.json_answer)
+        out = [_text_chunk(rest)] if rest else []
+        for i, call in enumerate(turn.message.tool_calls or []):
+            piece = {"name": call.name, "args": call.arguments, "id": call.id, "index": i, "type": "tool_call_chunk"}
+            out.append(ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[piece])))
+        final = AIMessageChunk(
+            content="", additional_kwargs=_reasoning_kwargs(turn.message),
+            usage_metadata=_usage_metadata(self.last.usage),
+            response_metadata=self.metadata(turn.message, self.last.finish_reason), chunk_position="last",
+        )
+        return [*out, ChatGenerationChunk(message=final)]
 
 
-def _aggregate(chunks: Iterator[ChatGenerationChunk]) -> ChatResult:
-    from langchain_core.language_models.chat_models import generate_from_stream
+def _text_chunk(text: str) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
-    return generate_from_stream(chunks)
+
+def _openai_response_format(schema: dict[str, Any] | type, method: str) -> dict[str, Any]:
+    if method == "json_mode":
+        return {"type": "json_object"}
+    json_schema = convert_to_json_schema(schema)
+    return {"type": "json_schema", "json_schema": {"name": json_schema.get("title", "response"), "schema": json_schema}}
+
+
+def _json_parser(schema: dict[str, Any] | type) -> Runnable[Any, Any]:
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        return PydanticOutputParser(pydantic_object=schema)
+    return JsonOutputParser()
+
+
+def _response_format(kwargs: dict[str, Any]) -> ResponseFormat | None:
+    return ResponseFormat.parse(kwargs.get("response_format"))
+
+
+def _answer_text(message: Message, json_answer: ResponseFormat | None) -> str:
+    """The message's content; with a `response_format` and no tool call, the JSON object it holds."""
+    content = message.content or ""
+    if json_answer is None or message.tool_calls:
+        return content
+    return json_answer.answer_text(content)
+
+
+def _with_system_note(conversation: list[Message], note: str) -> list[Message]:
+    """`conversation` with `note` at the end of its system turn (a new one when it has none)."""
+    if conversation and conversation[0].role == "system":
+        head = conversation[0]
+        joined = f"{head.content}\n\n{note}" if head.content else note
+        return [head.model_copy(update={"content": joined}), *conversation[1:]]
+    return [Message.system(note), *conversation]
 
 
 def _reasoning_kwargs(message: Message) -> dict[str, Any]:
@@ -284,15 +413,15 @@ def _lc_invalid_call(call: ToolCall) -> dict[str, Any]:
 # --- messages -------------------------------------------------------------------------------------------------
 def to_qwen_message(message: BaseMessage) -> Message:
     """A LangChain message as a qwen_agent `Message` (text content only)."""
+    if isinstance(message, AIMessage):
+        return _assistant_message(message)
     text = _text(message.content)
     if isinstance(message, SystemMessage):
         return Message.system(text)
     if isinstance(message, HumanMessage):
         return Message.user(text)
     if isinstance(message, AIMessage):
-        calls = [ToolCall(name=c["name"], arguments=json.dumps(c["args"], ensure_ascii=False), id=c.get("id") or new_call_id())
-                 for c in message.tool_calls]
-        return Message.assistant(text or None, calls or None, message.additional_kwargs.get("reasoning_content"))
+        return _assistant_message(message)
     if isinstance(message, ToolMessage):
         return Message.tool(text, tool_call_id=message.tool_call_id, name=message.name)
     if isinstance(message, FunctionMessage):
@@ -302,7 +431,23 @@ def to_qwen_message(message: BaseMessage) -> Message:
     raise ValueError(f"unsupported message type {type(message).__name__} for ChatQwenAgent")
 
 
-def _text(content: Any) -> str:
+#: blocks of an AIMessage's list content that repeat what `tool_calls` and the reasoning already hold
+# (Anthropic's "tool_use", LangChain v1's "tool_call" and "reasoning")
+_ASSISTANT_ONLY_BLOCKS = frozenset({"tool_use", "tool_call", "tool_call_chunk", "invalid_tool_call", "reasoning"})
+
+
+def _assistant_message(message: AIMessage) -> Message:
+    calls = [ToolCall(name=c["name"], arguments=json.dumps(c["args"], ensure_ascii=False), id=c.get("id") or new_call_id())
+             for c in message.tool_calls]
+    reasoning = message.additional_kwargs.get("reasoning_content")
+    if reasoning is None and isinstance(message.content, list):
+        blocks = [b.get("reasoning", "") for b in message.content if isinstance(b, dict) and b.get("type") == "reasoning"]
+        reasoning = "".join(blocks) or None
+    text = _text(message.content, skip=_ASSISTANT_ONLY_BLOCKS)
+    return Message.assistant(text or None, calls or None, reasoning)
+
+
+def _text(content: Any, skip: frozenset[str] = frozenset()) -> str:
     if isinstance(content, str):
         return content
     parts = []
@@ -311,6 +456,8 @@ def _text(content: Any) -> str:
             parts.append(block)
         elif isinstance(block, dict) and block.get("type") == "text":
             parts.append(block.get("text", ""))
+        elif isinstance(block, dict) and block.get("type") in skip:
+            continue
         else:
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
             raise ValueError(f"content block of type {kind!r} is not supported; only text is")

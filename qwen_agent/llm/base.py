@@ -6,24 +6,35 @@ A backend subclasses `LLM` and implements hooks; the public methods around them 
 |----------------------------------------|----------|---------------------------------------------------------------|
 | `_generate(prompt, stop, config)`      | yes      | one completion; may return text that runs past a stop string  |
 | `_stream(prompt, stop, config)`        | no       | yields `Chunk`s of raw text; default: one chunk of _generate  |
-| `_close()`                             | no       | release servers, GPU memory, connections                      |
+| `_agenerate(prompt, stop, config)`     | no       | async `_generate`; default: `_generate` in a worker thread    |
+| `_astream(prompt, stop, config)`       | no       | async iterator of `Chunk`s; default: `_stream` in a thread    |
+| `_close()` / `_aclose()`               | no       | release servers, GPU memory, connections                      |
 
 `prompt` is either a `str` (raw text completion: the model continues exactly these characters) or a list of
 `Message` (chat: the backend applies the model's chat template). The base class trims stop strings on the
 decoded text, for both `generate` and `stream`, so a backend may ignore `stop` entirely; passing it on to a
 server or a stopping criterion is only an optimisation. A streamed answer never shows a stop string or a
 prefix of one, and `"".join(chunk.text for chunk in llm.stream(p))` equals `llm.generate(p).text`.
+
+`agenerate` / `astream` are the same contract for asyncio; the trimming around the hooks is shared. A backend
+with a native async client (the OpenAI-compatible one) implements `_agenerate` / `_astream`; the others get
+worker-thread defaults that never block the event loop and run one blocking call at a time per backend (local
+models and their caches are not thread-safe).
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
+from qwen_agent.aio import in_thread, iterate_in_thread
 from qwen_agent.llm.stops import StopMatcher, partial_stop_len, trim_at_stop
 from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
 
 Prompt = str | Sequence[Message]
+
+_LOCK_FOR_LOCKS = threading.Lock()
 
 
 class LLM(ABC):
@@ -50,29 +61,47 @@ class LLM(ABC):
         self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
     ) -> Iterator[Chunk]:
         """Yield text deltas; the last chunk carries `finish_reason` (and `usage` when the backend knows it)."""
-        matcher = StopMatcher(stop)
+        trimmer = StreamTrimmer(stop)
         source = self._stream(check_prompt(prompt), list(stop), config or self.default_config)
-        finish: str | None = None
-        usage: Usage | None = None
         try:
             for chunk in source:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason is not None:
-                    finish = chunk.finish_reason
-                text = matcher.feed(chunk.text)
-                if text:
-                    yield Chunk(text=text)
-                if matcher.stopped is not None:
+                shown = trimmer.feed(chunk)
+                if shown is not None:
+                    yield shown
+                if trimmer.stopped:
                     break
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()  # stops the backend generating past the stop string
-        if matcher.stopped is not None:
-            finish = "stop"
-        tail = matcher.flush(keep_partial=finish != "length")
-        yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage)  # type: ignore[arg-type]
+        yield trimmer.last()
+
+    async def agenerate(
+        self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
+    ) -> Generation:
+        """`generate` for asyncio."""
+        stop = list(stop)
+        raw = await self._agenerate(check_prompt(prompt), stop, config or self.default_config)
+        return trim_generation(raw, stop)
+
+    async def astream(
+        self, prompt: Prompt, *, stop: Sequence[str] = (), config: GenerationConfig | None = None
+    ) -> AsyncIterator[Chunk]:
+        """`stream` for asyncio. Close it (`contextlib.aclosing`) when leaving early, so generation stops."""
+        trimmer = StreamTrimmer(stop)
+        source = self._astream(check_prompt(prompt), list(stop), config or self.default_config)
+        try:
+            async for chunk in source:
+                shown = trimmer.feed(chunk)
+                if shown is not None:
+                    yield shown
+                if trimmer.stopped:
+                    break
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()  # stops the backend (closes the HTTP stream, stops the worker thread)
+        yield trimmer.last()
 
     def template_tool_format(self) -> str | None:
         """The tool-call format this backend's chat template renders a `ChatPrompt`'s tools in ("hermes",
@@ -89,6 +118,11 @@ class LLM(ABC):
     def close(self) -> None:
         self._close()
 
+    async def aclose(self) -> None:
+        """Close from async code: the async clients of the running loop, then what `close` releases."""
+        await self._aclose()
+        self._close()
+
     def __enter__(self) -> LLM:
         return self
 
@@ -103,8 +137,55 @@ class LLM(ABC):
         result = self._generate(prompt, stop, config)
         yield Chunk(text=result.text, finish_reason=result.finish_reason, usage=result.usage)
 
+    async def _agenerate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
+        return await in_thread(self._generate, prompt, stop, config, lock=self._blocking_lock(),
+                               name="qwen-agent-llm")
+
+    def _astream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
+        return iterate_in_thread(lambda: self._stream(prompt, stop, config), lock=self._blocking_lock(),
+                                 name="qwen-agent-llm-stream")
+
+    def _blocking_lock(self) -> threading.Lock:
+        """The lock of the thread defaults: one blocking call at a time (made here, so a subclass that skips
+        `LLM.__init__` still gets one)."""
+        with _LOCK_FOR_LOCKS:
+            return self.__dict__.setdefault("_blocking", threading.Lock())
+
     def _close(self) -> None:
         return None
+
+    async def _aclose(self) -> None:
+        return None
+
+
+class StreamTrimmer:
+    """Stop-string trimming of a raw chunk stream, shared by `stream` and `astream`.
+
+    `feed` returns the chunk to show (None when everything is held back); after a stop string, `stopped` is
+    true and the source should be closed; `last` is the final chunk with the finish reason and usage.
+    """
+
+    def __init__(self, stop: Sequence[str]) -> None:
+        self.matcher = StopMatcher(stop)
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.matcher.stopped is not None
+
+    def feed(self, chunk: Chunk) -> Chunk | None:
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        text = self.matcher.feed(chunk.text)
+        return Chunk(text=text) if text else None
+
+    def last(self) -> Chunk:
+        finish = "stop" if self.stopped else self.finish
+        tail = self.matcher.flush(keep_partial=finish != "length")
+        return Chunk(text=tail, finish_reason=finish or "stop", usage=self.usage)  # type: ignore[arg-type]
 
 
 def trim_generation(raw: Generation, stop: Sequence[str]) -> Generation:

@@ -1,9 +1,15 @@
 """A backend for any OpenAI-compatible server: vLLM, SGLang, Ollama, DashScope's compatible mode, or
-`qwen-agent serve`. Text prompts go to `/v1/completions`, message lists to `/v1/chat/completions`."""
+`qwen-agent serve`. Text prompts go to `/v1/completions`, message lists to `/v1/chat/completions`.
+
+The sync side uses `openai.OpenAI`, the async side `openai.AsyncOpenAI` (one per event loop: an async HTTP
+pool belongs to the loop that opened it), so hundreds of agents share one loop without a thread each. Request
+building, reply reading and error translation are written once for both."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from qwen_agent.errors import (
@@ -69,49 +75,70 @@ class OpenAICompatLLM(LLM):
         if enable_thinking is not None:
             kwargs = self.extra_body.setdefault("chat_template_kwargs", {})
             kwargs["enable_thinking"] = enable_thinking
-        self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self._client_args = {"base_url": self.base_url, "api_key": api_key, "timeout": timeout, "max_retries": max_retries}
+        self.client = openai.OpenAI(**self._client_args)
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     accepts_openai_tools = True
 
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
         with self._errors():
-            if isinstance(prompt, str):
-                r = self.client.completions.create(prompt=prompt, **self._params(stop, config))
-                choice = r.choices[0]
-                text = choice.text or ""
-            else:
-                r = self.client.chat.completions.create(**self._chat_params(prompt, stop, config))
-                choice = r.choices[0]
-                text = _reply_text(choice.message)
-        return Generation(text=text, finish_reason=_finish(choice.finish_reason), usage=_usage(r.usage))
+            return _generation(prompt, self._request(self.client, prompt, stop, config, stream=False))
+
+    async def _agenerate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
+        with self._errors():
+            reply = await self._request(self.async_client(), prompt, stop, config, stream=False)
+            return _generation(prompt, reply)
 
     def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
         with self._errors():
-            if isinstance(prompt, str):
-                events = self.client.completions.create(prompt=prompt, stream=True, **self._params(stop, config))
-            else:
-                events = self.client.chat.completions.create(stream=True, **self._chat_params(prompt, stop, config))
-        reply = _StreamedReply()
+            events = self._request(self.client, prompt, stop, config, stream=True)
+        reader = _EventReader(isinstance(prompt, str))
         try:
             with self._errors():
                 for event in events:
-                    usage = _usage(event.usage) if getattr(event, "usage", None) else None
-                    for choice in event.choices:
-                        text = choice.text if isinstance(prompt, str) else reply.feed(choice.delta)
-                        finish = _finish(choice.finish_reason) if choice.finish_reason else None
-                        if finish is not None:
-                            text += reply.finish()
-                        yield Chunk(text=text or "", finish_reason=finish, usage=usage)
-                    if not event.choices and usage is not None:
-                        yield Chunk(usage=usage)
+                    yield from reader.read(event)
         finally:
             events.close()  # the HTTP stream is dropped, so the server stops generating
+
+    async def _astream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
+        with self._errors():
+            events = await self._request(self.async_client(), prompt, stop, config, stream=True)
+        reader = _EventReader(isinstance(prompt, str))
+        try:
+            with self._errors():
+                async for event in events:
+                    for chunk in reader.read(event):
+                        yield chunk
+        finally:
+            await events.close()  # also on cancellation: the connection is not left half-read
 
     def _close(self) -> None:
         self.client.close()
 
+    async def _aclose(self) -> None:
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def async_client(self) -> Any:
+        """The `openai.AsyncOpenAI` client of the running event loop (made on first use in that loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = self._openai.AsyncOpenAI(**self._client_args)
+        return client
+
     # --- helpers ------------------------------------------------------------------------------------------
+    def _request(self, client: Any, prompt: Prompt, stop: list[str], config: GenerationConfig, *, stream: bool) -> Any:
+        """The create call on either client (the async one returns an awaitable)."""
+        # streamed: the token counts come in a last event with no choices
+        extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+        if isinstance(prompt, str):
+            return client.completions.create(prompt=prompt, **extra, **self._params(stop, config))
+        return client.chat.completions.create(**extra, **self._chat_params(prompt, stop, config))
+
     def _params(self, stop: list[str], config: GenerationConfig) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model_name,
@@ -198,6 +225,31 @@ def _reasoning(obj: Any) -> str:
 def _reply_text(message: Any) -> str:
     calls = [(c.function.name, c.function.arguments or "") for c in message.tool_calls or []]
     return server_reply_text(message.content or "", _reasoning(message), calls)
+
+
+def _generation(prompt: Prompt, r: Any) -> Generation:
+    choice = r.choices[0]
+    text = (choice.text or "") if isinstance(prompt, str) else _reply_text(choice.message)
+    return Generation(text=text, finish_reason=_finish(choice.finish_reason), usage=_usage(r.usage))
+
+
+class _EventReader:
+    """Streamed events (completions or chat) as `Chunk`s of the text contract."""
+
+    def __init__(self, completion: bool) -> None:
+        self.completion = completion
+        self.reply = _StreamedReply()
+
+    def read(self, event: Any) -> Iterator[Chunk]:
+        usage = _usage(event.usage) if getattr(event, "usage", None) else None
+        for choice in event.choices:
+            text = choice.text if self.completion else self.reply.feed(choice.delta)
+            finish = _finish(choice.finish_reason) if choice.finish_reason else None
+            if finish is not None:
+                text += self.reply.finish()
+            yield Chunk(text=text or "", finish_reason=finish, usage=usage)
+        if not event.choices and usage is not None:
+            yield Chunk(usage=usage)
 
 
 class _StreamedReply:

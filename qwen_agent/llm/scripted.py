@@ -1,8 +1,12 @@
-"""A test double: an LLM that replays fixed text. It never looks at the prompt except to record it."""
+"""A test double: an LLM that replays fixed text. It never looks at the prompt except to record it.
+
+It is native on both sides of the contract: `agenerate` answers without a thread, and `astream` yields to the
+event loop between chunks, so many agents on one loop interleave as they would over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from qwen_agent.errors import ModelError
 from qwen_agent.llm.base import LLM, Prompt
@@ -41,7 +45,17 @@ class ScriptedLLM(LLM):
         return Generation(text=text, finish_reason="stop", usage=Usage(completion_tokens=len(text)))
 
     def _stream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Iterator[Chunk]:
-        text = self._take(prompt, stop)
+        yield from self._chunks(self._take(prompt, stop))
+
+    async def _agenerate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
+        return self._generate(prompt, stop, config)
+
+    async def _astream(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
+        for chunk in self._chunks(self._take(prompt, stop)):
+            await asyncio.sleep(0)  # let other tasks run, as a network read would
+            yield chunk
+
+    def _chunks(self, text: str) -> Iterator[Chunk]:
         for i in range(0, len(text), self.chunk_size):
             yield Chunk(text=text[i : i + self.chunk_size])
         yield Chunk(finish_reason="stop", usage=Usage(completion_tokens=len(text)))

@@ -100,7 +100,8 @@ class CompiledSession:
 
     def prepare(self, ids: list[int], reuse: bool) -> int:
         keep = max(min(common_prefix_len(self.ids, ids), len(ids) - 1), 0) if reuse else 0
-        self._rewind(keep)
+        with self._torch.no_grad():
+            self._rewind(keep)
         self.ids = list(ids[:keep])
         return keep
 
@@ -112,7 +113,9 @@ class CompiledSession:
         torch = self._torch
         start = len(self.ids)
         try:
-            with torch.inference_mode():
+            # no_grad, not inference_mode: CUDA graphs update the cache in place from outside the traced call,
+            # which inference tensors forbid ("Inplace update to inference tensor outside InferenceMode").
+            with torch.no_grad():
                 input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
                 positions = torch.arange(start, start + len(tokens), device=self.device).unsqueeze(0)
                 forward = self._step if len(tokens) == 1 else self.model.forward  # prefill stays eager
@@ -121,7 +124,8 @@ class CompiledSession:
                 logits = out.logits[:, -1, :].clone()  # CUDA graphs reuse their output buffers
         except BaseException:
             self.ids = []
-            self._rewind(0)
+            with torch.no_grad():
+                self._rewind(0)
             raise
         self.ids.extend(tokens)
         return logits

@@ -105,7 +105,13 @@ class QwenTokenizer:
         return self._enc.encode_ordinary(text)
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self._enc.decode(list(ids), errors="replace")
+        """Text of `ids`. Ids the vocabulary lacks decode to nothing: Qwen-1 checkpoints pad their embedding to
+        151,936 rows past the 151,851 tokens, and a sampled (or random-weight) model can emit those rows."""
+        try:
+            return self._enc.decode(list(ids), errors="replace")
+        except KeyError:
+            n = self._enc.n_vocab
+            return self._enc.decode([i for i in ids if 0 <= i < n], errors="replace")
 
     def count(self, text: str) -> int:
         return len(self.encode(text))

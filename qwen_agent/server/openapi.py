@@ -8,12 +8,12 @@ they are written here, with OpenAI's field names. Unknown request fields are all
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from qwen_agent.server.protocol import MAX_MESSAGES, MAX_STOPS, MAX_TOOLS
+from qwen_agent.server.protocol import MAX_MESSAGES, MAX_TOOLS, SamplingFields
 
 _REF = "#/components/schemas/{model}"
 
@@ -88,16 +88,9 @@ class StreamOptions(_Open):
     include_usage: bool = False
 
 
-class _Sampling(_Open):
-    model: str
-    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    top_k: int | None = Field(default=None, ge=-1)
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # what torch.manual_seed takes
-    n: int = Field(default=1, ge=1, le=1)
-    stream: bool = False
+class _Sampling(SamplingFields):
+    """The sampling fields as the server validates them (protocol.py); only `stream_options` is spelled out."""
+
     stream_options: StreamOptions | None = None
 
 

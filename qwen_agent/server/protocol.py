@@ -48,8 +48,9 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-class _Request(BaseModel):
-    """Fields shared by /v1/chat/completions and /v1/completions. Unknown fields are accepted and ignored."""
+class SamplingFields(BaseModel):
+    """Fields shared by /v1/chat/completions and /v1/completions, with their bounds; the OpenAPI document
+    (openapi.py) derives its request schemas from this class. Unknown fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -64,6 +65,8 @@ class _Request(BaseModel):
     stream: bool = False
     stream_options: dict[str, Any] | None = None
 
+
+class _Request(SamplingFields):
     def stop_list(self) -> list[str]:
         if self.stop is None:
             return []

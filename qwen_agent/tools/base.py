@@ -3,6 +3,9 @@
 `Tool.call(arguments)` is what the agent uses: it parses the model's raw argument text (JSON, json5, a
 fenced block), validates it, runs the tool and returns the observation text. Validation failures raise
 `ToolArgumentError` with a message written for the model, which the agent sends back as the observation.
+`acall` is the same for asyncio: a tool with native async I/O overrides `arun`; otherwise `run` goes to a
+worker thread. The agent may run several calls of one turn at once: a tool whose calls must not overlap (one
+kernel, one session) sets `concurrent = False`, and one that can stop early implements `interrupt`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+from qwen_agent.aio import in_thread
 from qwen_agent.errors import ToolArgumentError, ToolDefinitionError
 from qwen_agent.jsonish import loads_object, loads_value, strip_code_fence
 from qwen_agent.schema import ToolSpec
@@ -50,6 +54,8 @@ class Tool(ABC):
     description: str = ""
     parameters: dict[str, Any] = {"type": "object", "properties": {}}
     name_for_human: str | None = None
+    #: calls may run at the same time; False makes the agent run this tool's calls one after another
+    concurrent: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,6 +80,24 @@ class Tool(ABC):
     def call(self, arguments: str | Mapping[str, Any]) -> str:
         """Parse and validate `arguments`, run the tool, and return the observation text."""
         return format_result(self.run(**self.parse_arguments(arguments)))
+
+    async def acall(self, arguments: str | Mapping[str, Any]) -> str:
+        """`call` for asyncio."""
+        return format_result(await self.arun(**self.parse_arguments(arguments)))
+
+    async def arun(self, **kwargs: Any) -> Any:
+        """Async `run`. Override it for native async I/O; by default `run` runs in a worker thread."""
+        return await in_thread(lambda: self.run(**kwargs), name=f"qwen-agent-tool-{self.name}")
+
+    @property
+    def is_async(self) -> bool:
+        """Whether `arun` is native (awaited on the loop) rather than `run` in a thread."""
+        return type(self).arun is not Tool.arun
+
+    def interrupt(self) -> bool:
+        """Ask a running `run` to stop; the agent calls it when it abandons a call (its deadline passed, or the
+        run was cancelled). Returns whether the tool could; by default it cannot (a thread cannot be killed)."""
+        return False
 
     # --- argument handling ----------------------------------------------------------------------------------
     def parse_arguments(self, arguments: str | Mapping[str, Any]) -> dict[str, Any]:

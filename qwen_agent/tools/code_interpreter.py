@@ -63,6 +63,7 @@ class CodeInterpreter(Tool):
 
     name = "code_interpreter"
     name_for_human = "code interpreter"
+    concurrent = False  # one kernel: the calls of a turn run in order, each seeing the state the last left
     description = (
         "Python code sandbox: runs the given code in a stateful Jupyter kernel and returns what it printed, "
         "the value of the last expression, errors, and images as markdown links. Use plt.show() to show plots."

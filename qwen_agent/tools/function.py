@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from qwen_agent.aio import run_sync
 from qwen_agent.errors import ToolArgumentError, ToolDefinitionError
 from qwen_agent.tools.base import Tool, check_tool_name
 
@@ -39,13 +39,26 @@ class FunctionTool(Tool):
 
     def run(self, **kwargs: Any) -> Any:
         result = self.func(**kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(result)  # type: ignore[arg-type]
+        if inspect.isawaitable(result):  # an async function called from blocking code (even inside a loop)
+            return run_sync(lambda: _awaited(result))
         return result
+
+    async def arun(self, **kwargs: Any) -> Any:
+        if self.is_async:
+            return await self.func(**kwargs)
+        return await super().arun(**kwargs)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The decorated function stays callable as a plain function."""
         return self.func(*args, **kwargs)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 @overload

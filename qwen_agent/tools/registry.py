@@ -77,6 +77,11 @@ class ToolRegistry:
             self._tools, self._entries, self._pending = tools, list(tools.values()), False
         return self._tools
 
+    @property
+    def listed(self) -> bool:
+        """Whether every provider has been asked for its tools (so `specs()` starts nothing and is quick)."""
+        return not self._pending
+
     def get(self, name: str) -> Tool:
         """The tool called exactly `name`."""
         try:

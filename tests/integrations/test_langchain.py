@@ -17,6 +17,7 @@ from qwen_agent.integrations.langchain import (
     QwenAgentLLM,
     from_langchain_tool,
     to_langchain_tool,
+    to_qwen_message,
 )
 from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.schema import Message
@@ -125,6 +126,78 @@ def test_with_structured_output_via_forced_tool_call():
     assert scripted.calls[0][0][-1] == Message.assistant('<tool_call>\n{"name": "Person", "arguments": ')
 
 
+def test_json_schema_method_asks_for_json_and_reads_it_out_of_a_fence():
+    scripted = ScriptedLLM(['Sure:\n```json\n{"name": "Ada", "age": 36}\n```'] * 2)
+    chat = ChatQwenAgent(llm=scripted).with_structured_output(Person, method="json_schema")
+    assert chat.invoke("Ada Lovelace, 36") == Person(name="Ada", age=36)
+    system = scripted.calls[0][0][0]
+    assert system.role == "system" and system.content.startswith("When you give your final answer")
+    assert '"title": "Person"' in system.content and '"age"' in system.content
+    assert list(chat.stream("again")) == [Person(name="Ada", age=36)]
+
+
+def test_json_schema_include_raw_keeps_the_message_and_the_parsing_error():
+    scripted = ScriptedLLM(['{"name": "Ada", "age": 36}', "no JSON here"])
+    chat = ChatQwenAgent(llm=scripted).with_structured_output(Person, method="json_schema", include_raw=True)
+    good = chat.invoke("Ada")
+    assert (good["raw"].content, good["parsed"], good["parsing_error"]) == (
+        '{"name": "Ada", "age": 36}', Person(name="Ada", age=36), None)
+    bad = chat.invoke("Ada")
+    assert bad["raw"].content == "no JSON here" and bad["parsed"] is None and bad["parsing_error"] is not None
+
+
+def test_json_answer_content_is_canonical_json_and_a_system_turn_is_extended():
+    scripted = ScriptedLLM(["{'city': 'Paris',}"])  # a Python-ish literal, read tolerantly
+    chat = ChatQwenAgent(llm=scripted).bind(response_format={"type": "json_object"})
+    assert chat.invoke([SystemMessage("Be brief."), HumanMessage("city?")]).content == '{"city": "Paris"}'
+    system = scripted.calls[0][0][0]
+    assert system.content.startswith("Be brief.\n\nWhen you give your final answer")
+
+
+def test_json_answer_without_json_keeps_the_text_and_the_parser_says_so():
+    from langchain_core.exceptions import OutputParserException
+
+    chat = ChatQwenAgent(llm=ScriptedLLM(["I cannot answer that."])).with_structured_output(Person, method="json_mode")
+    with pytest.raises(OutputParserException, match="I cannot answer that"):
+        chat.invoke("who?")
+
+
+def test_bad_response_format_and_method_are_clear_errors():
+    chat = ChatQwenAgent(llm=ScriptedLLM(["x"]))
+    with pytest.raises(ValueError, match="unsupported response_format.*json_schema"):
+        chat.bind(response_format={"type": "xml"}).invoke("hi")
+    with pytest.raises(ValueError, match="needs .*'schema'"):
+        chat.bind(response_format={"type": "json_schema", "json_schema": {"name": "x"}}).invoke("hi")
+    with pytest.raises(ValueError, match="unknown method 'regex'"):
+        chat.with_structured_output(Person, method="regex")
+    with pytest.raises(ValueError, match="unsupported arguments"):
+        chat.with_structured_output(Person, method="json_schema", tools=[])
+
+
+def test_profile_says_what_the_wrapper_does():
+    profile = ChatQwenAgent(llm=ScriptedLLM(["x"])).profile
+    assert profile["tool_calling"] and profile["tool_choice"] and profile["structured_output"]
+    assert profile["image_inputs"] is False and "max_input_tokens" not in profile
+
+    class Windowed(ScriptedLLM):
+        context_window = 32768
+
+    assert ChatQwenAgent(llm=Windowed(["x"])).profile["max_input_tokens"] == 32768
+
+
+def test_assistant_list_content_keeps_text_and_reads_calls_from_tool_calls():
+    message = AIMessage(
+        [{"type": "reasoning", "reasoning": "add them"}, {"type": "text", "text": "some text"},
+         {"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1}}],
+        tool_calls=[{"name": "add", "args": {"a": 1}, "id": "t1", "type": "tool_call"}],
+    )
+    qwen = to_qwen_message(message)
+    assert (qwen.content, qwen.reasoning_content) == ("some text", "add them")
+    assert [(c.name, c.arguments, c.id) for c in qwen.tool_calls] == [("add", '{"a": 1}', "t1")]
+    with pytest.raises(ValueError, match="'image_url' is not supported"):
+        to_qwen_message(HumanMessage([{"type": "image_url", "image_url": {"url": "x"}}]))
+
+
 # --- tools both ways ----------------------------------------------------------------------------------------
 def test_tool_bridges_both_ways():
     @tool
@@ -166,3 +239,34 @@ def test_langchain_react_example_runs_with_scripted_llm():
     assert first_prompt.endswith("Question: What is 12 * 7 + 3?\nThought:")
     assert scripted.calls[1][0].endswith(
         "Thought: I should compute it.\nAction: calculator\nAction Input: 12 * 7 + 3\nObservation: 87\nThought:")
+
+
+def test_async_calls_use_the_backends_async_side_and_overlap():
+    """`ainvoke`/`astream` await the backend's `agenerate`/`astream` (AsyncOpenAI over HTTP), so 40 calls
+    overlap in one event loop: the server holds every request until 40 are in flight at once, which LangChain's
+    thread fallback (a pool of min(32, cores + 4) threads) could never reach."""
+    import asyncio
+
+    from qwen_agent.llm.openai_compat import OpenAICompatLLM
+    from tests.scripted_server import ScriptedOpenAIServer
+
+    calls = 40
+    with ScriptedOpenAIServer([CALL] * calls, hold_until=calls, hold_timeout=60) as server:
+        llm = OpenAICompatLLM("scripted", base_url=server.base_url, timeout=90)
+        chat = ChatQwenAgent(llm=llm, tool_format="hermes").bind_tools([get_weather])
+
+        async def one(i: int) -> AIMessage:
+            if i % 2:
+                return await chat.ainvoke("Weather in Paris?")
+            chunks = [c async for c in chat.astream("Weather in Paris?")]
+            return sum(chunks[1:], chunks[0])  # type: ignore[return-value]
+
+        async def all_of_them() -> list[AIMessage]:
+            return list(await asyncio.gather(*(one(i) for i in range(calls))))
+
+        replies = asyncio.run(all_of_them())
+        llm.close()
+    assert server.peak_in_flight == calls
+    for reply in replies:
+        assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("get_weather", {"city": "Paris"})]
+        assert reply.additional_kwargs["reasoning_content"] == "check"

@@ -183,3 +183,21 @@ def test_closing_twice_and_closing_unstarted_are_fine_using_after_close_is_not()
     toolset.close()
     with pytest.raises(ConfigurationError, match="this MCPToolset is closed"):
         toolset.start()
+
+
+def test_async_agent_lists_and_calls_mcp_tools():
+    """`arun` starts the servers in a worker thread (not on the loop) and runs a turn of two MCP calls."""
+    two = call("add", {"a": 2, "b": 3}) + "\n" + call("echo", {"text": "hi"})
+    llm = ScriptedLLM([two, "Thought: done\nFinal Answer: ok"])
+    config = {"mcpServers": {"demo": {"command": sys.executable, "args": [DEMO]}}}
+
+    async def main():
+        async with Agent(llm, tools=[config], tool_format="react") as agent:
+            return await agent.arun_result("add and echo")
+
+    import asyncio
+
+    result = asyncio.run(main())
+    observations = [s.observation for s in result.steps if s.kind == "observation"]
+    assert observations[0] == "5" and "hi" in observations[1]
+    assert result.answer == "ok"

@@ -145,3 +145,19 @@ def test_fuzz_takes_the_document_itself_for_apps_that_serve_none():
         report = fuzz(root, target, examples=3, budget_s=20)
     # 4 operations x (positive, negative) x 3 examples, all answered
     assert report.requests == 24 and sum(report.statuses.values()) == 24, report
+
+
+def test_the_document_states_the_request_fields_the_server_validates():
+    """The OpenAPI request schemas derive from protocol.py's models, so the two cannot drift: every field the
+    server reads is documented with the same bounds, and `model` is optional (a request naming none reaches the
+    only served model)."""
+    from qwen_agent.server.openapi import openapi_document
+    from qwen_agent.server.protocol import ChatRequest
+
+    schemas = openapi_document("qwen")["components"]["schemas"]
+    chat = schemas["ChatCompletionRequest"]
+    assert set(ChatRequest.model_fields) <= set(chat["properties"])
+    assert "model" not in chat.get("required", [])
+    assert chat["required"] == ["messages"]
+    top_p = chat["properties"]["top_p"]["anyOf"][0]
+    assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0.0, 1.0)
