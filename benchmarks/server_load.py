@@ -1,7 +1,11 @@
 """Load test of the OpenAI-compatible server: many concurrent streaming clients, every reply checked exactly.
 
     python -m benchmarks.server_load [--requests 64] [--words 300] [--deadline 120] [--timeout 60]
-    python -m benchmarks.server_load --base-url http://127.0.0.1:8000/v1 --model scripted-load
+    python -m benchmarks.server_load --base-url http://127.0.0.1:8000/v1 --served-model scripted-load
+    python -m benchmarks.server_load --model PATH [--clients 1,4,8] [--requests 8] [--max-tokens 32]
+
+With --model (a checkpoint folder or .gguf file), see `benchmarks/server_load_real.py`: aggregate tokens/s of
+`qwen-agent serve --backend transformers` at 1, 4 and 8 concurrent streaming clients, same requests.
 
 By default it starts `qwen-agent serve --backend scripted` in a subprocess on 127.0.0.1 (a free port), with
 known long replies. Each reply starts with its own id, so a client can look up the exact text it must
@@ -146,15 +150,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(script: Path, chunk_note: str = "") -> tuple[subprocess.Popen, str]:
-    """`python -m qwen_agent serve --backend scripted` on a free loopback port; waits until it answers."""
+def start_server(serve_args: list[str], startup: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """`python -m qwen_agent serve *serve_args` on a free loopback port; waits until it answers."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "qwen_agent", "serve", "--backend", "scripted", "--script", str(script),
-           "--served-model-name", MODEL, "--port", str(port), "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "qwen_agent", "serve", *serve_args, "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1])
     base_url = f"http://127.0.0.1:{port}/v1"
     client = openai.OpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=2)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + startup
     while True:
         try:
             client.models.list()
@@ -162,13 +165,14 @@ def start_server(script: Path, chunk_note: str = "") -> tuple[subprocess.Popen, 
         except openai.APIConnectionError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("the server did not start within 60 s") from None
+                raise RuntimeError(f"the server did not start within {startup:.0f} s") from None
             time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=64, help="concurrent streaming requests")
+    ap.add_argument("--requests", type=int, default=None,
+                    help="concurrent streaming requests (default 64; with --model: requests per pass, default 8)")
     ap.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     ap.add_argument("--baseline", type=int, default=8, help="sequential requests for the baseline")
     ap.add_argument("--words", type=int, default=300, help="words per scripted reply")
@@ -176,10 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline", type=float, default=120.0, help="global deadline of the load phase, seconds")
     ap.add_argument("--base-url", help="use a running server instead of starting one")
     ap.add_argument("--api-key", default="none")
-    ap.add_argument("--model", default=MODEL)
+    ap.add_argument("--served-model", default=MODEL, help="the model id to ask --base-url for")
+    ap.add_argument("--model", help="a real checkpoint (folder or .gguf): measure batched decoding instead")
+    ap.add_argument("--clients", default="1,4,8", help="with --model: concurrent clients of each pass")
+    ap.add_argument("--max-tokens", type=int, default=32, help="with --model: tokens per request")
+    ap.add_argument("--startup", type=float, default=600.0, help="with --model: seconds to wait for the server")
     ap.add_argument("--write-script", type=Path, help="write the scripted replies (JSON) here and exit")
     ap.add_argument("--tokenizer", type=Path, help="qwen.tiktoken file or checkpoint folder, to count tokens")
     args = ap.parse_args(argv)
+    if args.model:
+        from benchmarks.server_load_real import run
+
+        args.requests = args.requests or 8
+        args.timeout = max(args.timeout, 1800.0)
+        return run(args, start_server)
+    args.requests = args.requests or 64
     if args.tokenizer:
         from qwen_agent.llm.tokenizer import QwenTokenizer
 
@@ -196,15 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         if base_url is None:
             script = Path(tmp) / "replies.json"
             script.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
-            proc, base_url = start_server(script)
+            proc, base_url = start_server(["--backend", "scripted", "--script", str(script),
+                                           "--served-model-name", MODEL])
         try:
             print(f"server {base_url}, {len(replies)} scripted replies of {args.words} words "
                   f"(~{sum(map(len, replies)) // len(replies)} chars)")
-            seq, seq_t = asyncio.run(run_load(base_url, args.api_key, args.model, replies, args.baseline, 1,
+            seq, seq_t = asyncio.run(run_load(base_url, args.api_key, args.served_model, replies, args.baseline, 1,
                                               args.timeout, args.deadline))
             seq_rps = report(f"sequential baseline ({args.baseline} requests, 1 at a time)", seq, seq_t,
                              args.baseline)
-            load, load_t = asyncio.run(run_load(base_url, args.api_key, args.model, replies, args.requests,
+            load, load_t = asyncio.run(run_load(base_url, args.api_key, args.served_model, replies, args.requests,
                                                 args.concurrency, args.timeout, args.deadline))
             rps = report(f"concurrent ({args.requests} requests, {args.concurrency} in flight)", load, load_t,
                          args.requests)

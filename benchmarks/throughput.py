@@ -226,6 +226,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "qwen_agent" / "converted"),
                         help="with --model x.gguf: where its safetensors conversions are kept")
     parser.add_argument("--verbose", action="store_true", help="with --model: print every tool call read")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="with --model: only the prefix-reuse episodes, in bfloat16 (minutes, not an hour)")
     args = parser.parse_args()
     if args.model:
         from benchmarks.throughput_real import run

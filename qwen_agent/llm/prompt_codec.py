@@ -21,7 +21,6 @@ from qwen_agent.schema import Message, ToolCall
 
 class PromptCodec(Protocol):
     eos_ids: frozenset[int]
-    pad_id: int
 
     def encode(self, prompt: Prompt) -> list[int]: ...
 
@@ -85,8 +84,6 @@ class HFCodec:
             if isinstance(tid, int) and tid != tokenizer.unk_token_id:
                 ids.add(tid)
         self.eos_ids = frozenset(ids)
-        pad = tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
 
     def encode(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
@@ -121,7 +118,6 @@ class TiktokenCodec:
     def __init__(self, tokenizer: Any, eos_ids: Sequence[int] = ()) -> None:
         self.tokenizer = tokenizer
         self.eos_ids = frozenset({*eos_ids, tokenizer.eod_id, tokenizer.im_end_id})
-        self.pad_id = tokenizer.eod_id
 
     def encode(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):

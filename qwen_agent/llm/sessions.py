@@ -65,6 +65,16 @@ class DynamicSession:
     def fits(self, total_tokens: int) -> bool:
         return True
 
+    @property
+    def cache(self) -> Any:
+        """The DynamicCache holding the tokens fed so far (None before the first)."""
+        return self.prefix.cache
+
+    def adopt(self, ids: list[int], cache: Any) -> None:
+        """Hold `cache`, which holds `ids`, in place of the current one (a batch row's, once it has ended)."""
+        self.prefix.clear()
+        self.prefix.record(ids, cache)
+
 
 class CompiledSession:
     """A StaticCache of `max_len` positions and a compiled decode step; prefix reuse by rewinding the cache's

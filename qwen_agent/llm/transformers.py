@@ -14,6 +14,7 @@ which gives three things `model.generate` does not:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
-from qwen_agent.llm.base import LLM, Prompt, check_prompt, trim_generation
+from qwen_agent.llm.base import LLM, Prompt, check_prompt
+from qwen_agent.llm.continuous import BatchModel, DecodeBatch, Row
 from qwen_agent.llm.decoding import (
     RepetitionPenalty,
     TextTail,
@@ -298,21 +300,63 @@ class TransformersLLM(LLM):
     def generate_batch(
         self, prompts: Sequence[Prompt], *, stop: Sequence[str] = (), config: GenerationConfig | None = None
     ) -> list[Generation]:
-        """Complete several prompts in one batch (left-padded); each result is trimmed like `generate`'s.
+        """Complete several prompts in one batch (each prefilled alone, then decoded together); each result is
+        trimmed like `generate`'s.
 
         Greedy results equal those of calling `generate` on each prompt (up to floating-point ties). The batch
         neither reads nor disturbs the prefix cache of single-prompt calls.
         """
         config = config or self.default_config
-        stop = list(stop)
-        rows = [self.codec.encode(check_prompt(p)) for p in prompts]
-        if not rows:
-            return []
-        if any(not r for r in rows):
-            raise ValueError("a prompt of the batch encodes to no tokens")
-        max_new = self._budget(max(len(r) for r in rows), config)
-        raws = self._decode_batch(rows, stop, config, max_new)
-        return [trim_generation(raw, stop) for raw in raws]
+        checked = [check_prompt(p) for p in prompts]
+        batch = self._decode_batch(shared_cache=False)
+        rows = [batch.join(p, list(stop), config) for p in checked]
+        while len(batch):
+            batch.step()
+        return [_generation(row) for row in rows]
+
+    def open_batch(self) -> DecodeBatch | None:
+        """A continuous batch over this model (`qwen_agent.llm.continuous`), for a server's decode loop: requests
+        join and leave it between steps, and its joining prompts reuse (and its finished rows refresh) the
+        prefix cache of single-prompt calls. Use it from one thread. None for Qwen-1 remote-code checkpoints,
+        whose cache layout it does not know."""
+        return None if self.is_qwen1 else self._decode_batch(shared_cache=True)
+
+    def _decode_batch(self, shared_cache: bool) -> DecodeBatch:
+        if self.model is None:
+            raise ModelError("this TransformersLLM was closed")
+        return DecodeBatch(BatchModel(
+            model=self.model, cache_field=self._cache_field, logits_kw=self._logits_kw,
+            encode=lambda prompt: self.codec.encode(check_prompt(prompt)), decode=self.codec.decode,
+            eos_ids=self.codec.eos_ids, budget=self._budget,
+            prefill=self._prefill_row if shared_cache else self._prefill_private,
+            remember=self._remember_row if shared_cache else lambda ids, cache: None,
+        ))  # fmt: skip
+
+    def _prefill_row(self, ids: list[int]) -> tuple[Any, Any, int]:
+        """Prefill through the shared session (prefix reuse) when no single-prompt call holds it."""
+        with self._row_session() as session:
+            reused = session.prepare(ids, reuse=self.reuse_prefix)
+            return session.extend(ids[reused:]), session.cache, reused
+
+    def _prefill_private(self, ids: list[int]) -> tuple[Any, Any, int]:
+        session = DynamicSession(self.model, self._logits_kw)
+        return session.extend(ids), session.cache, 0
+
+    def _remember_row(self, ids: list[int], cache: Any) -> None:
+        if self.reuse_prefix:
+            with self._row_session() as session:
+                session.adopt(ids, cache)
+
+    @contextlib.contextmanager
+    def _row_session(self) -> Iterator[DynamicSession]:
+        """The shared DynamicSession when it is free, else a private one (a compiled session's static cache
+        cannot be stacked into a batch)."""
+        owned = isinstance(self._session, DynamicSession) and self._lock.acquire(blocking=False)
+        try:
+            yield self._session if owned else DynamicSession(self.model, self._logits_kw)
+        finally:
+            if owned:
+                self._lock.release()
 
     # --- the decode loops ---------------------------------------------------------------------------------
     def _decode_one(
@@ -341,57 +385,6 @@ class TransformersLLM(LLM):
         usage = Usage(prompt_tokens=len(ids), completion_tokens=len(tail.ids), cached_tokens=reused)
         yield Chunk(text=last + tail.flush(), finish_reason=finish, usage=usage)
 
-    def _decode_batch(
-        self, rows: list[list[int]], stop: list[str], config: GenerationConfig, max_new: int
-    ) -> list[Generation]:
-        torch = self._torch
-        width = max(len(r) for r in rows)
-        pad = self.codec.pad_id
-        with torch.inference_mode():
-            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.input_device)
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.input_device)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self._batch_forward(ids, mask, positions, None)
-        tails = [TextTail(self.codec.decode, stop) for _ in rows]
-        finish: list[Any] = ["length"] * len(rows)
-        done = [False] * len(rows)
-        generator = make_generator(config, self.output_device)
-        penalty = RepetitionPenalty.for_config(config, rows)  # the prompts without their padding
-        for step in range(max_new):
-            tokens = sample_next(out.logits[:, -1, :], config, generator, penalty).tolist()
-            for i, token in enumerate(tokens):
-                if not done[i]:
-                    done[i], finish[i] = self._push_row(tails[i], token, finish[i])
-            if all(done) or step + 1 == max_new:
-                break
-            with torch.inference_mode():
-                fed = torch.tensor([[pad if d else t] for t, d in zip(tokens, done, strict=True)], device=self.input_device)
-                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
-                positions = positions[:, -1:] + 1
-                out = self._batch_forward(fed, mask, positions, getattr(out, self._cache_field))
-        results = []
-        for tail, reason, row in zip(tails, finish, rows, strict=True):
-            tail.flush()
-            usage = Usage(prompt_tokens=len(row), completion_tokens=len(tail.ids))
-            results.append(Generation(text=tail.text, finish_reason=reason, usage=usage))
-        return results
-
-    def _push_row(self, tail: TextTail, token: int, finish: Any) -> tuple[bool, Any]:
-        if token in self.codec.eos_ids:
-            return True, "stop"
-        tail.push(token)
-        return (True, "stop") if tail.stop is not None else (False, finish)
-
-    def _batch_forward(self, ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
-        return self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            **{self._cache_field: cache},
-            **self._logits_kw,
-        )
-
     def _budget(self, prompt_len: int, config: GenerationConfig) -> int:
         if prompt_len == 0:
             raise ValueError("the prompt encodes to no tokens")
@@ -403,6 +396,13 @@ class TransformersLLM(LLM):
             raise ModelError("this TransformersLLM was closed")
         room = self.max_positions - prompt_len if self.max_positions is not None else config.max_tokens
         return max(0, min(config.max_tokens, room))
+
+
+def _generation(row: Row) -> Generation:
+    """What `generate` returns for a finished batch row."""
+    chunks = row.drain()
+    return Generation(text="".join(c.text for c in chunks), finish_reason=row.finish or "stop",
+                      stop_string=row.stop_string, usage=chunks[-1].usage or Usage())
 
 
 def _source_and_hub(

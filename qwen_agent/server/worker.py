@@ -1,11 +1,15 @@
-"""One model, many clients: every call to the LLM runs on a single worker thread, in arrival order.
+"""One model, many clients: every call to the LLM runs on a single worker thread.
 
 A local model (one GPU, one KV cache) must never see two requests interleaved; a remote backend loses
-little by being serialised here too. Non-streamed requests that wait together with the same stop strings
-and settings run as one batch when the backend has `generate_batch` (TransformersLLM does). Streamed generation runs on the worker thread and feeds an asyncio
-queue, so the event loop keeps serving other connections while tokens are produced. A client that goes
-away stops its generation at the next chunk. Chunks that pile up while a client is slow are sent merged;
-past `stream_buffer` of them the model thread waits for that client, so memory stays bounded.
+little by being serialised here too. A backend that batches continuously (`open_batch()`, as TransformersLLM
+has) runs every request, streamed or not, in one decode loop on that thread (`server.batching`): requests
+join it as they arrive and leave it when they end, each with its own stop strings and settings. Other
+backends run one request at a time, in arrival order.
+
+Generation feeds an asyncio queue, so the event loop keeps serving other connections while tokens are
+produced. A client that goes away stops its generation at the next chunk (its row leaves the batch). Chunks
+that pile up while a client is slow are sent merged; past `stream_buffer` of them the model thread waits for
+that client, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -18,14 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from qwen_agent.llm.base import LLM, Prompt
-from qwen_agent.schema import Chunk, Generation, GenerationConfig
-
-_END = object()
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+from qwen_agent.schema import Chunk, Generation, GenerationConfig, Usage
+from qwen_agent.server.batching import END, BatchLoop, BatchRequest, Failure
 
 
 @dataclass
@@ -49,26 +47,12 @@ class _Job:
             self.loop.call_soon_threadsafe(settle)
 
 
-def take_batch(pending: list[_Job], can_batch: bool, max_batch: int) -> list[_Job]:
-    """Remove and return the next jobs to run: the oldest, plus (when batching) the waiting jobs that share
-    its stop strings and settings, up to `max_batch`."""
-    if not pending:
-        return []
-    head = pending[0]
-    group = [head]
-    if can_batch:
-        group += [j for j in pending[1:] if j.stop == head.stop and j.config == head.config][: max_batch - 1]
-    for job in group:
-        pending.remove(job)
-    return group
-
-
 class ModelWorker:
-    """Serialises calls to `llm` on one thread. `close()` stops accepting work.
+    """Runs calls to `llm` on one thread. `close()` stops accepting work.
 
     Args:
         llm: the backend.
-        max_batch: most non-streamed requests run together when the backend has `generate_batch`.
+        max_batch: most requests decoding together when the backend batches continuously.
         stream_buffer: most undelivered chunks of one stream before the model thread waits for its client.
     """
 
@@ -76,12 +60,22 @@ class ModelWorker:
         self.llm = llm
         self.max_batch = max_batch
         self.stream_buffer = stream_buffer
-        self.batch_sizes: list[int] = []  #: size of every generate call made, for monitoring
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-agent-model")
         self._pending: list[_Job] = []
+        self._serial_calls = 0
         self._lock = threading.Lock()
+        open_batch = getattr(llm, "open_batch", None)
+        batch = open_batch() if callable(open_batch) else None
+        self.batches = BatchLoop(batch, max_batch) if batch is not None else None
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Requests served by each model step: rows of each decode step when batching, else 1 per call."""
+        return self.batches.step_sizes if self.batches is not None else [1] * self._serial_calls
 
     async def generate(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> Generation:
+        if self.batches is not None:
+            return await self._generate_batched(prompt, stop, config)
         loop = asyncio.get_running_loop()
         job = _Job(prompt, tuple(stop), config, loop.create_future(), loop)
         with self._lock:
@@ -89,54 +83,44 @@ class ModelWorker:
         self._executor.submit(self._run_pending)
         return await job.future
 
+    async def _generate_batched(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> Generation:
+        """The whole text of a batched stream (its stop string is cut, and not reported)."""
+        parts: list[str] = []
+        finish, usage = None, None
+        async for chunk in self.stream(prompt, stop, config):
+            parts.append(chunk.text)
+            finish, usage = chunk.finish_reason or finish, chunk.usage or usage
+        return Generation(text="".join(parts), finish_reason=finish or "stop", usage=usage or Usage())
+
     def _run_pending(self) -> None:
-        """On the worker thread: run the oldest waiting job, batched with its like when the backend can."""
-        batch_fn = getattr(self.llm, "generate_batch", None)
+        """On the worker thread: run the oldest waiting job whose client is still there."""
         with self._lock:
             self._pending[:] = [j for j in self._pending if not j.future.cancelled()]  # clients gone
-            group = take_batch(self._pending, callable(batch_fn), self.max_batch)
-        if not group:
-            return  # an earlier call already ran this job as part of a batch
-        self.batch_sizes.append(len(group))
-        head = group[0]
+            if not self._pending:
+                return
+            job = self._pending.pop(0)
+        self._serial_calls += 1
         try:
-            if len(group) == 1:
-                results = [self.llm.generate(head.prompt, stop=list(head.stop), config=head.config)]
-            else:
-                results = batch_fn([j.prompt for j in group], stop=list(head.stop), config=head.config)  # type: ignore[misc]
-        except BaseException as e:  # noqa: BLE001 - each waiting request gets the error
-            for job in group:
-                job.deliver(None, e)
+            result = self.llm.generate(job.prompt, stop=list(job.stop), config=job.config)
+        except BaseException as e:  # noqa: BLE001 - the waiting request gets the error
+            job.deliver(None, e)
             return
-        for job, result in zip(group, results, strict=True):
-            job.deliver(result)
+        job.deliver(result)
 
     async def stream(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
-        """Chunks of `llm.stream`, produced on the worker thread. Closing the iterator cancels generation."""
+        """Chunks of the generation, produced on the worker thread. Closing the iterator cancels generation."""
         channel = _Channel(asyncio.get_running_loop(), self.stream_buffer)
-
-        def work() -> None:
-            if channel.cancelled.is_set():  # the client left while the request was queued
-                channel.send(_END)
-                return
-            chunks = self.llm.stream(prompt, stop=list(stop), config=config)
-            try:
-                for chunk in chunks:
-                    if not channel.send(chunk, needs_slot=True):
-                        break
-            except BaseException as e:  # noqa: BLE001 - handed to the request's coroutine to report
-                channel.send(_Failure(e))
-            finally:
-                chunks.close()
-                channel.send(_END)
-
-        self._executor.submit(work)
+        if self.batches is not None:
+            self.batches.add(BatchRequest(prompt, tuple(stop), config, channel))
+            self._executor.submit(self.batches.run)
+        else:
+            self._executor.submit(self._stream_alone, prompt, stop, config, channel)
         try:
             item = await channel.receive()
             while True:
-                if item is _END:
+                if item is END:
                     return
-                if isinstance(item, _Failure):
+                if isinstance(item, Failure):
                     raise item.error
                 chunk, item = _coalesce(item, channel)  # type: ignore[arg-type]
                 yield chunk
@@ -144,6 +128,22 @@ class ModelWorker:
                     item = await channel.receive()
         finally:
             channel.cancelled.set()
+
+    def _stream_alone(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig, channel: _Channel) -> None:
+        if channel.cancelled.is_set():  # the client left while the request was queued
+            channel.send(END)
+            return
+        self._serial_calls += 1
+        chunks = self.llm.stream(prompt, stop=list(stop), config=config)
+        try:
+            for chunk in chunks:
+                if not channel.send(chunk, needs_slot=True):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the request's coroutine to report
+            channel.send(Failure(e))
+        finally:
+            chunks.close()
+            channel.send(END)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -39,27 +39,3 @@ def test_client_that_disconnects_cancels_its_generation(serve_scripted):
         assert first.startswith("data: ")
     answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "b"}])
     assert answer.choices[0].message.content == "second"
-
-
-def test_take_batch_groups_waiting_jobs_with_the_same_settings():
-    import asyncio
-
-    from qwen_agent.schema import GenerationConfig
-    from qwen_agent.server.worker import _Job, take_batch
-
-    loop = asyncio.new_event_loop()
-    try:
-        greedy, hot = GenerationConfig(), GenerationConfig(temperature=0.7)
-
-        def job(stop, config):
-            return _Job("p", stop, config, loop.create_future(), loop)
-
-        a, b, c, d = job(("X",), greedy), job(("Y",), greedy), job(("X",), hot), job(("X",), greedy)
-        pending = [a, b, c, d]
-        assert take_batch(pending, can_batch=True, max_batch=8) == [a, d]
-        assert pending == [b, c]
-        assert take_batch(pending, can_batch=False, max_batch=8) == [b]
-        assert take_batch([a, d], can_batch=True, max_batch=1) == [a]
-        assert take_batch([], can_batch=True, max_batch=8) == []
-    finally:
-        loop.close()

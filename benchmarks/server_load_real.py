@@ -1,0 +1,115 @@
+"""Aggregate decode throughput of `qwen-agent serve --backend transformers` on a real checkpoint, with 1, 4
+and 8 concurrent streaming clients (`python -m benchmarks.server_load --model PATH`).
+
+One server process (started here on 127.0.0.1, the checkpoint's default dtype: bf16 on a CPU that computes
+it natively) answers the same requests several times: one after another (the baseline), then with 4, then
+with 8 in flight. Requests are distinct coding questions, greedy, with a fixed `max_tokens`, streamed. Tokens
+are the server's `usage.completion_tokens`; throughput is their sum over the wall time of a pass, so prefills
+(each joining prompt is prefilled alone while the batch waits) count against it. Printed per pass: tokens/s,
+wall time, time to first token, the ratio to the sequential pass, and how many replies equal the sequential
+pass's (greedy choices between near-tied tokens may flip: bf16 matmuls round differently at batch 8 than at
+batch 1), with the machine's load average, since a shared CPU drifts between passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+TOPICS = ["a linked list", "a binary search tree", "an LRU cache", "a priority queue", "a trie",
+          "an interval tree", "a ring buffer", "a union-find structure", "a sparse matrix", "a bloom filter",
+          "a skip list", "a rate limiter", "a min-heap", "a graph with BFS and DFS", "a JSON tokenizer",
+          "a matrix class"]  # fmt: skip
+MODEL = "load-real"
+
+
+def prompt(i: int) -> str:
+    return f"Write {TOPICS[i % len(TOPICS)]} in Python, with docstrings and a short usage example."
+
+
+@dataclass
+class Pass:
+    clients: int
+    seconds: float = 0.0
+    tokens: int = 0
+    texts: dict[int, str] = field(default_factory=dict)
+    first_token: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    load: float = 0.0
+
+
+async def one(client: openai.AsyncOpenAI, i: int, max_tokens: int, out: Pass) -> None:
+    start = time.monotonic()
+    parts: list[str] = []
+    try:
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": prompt(i)}], max_tokens=max_tokens, temperature=0,
+            stream=True, stream_options={"include_usage": True})
+        async for chunk in stream:
+            if chunk.usage is not None:
+                out.tokens += chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    if not parts:
+                        out.first_token.append(time.monotonic() - start)
+                    parts.append(choice.delta.content)
+    except openai.APIError as e:
+        out.errors.append(f"request {i}: {type(e).__name__}: {e}")
+    out.texts[i] = "".join(parts)
+
+
+async def run_pass(base_url: str, clients: int, requests: int, max_tokens: int, timeout: float) -> Pass:
+    out = Pass(clients)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=timeout)
+    gate = asyncio.Semaphore(clients)
+
+    async def bounded(i: int) -> None:
+        async with gate:
+            await one(client, i, max_tokens, out)
+
+    start = time.monotonic()
+    await asyncio.gather(*(bounded(i) for i in range(requests)))
+    out.seconds = time.monotonic() - start
+    out.load = os.getloadavg()[0]
+    await client.close()
+    return out
+
+
+def report(p: Pass, base: Pass | None) -> None:
+    rate = p.tokens / p.seconds
+    same = sum(p.texts.get(i) == t for i, t in base.texts.items()) if base else len(p.texts)
+    ratio = f"{rate / (base.tokens / base.seconds):.2f}x" if base else "1.00x"
+    ttft = statistics.median(p.first_token) if p.first_token else float("nan")
+    print(f"| {p.clients} | {p.tokens} | {p.seconds:.1f} | {rate:.2f} | {ratio} | {ttft:.1f} | "
+          f"{same}/{len(p.texts)} | {p.load:.1f} | {len(p.errors)} |", flush=True)
+    for e in p.errors[:3]:
+        print(f"  ! {e}")
+
+
+def run(args: Any, start_server: Any) -> int:
+    """Start the server on `args.model`, warm it up, and measure each of `args.clients` in turn."""
+    cmd = ["--backend", "transformers", "--model", args.model, "--served-model-name", MODEL]
+    proc, base_url = start_server(cmd, startup=args.startup)
+    try:
+        levels = [int(c) for c in args.clients.split(",")]
+        print(f"server {base_url} on {args.model}; {args.requests} requests of {args.max_tokens} tokens per pass, "
+              f"greedy, streamed; {os.cpu_count()} CPUs")
+        asyncio.run(run_pass(base_url, 1, 1, 4, args.timeout))  # warm-up: first forward passes are slower
+        print("| clients | tokens | seconds | tokens/s | vs 1 client | TTFT p50 (s) | replies = sequential's | load avg | errors |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        base, failed = None, False
+        for clients in levels:
+            p = asyncio.run(run_pass(base_url, clients, args.requests, args.max_tokens, args.timeout))
+            report(p, base)
+            base = base or p
+            failed = failed or bool(p.errors)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return 1 if failed else 0
