@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> None:
     cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for t in tasks for f in formats]  # a partial
     # run compares the formats on the same tasks
     with llm, h.ResultStore(output) as store:
-        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args), lock,
+        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args, llm), lock,
                                               args.max_steps),
                     store, workers=args.workers, desc="episodes", progress=not args.no_progress)
         records = [store.records[c["id"]] for c in cases if c["id"] in store.records]
