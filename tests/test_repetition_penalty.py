@@ -121,3 +121,17 @@ def test_a_server_is_asked_for_the_penalty_by_vllm_name():
         assert "extra_body" not in llm._params([], GenerationConfig())
     finally:
         llm.close()
+
+
+def test_our_server_reads_the_penalty_from_a_request():
+    """`qwen-agent serve` takes vLLM's `repetition_penalty` field into the generation config, and refuses a
+    value that is not positive with a 400-shaped error."""
+    from qwen_agent.server.protocol import APIError, ChatRequest, validate
+
+    body = {"messages": [{"role": "user", "content": "hi"}], "repetition_penalty": 1.3, "temperature": 0}
+    config = validate(ChatRequest, body).config(GenerationConfig())
+    assert (config.repetition_penalty, config.temperature) == (1.3, 0)
+    assert validate(ChatRequest, {**body, "repetition_penalty": None}).config(GenerationConfig()).repetition_penalty == 1.0
+    with pytest.raises(APIError) as bad:
+        validate(ChatRequest, {**body, "repetition_penalty": 0})
+    assert bad.value.status == 400 and bad.value.param == "repetition_penalty"
