@@ -138,8 +138,11 @@ def call_matches(expected: dict[str, Any], name: str, args: dict[str, Any] | Non
 
 def calls_right(expected: Sequence[dict[str, Any]], got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
     """Exactly the expected calls, in any order."""
-    if len(expected) != len(got):
-        return False
+    return len(expected) == len(got) and _each_expected_has_its_own_call(expected, got)
+
+
+def _each_expected_has_its_own_call(expected: Sequence[dict[str, Any]],
+                                    got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
     left = list(got)
     for e in expected:
         hit = next((g for g in left if call_matches(e, *g)), None)
@@ -175,13 +178,7 @@ def right_over_episode(expected: Sequence[dict[str, Any]],
     tool, or with other arguments, is wrong."""
     if not all(any(call_matches(e, *g) for e in expected) for g in got):
         return False
-    left = list(got)
-    for e in expected:
-        hit = next((g for g in left if call_matches(e, *g)), None)
-        if hit is None:
-            return False
-        left.remove(hit)
-    return True
+    return _each_expected_has_its_own_call(expected, got)
 
 
 # --- running ------------------------------------------------------------------------------------------------
