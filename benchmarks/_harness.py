@@ -239,6 +239,9 @@ def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, b
                    help="generation limit per model turn (default: the local checkpoint's generation_config.json "
                    f"max_new_tokens, as the published runs used it, else {max_tokens})")
     parser.set_defaults(fallback_max_tokens=max_tokens)
+    g.add_argument("--repetition-penalty", type=_positive_float, metavar="P",
+                   help="transformers' repetition penalty (default: the local checkpoint's generation_config.json "
+                   "value, as the published runs used it, else none)")
     g.add_argument("--dtype", choices=("bfloat16", "float16", "float32"),
                    help="weights' dtype for a local checkpoint (default: the backend's choice)")
     g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
@@ -246,6 +249,16 @@ def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, b
     g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
     g.add_argument("--output", type=Path, help=f"results jsonl (default: {output_default}); resumable")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 def _backend(args: argparse.Namespace) -> str:
@@ -275,12 +288,24 @@ def generation_lock(args: argparse.Namespace) -> threading.Lock | None:
     return None if _backend(args) == "openai" else threading.Lock()
 
 
-def generation_config(args: argparse.Namespace) -> GenerationConfig:
-    """Greedy decoding, as the published evaluations used (`do_sample=False` over the checkpoint's generation
-    config, Qwen `eval/evaluate_plugin.py` lines ~185-195), with --max-tokens, else the checkpoint's
-    `max_new_tokens`, else the benchmark's fallback."""
-    limit = args.max_tokens or checkpoint_max_new_tokens(args) or getattr(args, "fallback_max_tokens", 1024)
-    return GenerationConfig(max_tokens=limit, temperature=0.0)
+def generation_config(args: argparse.Namespace, llm: LLM | None = None) -> GenerationConfig:
+    """The original's decoding defaults: greedy over the checkpoint's own generation config, as the published
+    evaluations ran (`model.generation_config = GenerationConfig.from_pretrained(...)`, then `do_sample =
+    False`: Qwen `eval/evaluate_plugin.py`, `load_models_tokenizer`, lines ~150-160), so its `max_new_tokens`
+    and `repetition_penalty` apply. `llm` (a local backend) reads them off the loaded checkpoint, a GGUF file
+    included; without it, a local --model folder's generation_config.json gives `max_new_tokens`; a server's
+    are unknown. --max-tokens and --repetition-penalty override; missing values fall back to the benchmark's
+    token limit and no penalty."""
+    fallback = getattr(args, "fallback_max_tokens", 1024)
+    config = llm.checkpoint_generation_config(greedy=True, fallback_max_tokens=fallback) if llm else None
+    if config is None:
+        config = GenerationConfig(max_tokens=checkpoint_max_new_tokens(args) or fallback)
+    update: dict[str, Any] = {"temperature": 0.0}
+    if getattr(args, "max_tokens", None):
+        update["max_tokens"] = args.max_tokens
+    if getattr(args, "repetition_penalty", None) is not None:
+        update["repetition_penalty"] = args.repetition_penalty
+    return config.model_copy(update=update)
 
 
 def checkpoint_max_new_tokens(args: argparse.Namespace) -> int | None:
@@ -331,11 +356,13 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequence[tuple[str, Sequence[float | None]]],
-              highlight: str | None = None) -> Path:
+              highlight: str | Sequence[str] | None = None) -> Path:
     """A grouped bar chart: one group per metric, one bar per row (model). `None` values are left out.
 
-    The row named `highlight` (this run) is drawn hatched so it stands out from the published rows.
+    The row named `highlight` (this run; or the rows named, e.g. one per tool-call format) is drawn dark and
+    hatched, each with its own hatch, so it stands out from the published rows.
     """
+    ours = [highlight] if isinstance(highlight, str) else list(highlight or ())
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -349,8 +376,9 @@ def bar_chart(path: str | Path, title: str, metrics: Sequence[str], rows: Sequen
     for i, (name, values) in enumerate(rows):
         xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics)) if values[m] is not None]
         ys = [v for v in values if v is not None]
-        if name == highlight:  # this run: dark and hatched, its values written on the bars
-            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch="//", edgecolor="white")
+        if name in ours:  # this run: dark and hatched, its values written on the bars
+            hatch = ("//", "..", "xx", "\\\\")[ours.index(name) % 4]
+            bars = ax.bar(xs, ys, width, label=name, color="#303030", hatch=hatch, edgecolor="white")
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         else:
             ax.bar(xs, ys, width, label=name, color=palette[others % len(palette)])

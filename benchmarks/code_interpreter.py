@@ -16,6 +16,11 @@ as Qwen-Agent's published `benchmark/` defined them (our older rules behind the 
   that a vision judge calls "right" (easy cases come with a first code round already done);
 - general: executable rate; the first Action Input, behind the published pre_load, runs as plain Python in
   the case's sandbox (missing code counts as not executable).
+
+`--tool-format react` (default) is the published protocol: Qwen's ReAct prompts. `--task math --tool-format
+hermes` (or `auto`, or `react,hermes` for both side by side in one table and chart) prompts the model in its
+native tool-call format instead (`ci_native`): a row beyond the paper, NOT the published protocol, scored by
+the same published rule.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any
 from benchmarks import _harness as h
 from benchmarks.ci_episode import Episode, EpisodeRules, extract_code, gold_number, last_number, split_query
 from benchmarks.ci_general import run_general_check
+from benchmarks.ci_native import NATIVE_FORMATS, NativeEpisode, NativeTurns, native_request
+from benchmarks.ci_report import HEADER, TASKS, chart, report, runs_of, summarise_formats
 from benchmarks.ci_rules import figures_in, general_check_code, has_clean_figure
 from benchmarks.ci_sources import (
     ModelTurns,
@@ -39,16 +46,16 @@ from benchmarks.ci_sources import (
     gsm8k_oracle_code,
     split_transcript,
 )
-from benchmarks.published import CODE_INTERPRETER_20231206, SOURCE
+from benchmarks.published import CODE_INTERPRETER_20231206
 from qwen_agent import LLM
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.interpreter import KernelPool, SandboxConfig
 
 DATA_DIR = Path(__file__).parent / "data" / "code_interpreter"
 GSM8K_TEST = Path(__file__).parent / "data" / "gsm8k" / "test.jsonl"  # openai/grade-school-math, MIT (LICENSE beside it)
-TASKS = ("math", "visualization", "general")
 # Executions allowed per case, as the published runner allowed them (GSM8K used the default of 3).
 EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
+TOOL_FORMATS = ("react", *NATIVE_FORMATS)
 
 
 # --- cases ------------------------------------------------------------------------------------------------
@@ -111,9 +118,12 @@ class Runner:
     def __init__(self, args: argparse.Namespace, pool: KernelPool, image_root: Path,
                  replay: dict[str, list[str]] | None, judge: VisionJudge | None, llm: LLM | None = None) -> None:
         self.args, self.pool, self.image_root, self.replay, self.judge = args, pool, image_root, replay, judge
+        self.requests = {f: native_request(f, llm) for f in args.formats if f != "react"}
+        self.model_turns: ModelTurns | None = None
         if llm is not None:
-            lock = h.generation_lock(args)
-            self.model_turns = ModelTurns(llm, h.generation_config(args), lock)
+            lock, config = h.generation_lock(args), h.generation_config(args, llm)
+            self.model_turns = ModelTurns(llm, config, lock)
+            self.native_turns = NativeTurns(llm, config, lock)
 
     def source(self, case: dict[str, Any]):
         if self.args.oracle:
@@ -124,7 +134,14 @@ class Runner:
             return OracleTurns(case["reference_code"])
         if self.replay is not None:
             return ReplayTurns(self.replay[case["id"]])
-        return self.model_turns
+        return self.model_turns if case.get("format", "react") == "react" else self.native_turns
+
+    def episode(self, case: dict[str, Any], session: Any, image_dir: Path) -> Episode:
+        common = {"timeout": self.args.timeout, "image_dir": image_dir, "rules": episode_rules(self.args)}
+        fmt = case.get("format", "react")
+        if fmt == "react":
+            return Episode(session, self.source(case), **common)
+        return NativeEpisode(session, self.source(case), self.requests[fmt], **common)
 
     def __call__(self, case: dict[str, Any]) -> dict[str, Any]:
         question, prefix = split_query(case["query"])
@@ -132,9 +149,7 @@ class Runner:
         try:
             names = [session.upload(f) for f in case["files"]]
             image_dir = self.image_root / re.sub(r"[^\w.-]", "_", case["id"])
-            episode = Episode(session, self.source(case), timeout=self.args.timeout, image_dir=image_dir,
-                              rules=episode_rules(self.args))
-            result = episode.run(question, prefix, names, case["lang"], self.args.max_executions or
+            result = self.episode(case, session, image_dir).run(question, prefix, names, case["lang"], self.args.max_executions or
                                  EXEC_LIMIT[case["task"]])
             if case["task"] == "general" and self.args.general_rule == "published":
                 program = general_check_code(result["gen"], case["query"], extract_code)
@@ -143,7 +158,8 @@ class Runner:
                                            "detail": check.detail}
         finally:
             self.pool.release(session)
-        record = {"id": case["id"], "task": case["task"], "lang": case["lang"], **result}
+        record = {"id": case["id"], "task": case["task"], "lang": case["lang"],
+                  "tool_format": case.get("format", "react"), **result}
         record.update(self.score(case, question, prefix, result))
         return record
 
@@ -176,64 +192,6 @@ class Runner:
         return out
 
 
-# --- summary and report -------------------------------------------------------------------------------------
-def _share(values: Sequence[bool | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(values) if values and len(known) == len(values) else None
-
-
-def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The published metrics (shares in 0-1; None when a task was not run or not judged)."""
-    by = {t: [r for r in records if r["task"] == t] for t in TASKS}
-    vis = by["visualization"]
-    general = [r for r in by["general"] if not r.get("negative")]  # the published metric skips them
-    failures: dict[str, int] = {}
-    for r in general:
-        if not r["executable"]:
-            reason = r.get("failure") or ("missing code" if r["missing_code"] else "error")
-            failures[reason] = failures.get(reason, 0) + 1
-    return {
-        "math": _share([r["correct"] for r in by["math"]]),
-        "math_exact_gold": _share([r.get("correct_exact_gold", r["correct"]) for r in by["math"]]),
-        "visualization_hard": _share([r["right"] for r in vis if r["level"] == "hard"]),
-        "visualization_easy": _share([r["right"] for r in vis if r["level"] == "easy"]),
-        "general": _share([r["executable"] for r in general]),
-        "general_failures": failures,
-        "counts": {"math": len(by["math"]), "visualization_hard": sum(r["level"] == "hard" for r in vis),
-                   "visualization_easy": sum(r["level"] == "easy" for r in vis), "general": len(general)},
-        "unjudged_visualization": sum(r["right"] is None for r in vis),
-    }
-
-
-HEADER = ["Model", "Math↑", "Visualization-Hard↑", "Visualization-Easy↑", "General↑"]
-KEYS = ("math", "visualization_hard", "visualization_easy", "general")
-
-
-def report(label: str, m: dict[str, Any]) -> str:
-    rows = [[f"**{label}** (this run)", *(h.pct(m[k]) for k in KEYS)]]
-    rows += [[name, *(f"{v:.1f}" for v in vals)] for name, vals in CODE_INTERPRETER_20231206.items()]
-    counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
-    notes = [f"Math, Visualization: accuracy of code execution results (%); General: executable rate of code (%). "
-             f"Cases: {counts}.", f"Published rows: {SOURCE}, on the published 20231206 data."]
-    if m["counts"]["math"]:
-        notes.append(f"Math with the gold read after `#### ` (`--gold exact`): {h.pct(m['math_exact_gold'])}%.")
-    if m["general_failures"]:
-        env = sum(m["general_failures"].get(k, 0) for k in ("missing package", "network"))
-        notes.append("General, not executable: " + ", ".join(f"{k} {v}" for k, v in m["general_failures"].items())
-                     + f" ({env} failed on a missing package or the network, which the original environment, "
-                     "with its network and pip installs, might have passed).")
-    if m["unjudged_visualization"]:
-        notes.append(f"{m['unjudged_visualization']} visualization cases were not judged (no --judge): "
-                     "their accuracy is left blank.")
-    return "## Code interpreter benchmark\n\n" + h.markdown_table(HEADER, rows) + "\n\n" + "\n".join(notes)
-
-
-def chart(path: Path, label: str, m: dict[str, Any]) -> Path:
-    rows = [(label, [None if m[k] is None else 100 * m[k] for k in KEYS])]
-    rows += [(name, list(vals)) for name, vals in CODE_INTERPRETER_20231206.items()]
-    return h.bar_chart(path, "Code interpreter: this run vs published (%)", HEADER[1:], rows, highlight=label)
-
-
 # --- command line -------------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.code_interpreter", description=__doc__,
@@ -250,6 +208,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per code execution (default 30)")
     p.add_argument("--max-executions", type=int, help="override the published per-task execution limit")
     p.add_argument("--limit", type=int, help="only the first N cases of each task")
+    p.add_argument("--tool-format", dest="formats", type=lambda v: [f.strip() for f in v.split(",") if f.strip()],
+                   default=["react"], metavar="FORMATS",
+                   help="react (default) = the published protocol, Qwen's ReAct prompts; hermes or auto (the "
+                   "model's chat template's own) = the model's native tool-call format, a row BEYOND THE PAPER, not "
+                   "the published protocol (--task math only); comma-separated for rows side by side, e.g. "
+                   "react,hermes. Scored by the published rules either way")
     r = p.add_argument_group("rules (default: the published definition; the other choice is this harness's "
                              "older rule, opt-in; see docs/benchmarks.md)")
     r.add_argument("--gold", choices=("published", "exact"), default="published",
@@ -290,12 +254,32 @@ def task_file(path: Path) -> Path:
 
 
 def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The cases of the task(s), once per tool-call format, question by question (so that a partial run
+    compares the formats on the same questions); a native-format case's id is prefixed with its format."""
     tasks = TASKS if args.task == "all" else (args.task,)
     cases: list[dict[str, Any]] = []
     for task in tasks:
         found = load_gsm8k(args.gsm8k) if task == "math" else load_tasks(task_file(args.data), task, args.skip_negative)
-        cases += found[: args.limit]
+        cases += [c if f == "react" else {**c, "id": f"{f}:{c['id']}", "format": f}
+                  for c in found[: args.limit] for f in args.formats]
     return cases
+
+
+def check_formats(args: argparse.Namespace) -> None:
+    """--tool-format: known names; a native format only for math and never with --oracle (ReAct text)."""
+    unknown = [f for f in args.formats if f not in TOOL_FORMATS]
+    if unknown or not args.formats:
+        raise ConfigurationError(f"--tool-format: unknown {unknown or 'empty'}; use some of {list(TOOL_FORMATS)}, "
+                                 "comma-separated")
+    native = [f for f in args.formats if f != "react"]
+    if native and args.task != "math":
+        raise ConfigurationError(f"--tool-format {','.join(native)} runs only with --task math (the other tasks "
+                                 "come with ReAct rounds already written)")
+    if native and args.oracle:
+        raise ConfigurationError("--oracle writes ReAct text: use it with --tool-format react")
+    if "auto" in native and args.replay:
+        raise ConfigurationError("--replay reads recorded turns without the model: name the format it wrote "
+                                 "(--tool-format hermes), not auto")
 
 
 def episode_rules(args: argparse.Namespace) -> EpisodeRules:
@@ -328,12 +312,14 @@ def load_replay(paths: Sequence[Path], cases: Sequence[dict[str, Any]]) -> dict[
 
 def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     """Generate (or replay), execute, score and report. `llm` overrides the model the options name."""
+    check_formats(args)
     cases = load_cases(args)
     replay = load_replay(args.replay, cases) if args.replay and not args.oracle else None
     judge = (VisionJudge(args.judge, args.judge_model, args.judge_api_key, prompt=args.judge_prompt,
                          temperature=args.judge_temperature) if args.judge else None)
     label = h.run_label(args)
-    output = args.output or Path("runs") / "code_interpreter" / f"{label}-{args.task}.jsonl"
+    formats = "" if args.formats == ["react"] else "-" + "+".join(args.formats)
+    output = args.output or Path("runs") / "code_interpreter" / f"{label}-{args.task}{formats}.jsonl"
     owned = llm is None and not args.oracle and replay is None
     if owned:
         llm = h.make_llm(args)
@@ -347,12 +333,13 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
     finally:
         if owned and llm is not None:
             llm.close()
-    metrics = summarise(records)
-    markdown = report(label, metrics)
-    data = {"benchmark": "code_interpreter", "run": label, "task": args.task, "metrics": metrics,
-            "results": str(output),
+    by_format = summarise_formats(records, args.formats)
+    runs = runs_of(label, by_format)
+    data = {"benchmark": "code_interpreter", "run": label, "task": args.task,
+            "metrics": by_format[args.formats[0]], "by_format": by_format, "results": str(output),
+            "decoding": None if runner.model_turns is None else runner.model_turns.config.model_dump(),
             "published": {k: dict(zip(HEADER[1:], v, strict=True)) for k, v in CODE_INTERPRETER_20231206.items()}}
-    h.write_report(output, markdown, data, lambda path: chart(path, label, metrics))
+    h.write_report(output, report(runs), data, lambda path: chart(path, runs))
     return data
 
 

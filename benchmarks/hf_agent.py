@@ -248,7 +248,7 @@ def _agent_factory(args: argparse.Namespace, llm: LLM, task_set: TaskSet) -> Cal
     tools, description = fake_tools(task_set.tools), given_tools_description(task_set.tools)
 
     def make() -> HfAgent:
-        return HfAgent(llm, tools, prompt_style=args.prompt_style, config=h.generation_config(args),
+        return HfAgent(llm, tools, prompt_style=args.prompt_style, config=h.generation_config(args, llm),
                        tools_description=description, **templates)
 
     try:

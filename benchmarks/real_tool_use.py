@@ -6,13 +6,16 @@ stay quiet when no tool is needed, and answer with what the tool returned?
 Tasks (`benchmarks/data/real_tool_use.jsonl`, written for this benchmark): single calls, two calls in one turn,
 Chinese questions, numeric arguments, and questions that need no tool. The tools are small deterministic
 functions (weather, calculator, currency, population tables), so every answer can be checked. Each task runs as
-one agent episode (greedy decoding, at most 3 model turns) per format; the model's first turn is scored:
+one agent episode (greedy decoding, at most 3 model turns) per format, scored as follows:
 
-- right: exactly the expected calls (any order), arguments matched by value (numbers as numbers, a calculator
-  expression by what it evaluates to, names by any listed spelling, case-insensitive); for a no-tool question,
-  no call at all.
+- right (first turn): exactly the expected calls (any order), arguments matched by value (numbers as numbers, a
+  calculator expression by what it evaluates to, names by any listed spelling, case-insensitive); for a no-tool
+  question, no call at all.
 - false positives: no-tool questions where the model called a tool anyway.
-- answered with the result: tool tasks whose episode ends with an answer holding the tool's result.
+- right over the episode: every expected call made in some turn, and no other call (repeats are not wrong).
+- two calls in one turn / over turns: parallel tasks done in the first turn, and those done only across turns.
+- answered with the result: tool tasks whose episode ends with an answer holding the tool's result (numbers
+  compared as numbers).
 
 Results go to a resumable jsonl (one line per task and format); `--limit N` runs N tasks taken round-robin over the kinds, `--max-steps 1`
 scores first turns only (much faster on a CPU; no answer rate then).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import operator
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,8 +138,11 @@ def call_matches(expected: dict[str, Any], name: str, args: dict[str, Any] | Non
 
 def calls_right(expected: Sequence[dict[str, Any]], got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
     """Exactly the expected calls, in any order."""
-    if len(expected) != len(got):
-        return False
+    return len(expected) == len(got) and _each_expected_has_its_own_call(expected, got)
+
+
+def _each_expected_has_its_own_call(expected: Sequence[dict[str, Any]],
+                                    got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
     left = list(got)
     for e in expected:
         hit = next((g for g in left if call_matches(e, *g)), None)
@@ -145,10 +152,33 @@ def calls_right(expected: Sequence[dict[str, Any]], got: Sequence[tuple[str, dic
     return True
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
 def answer_uses_result(task: dict[str, Any], answer: str) -> bool:
-    wanted = task.get("answer_contains") or []
-    hits = [w.lower() in answer.lower() for w in wanted]
+    """Whether the answer holds the tool's result: an expected number as a number written in the answer (any
+    thousands commas or trailing zeros: "1,048,576", "230.00"; not the digits inside another number), an
+    expected phrase anywhere (case-insensitive)."""
+    numbers = [float(n.rstrip(",").replace(",", "")) for n in _NUMBER.findall(answer)]
+
+    def found(wanted: str) -> bool:
+        if _NUMBER.fullmatch(wanted):
+            value = float(wanted.replace(",", ""))
+            return any(abs(n - value) < 1e-6 for n in numbers)
+        return wanted.lower() in answer.lower()
+
+    hits = [found(w) for w in task.get("answer_contains") or []]
     return all(hits) if task.get("all_of") else any(hits)
+
+
+def right_over_episode(expected: Sequence[dict[str, Any]],
+                       got: Sequence[tuple[str, dict[str, Any] | None]]) -> bool:
+    """Every expected call made in some turn, and no call that is none of them. Asking again for what it
+    already has (the same call, or the calculator on its own result) is slow, not wrong; a call to another
+    tool, or with other arguments, is wrong."""
+    if not all(any(call_matches(e, *g) for e in expected) for g in got):
+        return False
+    return _each_expected_has_its_own_call(expected, got)
 
 
 # --- running ------------------------------------------------------------------------------------------------
@@ -158,12 +188,17 @@ def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig,
     start = time.monotonic()
     with lock:
         result = agent.run_result(task["query"], on_text=_ignore)  # streamed: a looping turn is cut
-    first = next(m for m in result.messages if m.role == "assistant")
-    got = [(c.name, c.parsed_arguments()) for c in first.tool_calls or []]
+    turns = [[(c.name, c.parsed_arguments()) for c in m.tool_calls or []]
+             for m in result.messages if m.role == "assistant"]
+    first = turns[0] if turns else []
+    episode = [c for turn in turns for c in turn]
     record = {"id": f"{fmt}:{task['id']}", "format": fmt, "task": task["id"], "kind": task["kind"],
-              "calls": [[n, a] for n, a in got], "right": calls_right(task["calls"], got),
+              "calls": [[n, a] for n, a in first], "right": calls_right(task["calls"], first),
+              "episode_calls": [[[n, a] for n, a in turn] for turn in turns],
+              "right_in_episode": right_over_episode(task["calls"], episode),
               "answer": result.answer, "finished": result.finished, "seconds": round(time.monotonic() - start, 1),
-              "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw}
+              "completion_tokens": result.usage.completion_tokens, "first_turn": result.steps[0].raw,
+              "turns": _turn_texts(result.steps)}
     if task["calls"] and max_steps > 1:
         record["answered_with_result"] = result.finished and answer_uses_result(task, result.answer)
     return record
@@ -182,6 +217,8 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
     mine = [r for r in records if r["format"] == fmt]
     tool_tasks = [r for r in mine if r["kind"] != "no_tool"]
     no_tool = [r for r in mine if r["kind"] == "no_tool"]
+    parallel = [r for r in mine if r["kind"] == "parallel"]
+    episodes = [r for r in mine if "right_in_episode" in r]  # older records: first turn only
 
     def share(rows: list[h.Record], pred: Any) -> float | None:
         return sum(1 for r in rows if pred(r)) / len(rows) if rows else None
@@ -189,6 +226,10 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
     return {"format": fmt, "tasks": len(mine), "right": share(mine, lambda r: r["right"]),
             "right_on_tool_tasks": share(tool_tasks, lambda r: r["right"]),
             "false_positive_rate": share(no_tool, lambda r: bool(r["calls"])),
+            "right_in_episode": share(episodes, lambda r: r["right_in_episode"]),
+            "parallel_in_one_turn": share(parallel, lambda r: r["right"]),
+            "parallel_over_turns": share([r for r in parallel if "right_in_episode" in r],
+                                         lambda r: r["right_in_episode"] and not r["right"]),
             "answered_with_result": share([r for r in tool_tasks if "answered_with_result" in r],
                                           lambda r: r["answered_with_result"])}
 
@@ -214,16 +255,27 @@ def run(args: argparse.Namespace) -> None:
     cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for t in tasks for f in formats]  # a partial
     # run compares the formats on the same tasks
     with llm, h.ResultStore(output) as store:
-        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args), lock,
+        h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args, llm), lock,
                                               args.max_steps),
                     store, workers=args.workers, desc="episodes", progress=not args.no_progress)
         records = [store.records[c["id"]] for c in cases if c["id"] in store.records]
     rows = [summary(records, f) for f in formats]
     table = h.markdown_table(
-        ["format", "tasks", "right calls %", "right on tool tasks %", "false positives %", "answered with result %"],
+        ["format", "tasks", "right first turn %", "right on tool tasks %", "false positives %",
+         "right over the episode %", "2 calls in one turn %", "2 calls over turns %", "answered with result %"],
         [[r["format"], r["tasks"], h.pct(r["right"]), h.pct(r["right_on_tool_tasks"]),
-          h.pct(r["false_positive_rate"]), h.pct(r["answered_with_result"])] for r in rows])
+          h.pct(r["false_positive_rate"]), h.pct(r["right_in_episode"]), h.pct(r["parallel_in_one_turn"]),
+          h.pct(r["parallel_over_turns"]), h.pct(r["answered_with_result"])] for r in rows])
     h.write_report(output, table, {"model": str(args.model), "formats": rows})
+
+
+def _turn_texts(steps: Sequence[Any]) -> list[str]:
+    """What the model wrote at each turn (the action steps of one turn share its text)."""
+    texts: list[str] = []
+    for s in steps:
+        if s.kind in ("action", "final") and (not texts or s.raw is not texts[-1]):
+            texts.append(s.raw)
+    return texts
 
 
 def _ignore(_text: str) -> None:

@@ -290,7 +290,7 @@ def run(args: argparse.Namespace, llm: LLM | None = None) -> dict[str, Any]:
         with h.ResultStore(output) as store:
             check_resume(store, cases)
             lock = h.generation_lock(args)
-            work = make_worker(tokenizer, llm, h.generation_config(args), replay, lock, args.stop_at_observation)
+            work = make_worker(tokenizer, llm, h.generation_config(args, llm), replay, lock, args.stop_at_observation)
             h.run_cases(cases, work, store, workers=args.workers, desc="tool_use", progress=not args.no_progress)
             records = [store.records[c["id"]] for c in cases]
     finally:

@@ -187,7 +187,11 @@ class ToolSpec(BaseModel):
 
 
 class GenerationConfig(BaseModel):
-    """Sampling settings shared by every backend. `temperature=0` means greedy."""
+    """Sampling settings shared by every backend. `temperature=0` means greedy.
+
+    `repetition_penalty` (1.0: none) is transformers' rule: a token already in the prompt or the output has its
+    logit divided by the penalty when positive, multiplied when negative, before greedy choice or sampling.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -196,6 +200,7 @@ class GenerationConfig(BaseModel):
     top_p: float = 1.0
     top_k: int | None = None
     seed: int | None = None
+    repetition_penalty: float = Field(default=1.0, gt=0.0)
 
     @property
     def greedy(self) -> bool:

@@ -52,6 +52,25 @@ def test_schema_from_type_hints_and_docstring() -> None:
     assert spec.parameters["required"] == ["city"]
 
 
+def test_schema_keywords_in_the_usual_order_parameter_names_in_signature_order() -> None:
+    @tool
+    def find(type: str, description: str = "", *, properties: list[int] | None = None) -> str:
+        """Find things.
+
+        Args:
+            type: kind of thing
+        """
+        return type
+
+    schema = find.spec.parameters
+    # type first, as OpenAI's examples and transformers' get_json_schema write it (pydantic sorts it last)
+    assert list(schema)[:3] == ["type", "properties", "required"]
+    assert list(schema["properties"]) == ["type", "description", "properties"]  # names are not keywords
+    assert list(schema["properties"]["type"]) == ["type", "description"]
+    assert list(schema["properties"]["properties"]["anyOf"][0]) == ["type", "items"]
+    assert "title" not in schema["properties"]["type"]
+
+
 def test_call_accepts_json_json5_and_coerces() -> None:
     assert get_weather.call('{"city": "Hangzhou"}') == "Hangzhou|celsius|1"
     assert get_weather.call("{city: 'Paris', days: '3'}") == "Paris|celsius|3"

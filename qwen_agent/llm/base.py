@@ -108,6 +108,13 @@ class LLM(ABC):
         "qwen3_coder"), "" for a template without tools (Qwen-1: use ReAct), None when unknown or none."""
         return None
 
+    def checkpoint_generation_config(self, *, greedy: bool = True, fallback_max_tokens: int = 1024
+                                     ) -> GenerationConfig | None:
+        """The decoding the checkpoint's own generation config asks for (a local checkpoint's
+        `generation_config.json`: `max_new_tokens`, `repetition_penalty`, and with greedy=False its sampling
+        settings), or None when this backend cannot know it (a server)."""
+        return None
+
     def close(self) -> None:
         self._close()
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
+from qwen_agent.llm.decoding import RepetitionPenalty, TextTail, make_generator, sample_next
 from qwen_agent.llm.stops import StopMatcher
 from qwen_agent.schema import Chunk, FinishReason, GenerationConfig, Usage
 
@@ -67,6 +67,7 @@ class Row:
     generator: Any
     fed: list[int]  # the tokens whose keys and values the cache holds for this row
     reused: int = 0
+    penalty: RepetitionPenalty | None = None  # the config's repetition penalty, over this row's tokens
     next_token: int | None = None
     finish: FinishReason | None = None
     chunks: list[Chunk] = field(default_factory=list)
@@ -139,7 +140,7 @@ class DecodeBatch:
         ids = self.backend.encode(prompt)
         max_new = self.backend.budget(len(ids), config)
         row = Row(len(ids), max_new, config, TextTail(self.backend.decode, stop), StopMatcher(stop),
-                  make_generator(config, self.device), [])
+                  make_generator(config, self.device), [], penalty=RepetitionPenalty.for_config(config, [ids]))
         if max_new == 0:
             row._end("length")
             return row
@@ -185,11 +186,12 @@ class DecodeBatch:
 
     # --- the cache ----------------------------------------------------------------------------------------
     def _choose(self, logits: Any, rows: list[Row]) -> list[int]:
-        """Each row's next token under its own settings: argmax for greedy rows, its own generator else."""
+        """Each row's next token under its own settings: argmax for greedy rows without a repetition penalty,
+        else its own penalty and generator."""
         tokens = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
-            if not row.config.greedy:
-                tokens[i] = int(sample_next(logits[i : i + 1], row.config, row.generator)[0])
+            if not row.config.greedy or row.penalty is not None:
+                tokens[i] = int(sample_next(logits[i : i + 1], row.config, row.generator, row.penalty)[0])
         return tokens
 
     def _stack(self, row: Row, cache: Any) -> None:

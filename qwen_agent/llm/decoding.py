@@ -6,7 +6,7 @@ torch is imported by the caller's module only; functions here take tensors and n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from qwen_agent.llm.stops import find_stop
@@ -16,9 +16,19 @@ from qwen_agent.schema import GenerationConfig
 MAX_PENDING_TOKENS = 8
 
 
-def sample_next(logits: Any, config: GenerationConfig, generator: Any = None) -> Any:
-    """Next token ids ([batch]) from last-position logits ([batch, vocab]): argmax when greedy, else
-    temperature, top-k and top-p (nucleus) sampling."""
+def sample_next(logits: Any, config: GenerationConfig, generator: Any = None,
+                penalty: RepetitionPenalty | None = None) -> Any:
+    """Next token ids ([batch]) from last-position logits ([batch, vocab]): the repetition penalty first (when
+    given; it then remembers the chosen tokens), then argmax when greedy, else temperature, top-k and top-p
+    (nucleus) sampling, in transformers' order of logits processors."""
+    if penalty is not None:
+        chosen = _choose(penalty.apply(logits), config, generator)
+        penalty.add(chosen.tolist())
+        return chosen
+    return _choose(logits, config, generator)
+
+
+def _choose(logits: Any, config: GenerationConfig, generator: Any) -> Any:
     import torch
 
     if config.greedy:
@@ -34,6 +44,94 @@ def sample_next(logits: Any, config: GenerationConfig, generator: Any = None) ->
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class RepetitionPenalty:
+    """transformers' `RepetitionPenaltyLogitsProcessor` for a loop that decodes one token per step.
+
+    Every token id already in a row (its prompt and what was generated so far) has its logit divided by
+    `penalty` when positive and multiplied by it when negative (transformers, `generation/logits_process.py`,
+    `RepetitionPenaltyLogitsProcessor.__call__`: gather, `torch.where(score < 0, score * penalty, score /
+    penalty)`, scatter). As transformers' `generate` does, the logits are taken in float32 first, and ids beyond
+    the logits' vocabulary are ignored. The seen ids are kept as a [batch, vocab] mask, so a step costs one
+    pass over the vocabulary whatever the length of the text.
+
+    Args:
+        penalty: > 0; 1.0 changes nothing (use `for_config`, which returns None then).
+        rows: the prompt token ids of each row of the batch.
+    """
+
+    def __init__(self, penalty: float, rows: Sequence[Sequence[int]]) -> None:
+        if penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {penalty}")
+        self.penalty = penalty
+        self._rows = [list(r) for r in rows]
+        self._mask: Any = None
+
+    @classmethod
+    def for_config(cls, config: GenerationConfig, rows: Sequence[Sequence[int]]) -> RepetitionPenalty | None:
+        """The penalty `config` asks for, or None when it asks for none (1.0)."""
+        return None if config.repetition_penalty == 1.0 else cls(config.repetition_penalty, rows)
+
+    def apply(self, logits: Any) -> Any:
+        """Penalised float32 copy of `logits` ([batch, vocab])."""
+        import torch
+
+        logits = logits.float()
+        if self._mask is None:
+            self._mask = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+            self._mark(self._rows)
+        penalised = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
+        return torch.where(self._mask, penalised, logits)
+
+    def add(self, tokens: Sequence[int]) -> None:
+        """One new token per row (a finished row's token is recorded too, as transformers records its pad)."""
+        if self._mask is None:
+            for row, token in zip(self._rows, tokens, strict=True):
+                row.append(token)
+        else:
+            self._mark([[t] for t in tokens])
+
+    def _mark(self, rows: Sequence[Sequence[int]]) -> None:
+        vocab = self._mask.shape[-1]
+        for i, ids in enumerate(rows):
+            kept = [t for t in ids if 0 <= t < vocab]
+            if kept:
+                self._mask[i, kept] = True
+
+
+# What Qwen's evaluation asked of a checkpoint (`eval/evaluate_plugin.py`, `load_models_tokenizer`, lines
+# ~150-160: `GenerationConfig.from_pretrained(checkpoint)` then `do_sample = False`): the checkpoint's own
+# generation config, greedy. These are the fields of transformers' GenerationConfig that our decoding has.
+CHECKPOINT_FIELDS = ("do_sample", "max_new_tokens", "repetition_penalty", "temperature", "top_p", "top_k")
+
+
+def checkpoint_config(hf: Mapping[str, Any], *, greedy: bool, fallback_max_tokens: int) -> GenerationConfig:
+    """The decoding a checkpoint's generation config (`hf`: transformers' field names) asks for.
+
+    greedy=True: as the published evaluations ran (`do_sample = False` over the checkpoint's config): greedy,
+    with its `repetition_penalty` and `max_new_tokens` (temperature, top-p and top-k do not act when greedy);
+    greedy=False: its own `do_sample`, `temperature`, `top_p`, `top_k` too (top_k 0 or absent: no top-k).
+    A missing or unset `max_new_tokens` gives `fallback_max_tokens`.
+    """
+    max_new = hf.get("max_new_tokens")
+    penalty = hf.get("repetition_penalty")
+    values: dict[str, Any] = {
+        "max_tokens": max_new if isinstance(max_new, int) and max_new > 0 else fallback_max_tokens,
+        "repetition_penalty": float(penalty) if isinstance(penalty, int | float) and penalty > 0 else 1.0,
+    }
+    if not greedy and hf.get("do_sample"):
+        top_k = hf.get("top_k")
+        values.update(temperature=float(hf.get("temperature") or 1.0), top_p=float(hf.get("top_p") or 1.0),
+                      top_k=top_k if isinstance(top_k, int) and top_k > 0 else None)
+    return GenerationConfig(**values)
+
+
+def config_of_checkpoint(model: Any, *, greedy: bool, fallback_max_tokens: int) -> GenerationConfig:
+    """`checkpoint_config` of a loaded transformers model's `generation_config` (none: all unset)."""
+    hf = getattr(model, "generation_config", None)
+    return checkpoint_config({name: getattr(hf, name, None) for name in CHECKPOINT_FIELDS}, greedy=greedy,
+                             fallback_max_tokens=fallback_max_tokens)
 
 
 def make_generator(config: GenerationConfig, device: Any) -> Any:

@@ -153,6 +153,8 @@ class OpenAICompatLLM(LLM):
         extra = dict(self.extra_body)
         if config.top_k is not None:
             extra["top_k"] = config.top_k
+        if config.repetition_penalty != 1.0:  # vLLM's and SGLang's name for transformers' rule
+            extra["repetition_penalty"] = config.repetition_penalty
         if extra:
             params["extra_body"] = extra
         return params

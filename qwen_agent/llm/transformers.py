@@ -26,7 +26,13 @@ from typing import Any
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
 from qwen_agent.llm.base import LLM, Prompt, check_prompt
 from qwen_agent.llm.continuous import BatchModel, DecodeBatch, Row
-from qwen_agent.llm.decoding import TextTail, make_generator, sample_next
+from qwen_agent.llm.decoding import (
+    RepetitionPenalty,
+    TextTail,
+    config_of_checkpoint,
+    make_generator,
+    sample_next,
+)
 from qwen_agent.llm.gguf import convert_gguf, dequantized, require_gguf
 from qwen_agent.llm.local_setup import (
     check_checkpoint_path,
@@ -255,6 +261,12 @@ class TransformersLLM(LLM):
             return ""
         return template_tool_format(getattr(self.codec.tokenizer, "chat_template", None))
 
+    def checkpoint_generation_config(self, *, greedy: bool = True, fallback_max_tokens: int = 1024
+                                     ) -> GenerationConfig | None:
+        """The checkpoint's own generation config (`generation_config.json`) as our decoding settings; see
+        `qwen_agent.llm.decoding.checkpoint_config`."""
+        return config_of_checkpoint(self.model, greedy=greedy, fallback_max_tokens=fallback_max_tokens)
+
     # --- hooks --------------------------------------------------------------------------------------------
     def _generate(self, prompt: Prompt, stop: list[str], config: GenerationConfig) -> Generation:
         parts: list[str] = []
@@ -356,11 +368,12 @@ class TransformersLLM(LLM):
         reused = session.prepare(ids, reuse=self.reuse_prefix)
         tail = TextTail(self.codec.decode, stop)
         generator = make_generator(config, self.output_device)
+        penalty = RepetitionPenalty.for_config(config, [ids])
         logits = session.extend(ids[reused:])
         finish: Any = "length"
         last = ""
         for step in range(max_new):
-            token = int(sample_next(logits, config, generator)[0])
+            token = int(sample_next(logits, config, generator, penalty)[0])
             if token in self.codec.eos_ids:
                 finish = "stop"
                 break

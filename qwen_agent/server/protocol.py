@@ -61,6 +61,7 @@ class SamplingFields(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     top_k: int | None = Field(default=None, ge=-1)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # what torch.manual_seed takes
+    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)  # vLLM's extension, transformers' rule
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -74,7 +75,7 @@ class _Request(SamplingFields):
 
     def config(self, default: GenerationConfig) -> GenerationConfig:
         update: dict[str, Any] = {}
-        for key in ("temperature", "top_p", "seed"):
+        for key in ("temperature", "top_p", "seed", "repetition_penalty"):
             if getattr(self, key) is not None:
                 update[key] = getattr(self, key)
         if self.top_k is not None:

@@ -138,10 +138,27 @@ def _build_args_model(func: Callable[..., Any], name: str, arg_docs: dict[str, s
     return create_model(f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Drop pydantic's titles, which only add tokens to the prompt."""
-    if isinstance(schema, dict):
-        return {k: _clean_schema(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+# JSON-Schema keywords first in the order OpenAI's examples and transformers' `get_json_schema` write them, the
+# shape Qwen's function-calling data shows models; pydantic sorts them alphabetically, which puts "type" last,
+# right before the model writes its arguments (a small Qwen then echoes `"type": "object"` into them).
+_KEYWORD_ORDER = ("type", "description", "enum", "items", "properties", "required")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")  # name -> schema: names keep order
+
+
+def _clean_schema(schema: Any) -> Any:
+    """Pydantic's schema without its titles (they only add tokens to the prompt), keywords in the usual order."""
     if isinstance(schema, list):
-        return [_clean_schema(v) for v in schema]  # type: ignore[return-value]
-    return schema
+        return [_clean_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    keys = [k for k in _KEYWORD_ORDER if k in schema] + [k for k in schema if k not in _KEYWORD_ORDER]
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = schema[k]
+        if k == "title" and isinstance(v, str):
+            continue
+        if k in _SCHEMA_MAPS and isinstance(v, dict):
+            out[k] = {name: _clean_schema(sub) for name, sub in v.items()}
+        else:
+            out[k] = _clean_schema(v)
+    return out

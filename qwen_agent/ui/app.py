@@ -27,6 +27,7 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
     from fastapi.staticfiles import StaticFiles
+    from starlette.convertors import Convertor, register_url_convertor
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("fastapi", "server", "The web UI") from e
 
@@ -176,6 +177,22 @@ def _api_routes(app: FastAPI, store: ConversationStore, agent: Agent, lim: UILim
     _file_routes(app, store, lim)
 
 
+class _AnyPath(Convertor[str]):
+    """Starlette's `path` convertor stops at a newline (`.*`), while `{name}` takes one: a GET for a name holding
+    a newline then matched only the upload route and answered 405. This one matches what `{name}` does and more."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("qwen_agent_any_path", _AnyPath())
+
+
 def _file_routes(app: FastAPI, store: ConversationStore, lim: UILimits) -> None:
     @app.put("/ui/api/conversations/{cid}/files/{name}")
     async def upload(cid: str, name: str, request: Request) -> dict[str, Any]:
@@ -188,7 +205,7 @@ def _file_routes(app: FastAPI, store: ConversationStore, lim: UILimits) -> None:
         conv.add_upload(info)
         return info.to_json(conv.id)
 
-    @app.get("/ui/api/conversations/{cid}/files/{name:path}")
+    @app.get("/ui/api/conversations/{cid}/files/{name:qwen_agent_any_path}")
     async def download(cid: str, name: str) -> FileResponse:
         path = _work_file(_conversation(store, cid), name)
         inline = path.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".webp"}
