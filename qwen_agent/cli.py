@@ -98,8 +98,9 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_quantize_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quantize", choices=["int8"], default=None,
-                   help="transformers backend: int8 weights: a quarter of float32's memory, faster CPU decoding (docs/local-backend.md)")
+    p.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
+                   help="transformers backend: int8 weights (a quarter of float32's memory, faster CPU decoding); "
+                   "auto (default): int8 on CPUs with native bf16, none elsewhere (docs/local-backend.md)")
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:

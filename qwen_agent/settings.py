@@ -47,11 +47,10 @@ class Settings(BaseModel):
         )
 
     def make_llm(self, quantize: str | None = None) -> LLM:
-        """The backend these settings name. `quantize` ("int8") applies to the transformers backend; a
-        `.gguf` model's conversion is cached under `cache_dir / "converted"`."""
+        """The backend these settings name. `quantize` (a `--quantize` value: "auto", "int8", "none") applies to
+        the transformers backend; a `.gguf` model's conversion is cached under `cache_dir / "converted"`."""
+        quantize = quantize_for(self.backend, quantize)
         if self.backend == "openai":
-            if quantize:
-                raise ConfigurationError("quantize applies to the transformers backend, not to a server")
             return get_llm("openai", model=self.model, base_url=self.base_url, api_key=self.api_key)
         if self.backend == "transformers":
             return get_llm(self.backend, model=self.model, quantize=quantize, gguf_cache_dir=self.converted_dir)
@@ -69,3 +68,13 @@ def _cache_dir(env: Mapping[str, str]) -> Path:
     if env.get("XDG_CACHE_HOME"):
         return Path(env["XDG_CACHE_HOME"]) / "qwen_agent"
     return Path.home() / ".cache" / "qwen_agent"
+
+
+def quantize_for(backend: str, flag: str | None) -> str | None:
+    """The transformers backend's `quantize` for a `--quantize` value: "none" is None; "auto" (the CLI's
+    default) means nothing for other backends, an explicit "int8" there is a mistake worth saying."""
+    if flag in (None, "none") or (flag == "auto" and backend != "transformers"):
+        return None
+    if backend != "transformers":
+        raise ConfigurationError(f"--quantize {flag} applies to --backend transformers, not {backend}")
+    return flag

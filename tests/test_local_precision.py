@@ -176,7 +176,8 @@ def test_cli_quantize_needs_the_transformers_backend(capsys):
     from qwen_agent.cli import main
 
     assert main(["run", "--backend", "openai", "--quantize", "int8", "hi"]) == 1
-    assert "quantize applies to the transformers backend" in capsys.readouterr().err
+    assert "--quantize int8 applies to --backend transformers, not openai" in capsys.readouterr().err
+    # the default ("auto") means nothing for a server backend: no error
 
 
 def test_serve_passes_quantize(tiny_qwen2_dir):
@@ -187,6 +188,6 @@ def test_serve_passes_quantize(tiny_qwen2_dir):
     args = argparse.Namespace(backend="transformers", model=str(tiny_qwen2_dir), quantize="int8", script=None)
     with build_llm(args) as llm:
         assert llm.quantize == "int8"
-    with pytest.raises(ConfigurationError, match="--quantize applies to --backend transformers"):
+    with pytest.raises(ConfigurationError, match="--quantize int8 applies to --backend transformers"):
         build_llm(argparse.Namespace(backend="openai", model="m", quantize="int8", script=None, base_url=None,
                                      upstream_api_key=None))

@@ -208,3 +208,28 @@ def test_gguf_paths(tmp_path):
         check_checkpoint_path(str(tmp_path / "missing.gguf"))
     with pytest.raises(ConfigurationError, match="GGUF file not found"):
         check_checkpoint_path("x.gguf")  # never taken for a hub name
+
+
+def test_quantize_auto_is_int8_only_on_a_cpu_with_native_bf16_and_the_kernel():
+    from qwen_agent.llm.local_setup import choose_quantize
+
+    assert choose_quantize("auto", "cpu", CPU_AVX512_BF16, gptq=False, kernel=True)[0] == "int8"
+    assert choose_quantize("auto", "cpu", CPU_AVX512_BF16, gptq=False, kernel=False) == (
+        None, "the CPU path lacks torch's int8-weight kernel (torch >= 2.3)")
+    assert choose_quantize("auto", "cpu", CPU, gptq=False, kernel=True) == (
+        None, "the CPU path lacks native bfloat16")
+    assert choose_quantize("auto", "cuda", H200, gptq=False, kernel=True)[0] is None
+    assert choose_quantize("auto", "cpu", CPU_AVX512_BF16, gptq=True, kernel=True)[0] is None
+    assert choose_quantize("int8", "cuda", H200, gptq=False, kernel=True) == ("int8", "requested")
+    assert choose_quantize(None, "cpu", CPU_AVX512_BF16, gptq=False, kernel=True) == (None, "not requested")
+
+
+def test_quantize_flag_for_each_backend():
+    from qwen_agent.settings import quantize_for
+
+    assert quantize_for("transformers", "auto") == "auto"
+    assert quantize_for("transformers", "none") is None
+    assert quantize_for("transformers", "int8") == "int8"
+    assert quantize_for("openai", "auto") is None and quantize_for("scripted", None) is None
+    with pytest.raises(ConfigurationError, match="--quantize int8 applies to --backend transformers, not openai"):
+        quantize_for("openai", "int8")

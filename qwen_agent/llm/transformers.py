@@ -41,6 +41,7 @@ from qwen_agent.llm.local_setup import (
     choose_device,
     choose_device_map,
     choose_dtype,
+    choose_quantize,
     explain_dtype,
     gguf_source,
     probe_machine,
@@ -111,7 +112,8 @@ class TransformersLLM(LLM):
         quantize: "int8": each Linear layer's weight (the head included) as int8 with a per-row scale
             (`qwen_agent.llm.quantize.Int8Linear`), computing in `dtype`; a quarter of float32's weight memory.
             On a CPU, decoding uses torch's int8-weight kernel (measured against fp32 and bf16 in
-            docs/local-backend.md); elsewhere the int8 values go through the dense matmul.
+            docs/local-backend.md); elsewhere the int8 values go through the dense matmul. "auto": int8 on a
+            CPU with native bf16 and torch's int8 kernel, else none (the CLI's default). None: no quantization.
         gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
             size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
             at every load.
@@ -155,12 +157,16 @@ class TransformersLLM(LLM):
         if quant == "gptq":
             require_gptq()
         check_quantize(quantize, gptq=quant == "gptq")
+        from qwen_agent.llm.quantize import KERNEL_PRESENT  # imports torch: only once it was found above
+
+        quantize, why = choose_quantize(quantize, self.device, machine, gptq=quant == "gptq", kernel=KERNEL_PRESENT)
+        logger.info("quantize %s (%s)", quantize, why)
         self.quantize = quantize
         self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
         logger.info("dtype %s", explain_dtype(dtype, self.device, machine, gptq=quant == "gptq"))
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
         loaded = self._load_model(transformers, source, hub, choose_device_map(self.device, machine))
-        if quantize:  # quantize.py imports torch, so only once _import_torch_transformers found it
+        if quantize:
             from qwen_agent.llm.quantize import quantize_model
 
             quantize_model(loaded, quantize)

@@ -44,8 +44,9 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="reject prompts longer than this many tokens with context_length_exceeded")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=None,
                         help="largest request body accepted; larger ones get 413 (default 8 MiB)")
-    parser.add_argument("--quantize", choices=["int8"], default=None,
-                        help="--backend transformers: int8 weights: a quarter of float32's memory, faster CPU decoding (docs/local-backend.md)")
+    parser.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
+                        help="--backend transformers: int8 weights (a quarter of float32's memory, faster CPU "
+                        "decoding); auto (default): int8 on CPUs with native bf16, none elsewhere")
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run_serve)
     return parser
@@ -74,8 +75,9 @@ def build_llm(args: argparse.Namespace) -> Any:
         return ScriptedLLM(replies, cycle=True)
     if not args.model:
         raise ConfigurationError(f"--backend {args.backend} needs --model")
-    if args.backend != "transformers" and getattr(args, "quantize", None):
-        raise ConfigurationError("--quantize applies to --backend transformers")
+    from qwen_agent.settings import Settings, quantize_for
+
+    quantize = quantize_for(args.backend, getattr(args, "quantize", None))
     if args.backend == "openai":
         kwargs = {"model": args.model}
         if args.base_url:
@@ -83,10 +85,7 @@ def build_llm(args: argparse.Namespace) -> Any:
         if args.upstream_api_key:
             kwargs["api_key"] = args.upstream_api_key
         return get_llm("openai", **kwargs)
-    from qwen_agent.settings import Settings
-
-    return get_llm("transformers", model=args.model, quantize=getattr(args, "quantize", None),
-                   gguf_cache_dir=Settings.from_env().converted_dir)
+    return get_llm("transformers", model=args.model, quantize=quantize, gguf_cache_dir=Settings.from_env().converted_dir)
 
 
 def run_serve(args: argparse.Namespace) -> int:
