@@ -324,12 +324,11 @@ def test_a_call_past_its_deadline_fails_alone_and_the_others_finish() -> None:
     assert not sleeper.thread.is_alive()  # ...and its thread ended
 
 
-def test_an_async_tool_past_its_deadline_is_cancelled_and_its_sibling_finishes() -> None:
+def waiting_tool(name: str) -> tuple[Any, threading.Event]:
+    """An async tool that waits 30 s, and the event it sets when it is cancelled."""
     cancelled = threading.Event()
 
-    @tool
-    async def hangs() -> str:
-        """Never answers."""
+    async def wait() -> str:
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
@@ -337,6 +336,13 @@ def test_an_async_tool_past_its_deadline_is_cancelled_and_its_sibling_finishes()
             raise
         return "late"
 
+    wait.__name__ = wait.__qualname__ = name
+    wait.__doc__ = "Waits a long time."
+    return tool(wait), cancelled
+
+
+def test_an_async_tool_past_its_deadline_is_cancelled_and_its_sibling_finishes() -> None:
+    hangs, cancelled = waiting_tool("hangs")
     calls = turn(call("hangs", "{}"), call("add", '{"a": 2, "b": 2}'))
     start = time.monotonic()
     result = asyncio.run(agent([calls, "done"], [hangs, add], tool_timeout=0.5).arun_result("go"))
@@ -399,17 +405,7 @@ def test_bad_tool_settings_are_clear_errors() -> None:
 # --- cancellation ----------------------------------------------------------------------------------------------
 def test_cancelling_arun_stops_async_tools_and_interrupts_tool_threads() -> None:
     sleeper = Sleeper()
-    cancelled = threading.Event()
-
-    @tool
-    async def waits() -> str:
-        """Waits a long time."""
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "late"
+    waits, cancelled = waiting_tool("waits")
 
     async def main() -> None:
         a = agent([turn(call("sleeper", "{}"), call("waits", "{}")), "done"], [sleeper, waits])
