@@ -126,3 +126,71 @@ def test_zero_token_budget_ends_at_once(served):
     row = served.open_batch().join(PROMPT, [], GenerationConfig(max_tokens=0))
     [last] = row.drain()
     assert (last.text, last.finish_reason, last.usage.completion_tokens) == ("", "length", 0)
+
+
+class FailingDecodeStep:
+    """A forward pre-hook on the real model that raises at the first decode step of two or more rows."""
+
+    def __init__(self, model):
+        self.fired = False
+        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
+
+    def __call__(self, module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        if not self.fired and ids is not None and ids.shape[0] >= 2 and ids.shape[1] == 1:
+            self.fired = True
+            raise RuntimeError("device lost")
+        return None
+
+
+def test_a_decode_step_that_raises_empties_the_batch_and_the_next_rows_decode_right(served, alone):
+    batch = served.open_batch()
+    rows = [batch.join(PROMPT, [], GREEDY), batch.join("Once upon a time", [], GREEDY)]
+    failing = FailingDecodeStep(served.model)
+    try:
+        with pytest.raises(RuntimeError, match="device lost"):
+            batch.step()
+    finally:
+        failing.handle.remove()
+    assert failing.fired and len(batch) == 0 and batch.width == 0 and all(r.finish is None for r in rows)
+    again = batch.join(PROMPT, [], GREEDY)  # the batch is usable again, and its cache is not corrupted
+    while len(batch):
+        batch.step()
+    assert collect(again.drain()) == run_alone(alone, PROMPT)
+
+
+def test_the_server_loop_fails_every_request_of_a_failing_step_and_serves_the_next(served, alone):
+    import asyncio
+
+    from qwen_agent.server.batching import END, BatchLoop, BatchRequest, Failure
+    from qwen_agent.server.worker import _Channel
+
+    loop = asyncio.new_event_loop()
+    try:
+        batching = BatchLoop(served.open_batch(), max_batch=8)
+        first = [BatchRequest(p, [], GREEDY, _Channel(loop, 1000)) for p in (PROMPT, "Once upon a time")]
+        for request in first:
+            batching.add(request)
+        failing = FailingDecodeStep(served.model)
+        try:
+            batching.run()
+        finally:
+            failing.handle.remove()
+        assert failing.fired
+        later = BatchRequest(PROMPT, [], GREEDY, _Channel(loop, 1000))
+        batching.add(later)
+        batching.run()
+        loop.run_until_complete(asyncio.sleep(0))  # deliver what the worker side sent
+
+        def items(request):
+            return [request.channel.queue.get_nowait() for _ in range(request.channel.queue.qsize())]
+
+        for request in first:
+            got = items(request)
+            assert got[-1] is END and isinstance(got[-2], Failure) and "device lost" in str(got[-2].error)
+        served_later = items(later)
+        assert served_later[-1] is END and not any(isinstance(i, Failure) for i in served_later)
+        assert collect([i for i in served_later if i is not END]) == run_alone(alone, PROMPT)
+        assert batching.active == 0
+    finally:
+        loop.close()
