@@ -92,6 +92,9 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
     add_quantize_option(p)
     p.add_argument("--max-steps", type=int, default=8)
+    p.add_argument("--tool-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="seconds each tool call may take before it is interrupted and reported as an error "
+                   "(default 120)")
     p.add_argument("--system", default=None, help="system message")
     p.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
                    help='tools from the MCP servers in FILE ({"mcpServers": {...}}, repeatable)')
@@ -118,7 +121,7 @@ def _build_agent(args: argparse.Namespace) -> Agent:
         tools.append(MCPToolset([c for path in args.mcp_config for c in load_mcp_config(path)]))
     lang = args.lang if args.tool_format == "react" else None
     return Agent(settings.make_llm(quantize=args.quantize), tools, system=args.system, tool_format=args.tool_format,
-                 lang=lang, max_steps=args.max_steps)
+                 lang=lang, max_steps=args.max_steps, tool_timeout=args.tool_timeout)
 
 
 def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:

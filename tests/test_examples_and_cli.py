@@ -85,6 +85,19 @@ def test_cli_run_streams_the_answer_and_shows_steps_format_neutrally() -> None:
     assert "<tools>" in server.requests[0]["messages"][0]["content"]
 
 
+def test_cli_tool_timeout_interrupts_a_hanging_call_and_the_episode_goes_on() -> None:
+    script = [call("code_interpreter", '{"code": "import time; time.sleep(60)"}'), "It took too long."]
+    start = time.monotonic()
+    with ScriptedOpenAIServer(script) as server:
+        out = _run(["-m", "qwen_agent", "run", "--tool", "code_interpreter", "--tool-timeout", "2", "sleep"],
+                   server.base_url)
+    assert out.returncode == 0, out.stderr
+    assert "<- code_interpreter: Error: code_interpreter did not finish within 2 s" in out.stdout
+    assert out.stdout.splitlines()[-1] == "It took too long."
+    assert time.monotonic() - start < 50  # the 60 s sleep was interrupted
+    assert "did not finish within 2 s" in server.requests[1]["messages"][-1]["content"]
+
+
 def test_cli_run_in_react_and_chinese() -> None:
     with ScriptedOpenAIServer(["Thought: 简单\nFinal Answer: 你好！"]) as server:
         out = _run(["-m", "qwen_agent", "run", "--tool-format", "react", "--lang", "zh", "--tool", "code_interpreter",
