@@ -98,9 +98,10 @@ def quantize_model(model: Any, mode: str) -> int:
     output head shares the input embeddings)."""
     if mode != "int8":
         raise ValueError(f"unknown quantization mode {mode!r}")
-    targets = [(name, m) for name, m in model.named_modules() if type(m) is nn.Linear]
-    for name, linear in targets:
+    # names only: a list of the modules themselves would keep every original weight alive until the end
+    names = [name for name, m in model.named_modules() if type(m) is nn.Linear]
+    for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear.from_linear(linear))
-    return len(targets)
+        setattr(parent, child, Int8Linear.from_linear(getattr(parent, child)))
+    return len(names)
