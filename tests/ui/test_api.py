@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -23,6 +22,7 @@ from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.ui import UILimits
 from qwen_agent.ui.cli import check_exposure
 from qwen_agent.ui.events import history_from_steps, is_binary
+from tests.processes import cmdline, descendants
 from tests.scripted_server import ScriptedOpenAIServer
 from tests.ui.conftest import PacedScriptedLLM, react_agent, ui_server
 
@@ -279,22 +279,8 @@ def test_two_conversations_take_turns_with_the_model() -> None:
 
 
 def _children_running(needle: str) -> list[str]:
-    """Command lines of this process's descendants that contain `needle` (read from /proc)."""
-    found, stack = [], [os.getpid()]
-    while stack:
-        pid = stack.pop()
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                kids = [int(k) for k in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            for kid in kids:
-                stack.append(kid)
-                with contextlib.suppress(OSError):
-                    cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    if needle in cmd:
-                        found.append(cmd)
-    return found
+    """Command lines of this process's descendants that contain `needle`."""
+    return [cmd for cmd in map(cmdline, descendants(os.getpid())) if needle in cmd]
 
 
 @pytest.mark.kernel
