@@ -84,7 +84,7 @@ def test_int8_quantizes_every_linear_layer_and_logs_it(tiny_qwen2_dir, caplog):
         assert len(int8) == 2 * 7 + 1  # q, k, v, o, gate, up, down per layer, and the head
         assert llm.output_device == torch.device("cpu")  # read from the int8 head's buffers
         assert llm.quantize == "int8" and llm.generate(PROMPT).usage.completion_tokens > 0
-    assert f"loaded {tiny_qwen2_dir} on cpu (bfloat16, attention: sdpa, int8 weights)" in caplog.messages
+    assert f"loaded {tiny_qwen2_dir} on cpu (bfloat16, attention: sdpa_cpu_decode, int8 weights)" in caplog.messages
 
 
 def test_an_unknown_quantize_mode_is_refused(tiny_qwen2_dir):

@@ -49,14 +49,14 @@ def free_text(fresh):
 def test_loads_like_a_user_does(llm, tiny_qwen2_dir, caplog):
     from qwen_agent.llm.local_setup import probe_machine
 
-    assert (llm.device, llm.dtype, llm.attn_implementation) == ("cpu", "float32", "sdpa")
+    assert (llm.device, llm.dtype, llm.attn_implementation) == ("cpu", "float32", "sdpa_cpu_decode")
     assert llm.model_name == str(tiny_qwen2_dir)
     with caplog.at_level(logging.INFO, logger="qwen_agent.llm.transformers"):
         default = TransformersLLM(str(tiny_qwen2_dir))
         default.close()
     native = probe_machine().cpu_bf16 is not None
     assert default.dtype == ("bfloat16" if native else "float32")
-    assert f"loaded {tiny_qwen2_dir} on cpu ({default.dtype}, attention: sdpa)" in caplog.messages
+    assert f"loaded {tiny_qwen2_dir} on cpu ({default.dtype}, attention: sdpa_cpu_decode)" in caplog.messages
     why = "the CPU computes bfloat16 natively" if native else "the CPU has no native bfloat16"
     assert any(m.startswith(f"dtype {default.dtype} ({why}") for m in caplog.messages)
 

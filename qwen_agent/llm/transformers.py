@@ -165,6 +165,10 @@ class TransformersLLM(LLM):
         self.dtype = choose_dtype(dtype, self.device, machine, gptq=quant == "gptq")
         logger.info("dtype %s", explain_dtype(dtype, self.device, machine, gptq=quant == "gptq"))
         self.attn_implementation = choose_attn_implementation(attn_implementation, self.device, self.dtype, machine)
+        if self.attn_implementation == "sdpa" and self.device == "cpu" and not self.is_qwen1:
+            from qwen_agent.llm.cpu_attention import register
+
+            self.attn_implementation = register() or "sdpa"  # SDPA, one decoding query per step packed (10x)
         loaded = self._load_model(transformers, source, hub, choose_device_map(self.device, machine))
         if quantize:
             from qwen_agent.llm.quantize import quantize_model
