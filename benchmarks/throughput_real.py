@@ -4,8 +4,10 @@ PATH is a `.gguf` file or a checkpoint folder. Settings: float32 (the CPU defaul
 bfloat16, and int8 weights (`quantize="int8"`: `Int8Linear`, bf16 activations). All settings are loaded in one process and measured interleaved
 (repeat by repeat), so load from other work on a shared machine hits each alike; the figures to compare are
 the ratios. Printed:
-- decode tokens/s at batch 1 (ours and plain `model.generate`), and time to first token of a ~1k-token prompt;
-- peak memory (max RSS) of a fresh process that loads the setting and generates a few tokens;
+- decode tokens/s at batch 1 (ours and plain `model.generate`) after a short prompt, ours after a ~1k-token
+  prompt (an agent's usual context: tool descriptions and a conversation), and time to first token of it;
+- peak memory (max RSS) of a fresh process that loads the setting and generates a few tokens, and its
+  anonymous memory at the end (RSS less the checkpoint's file pages, which the kernel can drop);
 - prefilled tokens over a 5-step Hermes tool episode (the checkpoint's chat template with tools) with and
   without prefix reuse, and for the next question with the same tools;
 - accuracy on the real tool-use benchmark (`benchmarks/real_tool_use.py`, first turns, `auto` format): tasks
@@ -50,7 +52,8 @@ from qwen_agent.schema import GenerationConfig
 llm = get_llm("transformers", model=sys.argv[1], dtype=sys.argv[2], quantize=sys.argv[3] or None,
               gguf_cache_dir=sys.argv[4], config=GenerationConfig(max_tokens=8))
 llm.generate("def fib(n):")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+anon = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("RssAnon:"))
+print(anon, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -66,10 +69,14 @@ def load_settings(model: str, cache: Path) -> dict[str, Any]:
     return {label: load(dtype, quant) for label, dtype, quant in SETTINGS}
 
 
-def peak_rss_mb(model: str, dtype: str, quantize: str, cache: Path) -> float:
+def memory_mb(model: str, dtype: str, quantize: str, cache: Path) -> tuple[float, float]:
+    """(peak RSS, anonymous RSS at the end) of a fresh process that loads the setting and generates. RSS
+    counts the pages of the memory-mapped checkpoint it has read, which the kernel can drop under pressure;
+    anonymous memory it cannot (Linux only)."""
     out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, model, dtype, quantize, str(cache)],
                          capture_output=True, text=True, check=True).stdout
-    return int(out.split()[-1]) / 1024
+    anon_kb, peak_kb = out.split()[-2:]
+    return int(peak_kb) / 1024, int(anon_kb) / 1024
 
 
 def chat_text(llm: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = TOOLS) -> str:
@@ -94,6 +101,7 @@ def _runs(llm: Any, prompt: str, ttft_prompt: str, new: int) -> dict[str, Any]:
         "plain1": lambda: llm.model.generate(ids, max_new_tokens=1, do_sample=False),
         "plainN": lambda: llm.model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False),
         "ttft": lambda: llm.generate(ttft_prompt, config=GenerationConfig(max_tokens=1)),
+        "longN": lambda: llm.generate(ttft_prompt, config=GenerationConfig(max_tokens=new)),
         "plain_ttft": lambda: llm.model.generate(long_ids, max_new_tokens=1, do_sample=False),
     }
 
@@ -110,8 +118,8 @@ def timings(settings: dict[str, Any], prompt: str, ttft_prompt: str, new: int, r
                 out = run()
                 seconds = time.perf_counter() - t
                 best[label][key] = min(best[label].get(key, float("inf")), seconds)
-                if key == "oursN":
-                    best[label]["oursN_tokens"] = out.usage.completion_tokens
+                if key in ("oursN", "longN"):
+                    best[label][f"{key}_tokens"] = out.usage.completion_tokens
     return best
 
 
@@ -191,7 +199,7 @@ def run(args: Any) -> None:
         return
     print(f"model: {model}; {torch.get_num_threads()} threads; CPU bf16: "
           f"{__import__('qwen_agent.llm.local_setup', fromlist=['x']).probe_machine().cpu_bf16}")
-    peaks = {label: peak_rss_mb(model, dtype, quant or "", cache) for label, dtype, quant in SETTINGS}
+    memory = {label: memory_mb(model, dtype, quant or "", cache) for label, dtype, quant in SETTINGS}
     settings = load_settings(model, cache)
     first = settings["float32"]
     prompt = chat_text(first, [{"role": "user", "content": "Write a long Python module with ten small functions."}])
@@ -199,15 +207,17 @@ def run(args: Any) -> None:
     print(f"decode: {args.tokens} new tokens after a {len(first.codec.encode(prompt))}-token prompt; time to "
           f"first token: {len(first.codec.encode(ttft_prompt))}-token prompt; best of {args.repeats}, interleaved\n")
     best = timings(settings, prompt, ttft_prompt, args.tokens, args.repeats)
-    base = None
-    print("| setting | decode tok/s, ours | plain generate | ours vs float32 | TTFT ours (s) | TTFT plain (s) | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| setting | decode tok/s, ours | plain generate | ours vs float32 | decode after the long prompt "
+          "| vs float32 | TTFT ours (s) | TTFT plain (s) | peak RSS (MB) | anonymous (MB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = base_long = None
     for label, b in best.items():
         ours = (b["oursN_tokens"] - 1) / max(b["oursN"] - b["ours1"], 1e-9)
+        long = (b["longN_tokens"] - 1) / max(b["longN"] - b["ttft"], 1e-9)
         plain = (args.tokens - 1) / max(b["plainN"] - b["plain1"], 1e-9)
-        base = base or ours
-        print(f"| {label} | {ours:.1f} | {plain:.1f} | {ours / base:.2f}x | {b['ttft']:.2f} | {b['plain_ttft']:.2f} "
-              f"| {peaks[label]:.0f} |")
+        base, base_long = base or ours, base_long or long
+        print(f"| {label} | {ours:.1f} | {plain:.1f} | {ours / base:.2f}x | {long:.1f} | {long / base_long:.2f}x "
+              f"| {b['ttft']:.2f} | {b['plain_ttft']:.2f} | {memory[label][0]:.0f} | {memory[label][1]:.0f} |")
     print()
     print_reuse({label: settings[label] for label in ("bfloat16", "int8")})
     print_tool_use(settings, args.tool_use_limit, args.verbose)

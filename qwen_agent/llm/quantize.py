@@ -26,15 +26,19 @@ QUANT_MAX = 127
 KERNEL_MAX_ROWS = 32  # above this many activation rows the dense bf16 matmul is faster (measured on AVX512)
 KERNEL_IN_MULTIPLE = 64  # the CPU kernel reads whole vectors: other input widths give wrong sums or crash
 KERNEL_PRESENT = hasattr(torch.ops.aten, "_weight_int8pack_mm")  # torch 2.3 and later
-QUANTIZE_CHUNK_ROWS = 8192  # weight rows quantized at a time: bounds the float32 copy of a large head
+# weight elements quantized at a time (1 MB as float32). Bigger temporaries made peak memory erratic: glibc
+# raises its mmap threshold to the largest block freed, after which each freed temporary stays in the heap
+# (loading Qwen2.5-0.5B in int8 peaked anywhere from 1.9 to 3.8 GB with 8,192-row chunks; 1.8-1.9 GB since).
+QUANTIZE_CHUNK_ELEMENTS = 1 << 18
 
 
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(int8 weight, float32 scale per row) with `weight ~= int8 * scale[:, None]`, symmetric per row."""
     qweight = torch.empty(weight.shape, dtype=torch.int8, device=weight.device)
     scale = torch.empty(weight.shape[0], dtype=torch.float32, device=weight.device)
-    for start in range(0, weight.shape[0], QUANTIZE_CHUNK_ROWS):
-        rows = weight[start : start + QUANTIZE_CHUNK_ROWS].float()
+    chunk = max(1, QUANTIZE_CHUNK_ELEMENTS // max(weight.shape[1], 1))
+    for start in range(0, weight.shape[0], chunk):
+        rows = weight[start : start + chunk].float()
         step = rows.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / QUANT_MAX
         qweight[start : start + len(rows)] = torch.round(rows / step[:, None]).clamp(-QUANT_MAX, QUANT_MAX)
         scale[start : start + len(rows)] = step
