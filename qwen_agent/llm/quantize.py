@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from qwen_agent.llm.file_pages import CheckpointPages
+
 QUANT_MAX = 127
 KERNEL_MAX_ROWS = 32  # above this many activation rows the dense bf16 matmul is faster (measured on AVX512)
 KERNEL_IN_MULTIPLE = 64  # the CPU kernel reads whole vectors: other input widths give wrong sums or crash
@@ -99,13 +101,17 @@ class Int8Linear(nn.Module):
 def quantize_model(model: Any, mode: str) -> int:
     """Replace `model`'s Linear layers by int8 ones in place ("int8"); returns how many were replaced.
     The original weights are freed layer by layer (except where another module shares them, as a tied
-    output head shares the input embeddings)."""
+    output head shares the input embeddings), and the pages of a memory-mapped checkpoint they were read
+    from are handed back to the kernel (qwen_agent.llm.file_pages)."""
     if mode != "int8":
         raise ValueError(f"unknown quantization mode {mode!r}")
     # names only: a list of the modules themselves would keep every original weight alive until the end
     names = [name for name, m in model.named_modules() if type(m) is nn.Linear]
+    pages = CheckpointPages()
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear.from_linear(getattr(parent, child)))
+        linear = getattr(parent, child)
+        setattr(parent, child, Int8Linear.from_linear(linear))
+        pages.release(linear.weight)  # its checkpoint pages, read once to quantize, leave the RSS now
     return len(names)
