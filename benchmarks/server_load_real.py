@@ -1,8 +1,8 @@
 """Aggregate decode throughput of `qwen-agent serve --backend transformers` on a real checkpoint, with 1, 4
 and 8 concurrent streaming clients (`python -m benchmarks.server_load --model PATH`).
 
-One server process (started here on 127.0.0.1, the checkpoint's default dtype: bf16 on a CPU that computes
-it natively) answers the same requests several times: one after another (the baseline), then with 4, then
+One server process (started here on 127.0.0.1 with the CLI's defaults: int8 weights over bf16 on a CPU that
+computes bf16 natively, `--quantize auto`) answers the same requests several times: one after another (the baseline), then with 4, then
 with 8 in flight. Requests are distinct coding questions, greedy, with a fixed `max_tokens`, streamed. Tokens
 are the server's `usage.completion_tokens`; throughput is their sum over the wall time of a pass, so prefills
 (each joining prompt is prefilled alone while the batch waits) count against it. Printed per pass: tokens/s,
