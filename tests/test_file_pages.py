@@ -77,3 +77,17 @@ def test_quantizing_a_mapped_checkpoint_hands_its_pages_back(tiny_qwen2_dir, mon
     assert kept_without > 30 << 10  # KB: the head's pages stayed
     assert kept_with < 8 << 10
     assert torch.equal(rows_with, rows_without)
+
+
+def test_without_proc_nothing_is_advised_and_nothing_breaks(monkeypatch, tmp_path):
+    """A sandbox without /proc: quantizing still works, it just keeps the pages."""
+    from qwen_agent.llm import file_pages
+
+    def unreadable(self, *args, **kwargs):
+        raise PermissionError("/proc/self/maps")
+
+    monkeypatch.setattr(file_pages.Path, "read_text", unreadable)
+    path = tmp_path / "w.bin"
+    path.write_bytes(bytes(1 << 16))
+    mapped = torch.from_file(str(path), shared=False, size=1 << 16, dtype=torch.uint8)
+    assert file_pages.CheckpointPages().release(mapped) == 0

@@ -43,9 +43,14 @@ class CheckpointPages:
         self._madvise: Any = None
         self._ranges: list[tuple[int, int]] = []
         if sys.platform.startswith("linux"):
-            self._ranges = file_backed_ranges(Path("/proc/self/maps").read_text())
-            self._madvise = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).madvise
-            self._madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            try:
+                self._ranges = file_backed_ranges(Path("/proc/self/maps").read_text())
+                madvise = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).madvise
+            except (OSError, AttributeError):  # no /proc (a locked-down sandbox) or no madvise: a plain load
+                self._ranges = []
+            else:
+                madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+                self._madvise = madvise
         self._starts = [start for start, _ in self._ranges]
 
     def release(self, tensor: Any) -> int:
