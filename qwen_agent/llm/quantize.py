@@ -30,7 +30,7 @@ KERNEL_IN_MULTIPLE = 64  # the CPU kernel reads whole vectors: other input width
 KERNEL_PRESENT = hasattr(torch.ops.aten, "_weight_int8pack_mm")  # torch 2.3 and later
 # weight elements quantized at a time (1 MB as float32). Bigger temporaries made peak memory erratic: glibc
 # raises its mmap threshold to the largest block freed, after which each freed temporary stays in the heap
-# (loading Qwen2.5-0.5B in int8 peaked anywhere from 1.9 to 3.8 GB with 8,192-row chunks, steadily since).
+# (loading Qwen2.5-0.5B in int8 peaked anywhere from 1.9 to 3.8 GB with 8,192-row chunks; the same in every run since).
 QUANTIZE_CHUNK_ELEMENTS = 1 << 18
 
 
