@@ -15,7 +15,7 @@ from qwen_agent.agent import Agent
 from qwen_agent.errors import ConfigurationError, QwenAgentError
 from qwen_agent.function_calling import TOOL_FORMATS
 from qwen_agent.schema import AgentResult, Message, Step
-from qwen_agent.settings import DEFAULT_MODEL, Settings
+from qwen_agent.settings import DEFAULT_MODEL, Settings, add_quantize_option
 from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
 
 
@@ -98,12 +98,6 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system", default=None, help="system message")
     p.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
                    help='tools from the MCP servers in FILE ({"mcpServers": {...}}, repeatable)')
-
-
-def add_quantize_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
-                   help="transformers backend: int8 weights (a quarter of float32's memory, faster CPU decoding); "
-                   "auto (default): int8 on CPUs with native bf16, none elsewhere (docs/local-backend.md)")
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:

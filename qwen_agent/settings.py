@@ -1,4 +1,4 @@
-"""The one place that reads environment variables.
+"""The one place that reads environment variables (and says what the CLI's `--quantize` values mean).
 
 | variable                | meaning                                               | default                      |
 |-------------------------|-------------------------------------------------------|------------------------------|
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,3 +79,11 @@ def quantize_for(backend: str, flag: str | None) -> str | None:
     if backend != "transformers":
         raise ConfigurationError(f"--quantize {flag} applies to --backend transformers, not {backend}")
     return flag
+
+
+def add_quantize_option(parser: argparse.ArgumentParser) -> None:
+    """The `--quantize` flag of `run`, `chat` and `serve`; `quantize_for` reads its value."""
+    parser.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
+                        help="--backend transformers: int8 weights (a quarter of float32's memory, faster CPU "
+                        "decoding); auto (default): int8 on CPUs with native bf16, none elsewhere "
+                        "(docs/local-backend.md)")

@@ -199,8 +199,8 @@ def check_quantize(quantize: str | None, *, gptq: bool) -> None:
 def choose_quantize(requested: str | None, device: str, machine: Machine, *, gptq: bool,
                     kernel: bool) -> tuple[str | None, str]:
     """(mode, why) for `quantize`: "auto" is int8 on a CPU that computes bf16 natively when torch has its
-    int8-weight kernel (`kernel`): decoding is memory-bound there, and int8 weights decoded 8.6x float32 and 4x
-    bf16 on the real 0.5B model with the same tool calls (docs/local-backend.md); elsewhere no quantization."""
+    int8-weight kernel (`kernel`): decoding is memory-bound there, and int8 weights decoded 4.8x float32 and 2.4x
+    bf16 on the real 0.5B model, losing one of 25 tool-use tasks (docs/local-backend.md); elsewhere none."""
     if requested != "auto":
         return requested, "requested" if requested else "not requested"
     if gptq:

@@ -14,6 +14,7 @@ from typing import Any
 
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.function_calling import TOOL_FORMATS
+from qwen_agent.settings import add_quantize_option
 
 
 def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -44,9 +45,7 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="reject prompts longer than this many tokens with context_length_exceeded")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=None,
                         help="largest request body accepted; larger ones get 413 (default 8 MiB)")
-    parser.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
-                        help="--backend transformers: int8 weights (a quarter of float32's memory, faster CPU "
-                        "decoding); auto (default): int8 on CPUs with native bf16, none elsewhere")
+    add_quantize_option(parser)
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run_serve)
     return parser
