@@ -81,12 +81,11 @@ def _arguments_text(obj: dict[str, Any], tool: ToolSpec | None) -> str:
     args = obj[key]
     if args is None:
         return "{}"
-    if isinstance(args, str):  # arguments written as a JSON string
-        decoded = loads_object(args) if args.strip() else {}
-        if decoded is not None:
-            return dumps_json(decoded)
     if isinstance(args, str):
-        return args  # kept as written: the tool reports the bad arguments, and the model can retry
+        # arguments written as a JSON string; unreadable ones are kept as written (the tool reports them, and
+        # the model can retry)
+        decoded = loads_object(args) if args.strip() else {}
+        return args if decoded is None else dumps_json(decoded)
     return dumps_json(_bare_number(args, tool))
 
 
