@@ -413,15 +413,13 @@ def _lc_invalid_call(call: ToolCall) -> dict[str, Any]:
 # --- messages -------------------------------------------------------------------------------------------------
 def to_qwen_message(message: BaseMessage) -> Message:
     """A LangChain message as a qwen_agent `Message` (text content only)."""
-    if isinstance(message, AIMessage):
+    if isinstance(message, AIMessage):  # first: its content may hold tool-call blocks, which `_text` refuses
         return _assistant_message(message)
     text = _text(message.content)
     if isinstance(message, SystemMessage):
         return Message.system(text)
     if isinstance(message, HumanMessage):
         return Message.user(text)
-    if isinstance(message, AIMessage):
-        return _assistant_message(message)
     if isinstance(message, ToolMessage):
         return Message.tool(text, tool_call_id=message.tool_call_id, name=message.name)
     if isinstance(message, FunctionMessage):
