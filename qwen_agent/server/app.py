@@ -20,13 +20,16 @@ from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
 from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, bearer_problem, cap_token_counter
+from qwen_agent.server.metrics import CountRequests, ServerMetrics
 from qwen_agent.server.openapi import install_openapi
 from qwen_agent.server.worker import ModelWorker
 from qwen_agent.settings import DEFAULT_MODEL
+from qwen_agent.telemetry.metrics import CONTENT_TYPE
+from qwen_agent.telemetry.model_metrics import RequestClock
 
 try:
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, StreamingResponse
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("fastapi", "server", "The OpenAI-compatible server") from e
@@ -45,6 +48,10 @@ class _Server:
     count_tokens: TokenCounter
     tool_format: ToolFormat
     created: int
+    metrics: ServerMetrics
+
+    def record(self, clock: RequestClock, usage: Usage, finished_reason: str | None) -> None:
+        self.metrics.model.record(self.model_name, usage, finished_reason or "stop", clock.elapsed(), clock.first)
 
 
 def create_app(
@@ -79,8 +86,8 @@ def create_app(
     if window is not None:
         counter = cap_token_counter(counter, window)
     fmt = resolve_tool_format(tool_format, llm, lang)
-    state = _Server(llm, ModelWorker(llm), model_name or llm.model_name, api_key, window, counter, fmt,
-                    int(time.time()))
+    worker, name = ModelWorker(llm), model_name or llm.model_name
+    state = _Server(llm, worker, name, api_key, window, counter, fmt, int(time.time()), ServerMetrics(worker, name))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +98,7 @@ def create_app(
     app.state.qwen = state
     # also answers errors no handler took, and refuses keyless bodies unread
     app.add_middleware(RequestLimitsMiddleware, limits=limits, api_key=api_key)
+    app.add_middleware(CountRequests, metrics=state.metrics)  # outermost: sees the refusals too
     _add_error_handlers(app)
     _add_routes(app, state)
     install_openapi(app, state.model_name)
@@ -108,6 +116,11 @@ def _add_routes(app: FastAPI, state: _Server) -> None:
         _check_auth(state, request)
         _check_model(state, model_id)
         return JSONResponse(_model_card(state))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        _check_auth(state, request)  # the key guards /metrics too: it tells the load and the model served
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Any:
@@ -247,7 +260,9 @@ async def _chat(state: _Server, req: p.ChatRequest) -> Any:
     rid = p.new_id("chatcmpl")
     if req.stream:
         return _sse_response(_chat_events(state, plan, rid, req.include_usage))
+    clock = RequestClock()
     gen = await state.worker.generate(plan.prompt, plan.stop, plan.config)
+    state.record(clock, _usage(gen.usage, plan.prompt_tokens), gen.finish_reason)
     turn = plan.fc.read(gen.text, gen.usage)
     body = p.envelope("chat", rid, state.model_name)
     body["choices"] = [{
@@ -270,8 +285,11 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
     reader = ToolCallStream(plan.fc)
     finish: str | None = None
     usage: Usage | None = None
+    clock = RequestClock()
     try:
         async for c in state.worker.stream(plan.prompt, plan.stop, plan.config):
+            if c.text:
+                clock.first_token()
             thought, text = reader.feed_parts(c.text)
             if thought:
                 yield chunk(p.reasoning_delta(thought))
@@ -286,6 +304,7 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
         for delta in p.tool_call_deltas(turn.message, plan.legacy):
             yield chunk(delta)
         yield chunk({}, p.finish_reason(turn.message, finish, plan.legacy))
+        state.record(clock, _usage(usage, plan.prompt_tokens), finish)
         if include_usage:
             yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, plan.prompt_tokens))})
     except Exception as e:  # noqa: BLE001 - headers are sent: report in-band, as OpenAI does
@@ -302,7 +321,9 @@ async def _completion(state: _Server, req: p.CompletionRequest) -> Any:
     echo = prompt if req.echo else ""
     if req.stream:
         return _sse_response(_completion_events(state, prompt, stop, config, rid, req.include_usage, n, echo))
+    clock = RequestClock()
     gen = await state.worker.generate(prompt, stop, config)
+    state.record(clock, _usage(gen.usage, n), gen.finish_reason)
     body = p.envelope("text", rid, state.model_name)
     body["choices"] = [{"index": 0, "text": echo + gen.text, "logprobs": None, "finish_reason": gen.finish_reason}]
     body["usage"] = p.usage_body(_usage(gen.usage, n))
@@ -321,11 +342,16 @@ async def _completion_events(
     if echo:
         yield chunk(echo)
     usage: Usage | None = None
+    finish: str | None = None
+    clock = RequestClock()
     try:
         async for c in state.worker.stream(prompt, stop, config):
-            usage = c.usage or usage
+            usage, finish = c.usage or usage, c.finish_reason or finish
+            if c.text:
+                clock.first_token()
             if c.text or c.finish_reason:
                 yield chunk(c.text, c.finish_reason)
+        state.record(clock, _usage(usage, prompt_tokens), finish)
         if include_usage:
             yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, prompt_tokens))})
     except Exception as e:  # noqa: BLE001 - headers are sent: report in-band

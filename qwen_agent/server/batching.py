@@ -58,6 +58,11 @@ class BatchLoop:
             self._waiting.append(request)
 
     @property
+    def waiting(self) -> int:
+        """Requests queued, not yet admitted to the batch."""
+        return len(self._waiting)
+
+    @property
     def active(self) -> int:
         """Requests decoding now."""
         return len(self._owners)

@@ -63,6 +63,8 @@ class ModelWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-agent-model")
         self._pending: list[_Job] = []
         self._serial_calls = 0
+        self._queued = 0  # serial mode: requests handed to the worker thread that it has not started
+        self._busy = 0  # serial mode: 1 while the worker thread runs a request
         self._lock = threading.Lock()
         open_batch = getattr(llm, "open_batch", None)
         batch = open_batch() if callable(open_batch) else None
@@ -73,6 +75,14 @@ class ModelWorker:
         """Requests served by each model step: rows of each decode step when batching, else 1 per call."""
         return self.batches.step_sizes if self.batches is not None else [1] * self._serial_calls
 
+    def queue_depth(self) -> int:
+        """Requests waiting for the model (for /metrics)."""
+        return self.batches.waiting if self.batches is not None else self._queued
+
+    def running(self) -> int:
+        """Requests the model works on now: rows of the batch, or 0/1 when requests take turns."""
+        return self.batches.active if self.batches is not None else self._busy
+
     async def generate(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> Generation:
         if self.batches is not None:
             return await self._generate_batched(prompt, stop, config)
@@ -80,6 +90,7 @@ class ModelWorker:
         job = _Job(prompt, tuple(stop), config, loop.create_future(), loop)
         with self._lock:
             self._pending.append(job)
+            self._queued += 1
         self._executor.submit(self._run_pending)
         return await job.future
 
@@ -95,16 +106,20 @@ class ModelWorker:
     def _run_pending(self) -> None:
         """On the worker thread: run the oldest waiting job whose client is still there."""
         with self._lock:
+            self._queued -= 1
             self._pending[:] = [j for j in self._pending if not j.future.cancelled()]  # clients gone
             if not self._pending:
                 return
             job = self._pending.pop(0)
         self._serial_calls += 1
+        self._busy = 1
         try:
             result = self.llm.generate(job.prompt, stop=list(job.stop), config=job.config)
         except BaseException as e:  # noqa: BLE001 - the waiting request gets the error
             job.deliver(None, e)
             return
+        finally:
+            self._busy = 0
         job.deliver(result)
 
     async def stream(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig) -> AsyncIterator[Chunk]:
@@ -114,6 +129,8 @@ class ModelWorker:
             self.batches.add(BatchRequest(prompt, tuple(stop), config, channel))
             self._executor.submit(self.batches.run)
         else:
+            with self._lock:
+                self._queued += 1
             self._executor.submit(self._stream_alone, prompt, stop, config, channel)
         try:
             item = await channel.receive()
@@ -130,10 +147,13 @@ class ModelWorker:
             channel.cancelled.set()
 
     def _stream_alone(self, prompt: Prompt, stop: Sequence[str], config: GenerationConfig, channel: _Channel) -> None:
+        with self._lock:
+            self._queued -= 1
         if channel.cancelled.is_set():  # the client left while the request was queued
             channel.send(END)
             return
         self._serial_calls += 1
+        self._busy = 1
         chunks = self.llm.stream(prompt, stop=list(stop), config=config)
         try:
             for chunk in chunks:
@@ -143,6 +163,7 @@ class ModelWorker:
             channel.send(Failure(e))
         finally:
             chunks.close()
+            self._busy = 0
             channel.send(END)
 
     def close(self) -> None:
