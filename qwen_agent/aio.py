@@ -4,12 +4,16 @@ Blocking work runs in daemon threads, not in asyncio's default executor: that ex
 interpreter exit, so one hung tool would keep the process from ending. A thread cannot be killed; when its
 awaiter gives up (deadline, cancellation) the thread's late result is dropped and the caller may ask the work
 to stop (a stop flag for streams, `Tool.interrupt` for tools).
+
+Work handed to another thread or loop runs in a copy of the caller's context variables (as
+`asyncio.to_thread` does), so a trace's current span reaches the tool or model call made there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -27,13 +31,14 @@ async def in_thread(fn: Callable[..., T], *args: Any, lock: AbstractContextManag
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     guard = lock if lock is not None else nullcontext()
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
             with guard:
                 if future.cancelled():  # given up while waiting for the lock: do not start the work
                     return
-                result = fn(*args)
+                result = context.run(fn, *args)
         except BaseException as e:  # noqa: BLE001 - handed to the awaiter, whatever it is
             _settle(loop, future, e, failed=True)
         else:
@@ -63,6 +68,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
     stop = threading.Event()
     slots = threading.Semaphore(window)
     guard = lock if lock is not None else nullcontext()
+    context = contextvars.copy_context()
 
     def wait_for_slot() -> bool:
         while not slots.acquire(timeout=0.05):
@@ -94,7 +100,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]], *, lock: AbstractCo
         else:
             put((_END, None))
 
-    threading.Thread(target=pump, name=name, daemon=True).start()
+    threading.Thread(target=context.run, args=(pump,), name=name, daemon=True).start()
     try:
         while True:
             item, error = await queue.get()
@@ -124,12 +130,13 @@ class HomeThread:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
 
         def job() -> None:
             if future.cancelled():  # the awaiter gave up before the job's turn came
                 return
             try:
-                result = fn(*args)
+                result = context.run(fn, *args)
             except BaseException as e:  # noqa: BLE001 - handed to the awaiter
                 _settle(loop, future, e, failed=True)
             else:
@@ -162,9 +169,10 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     The caller blocks while it runs: from async code, await the async method instead.
     """
     loop = _background_loop()
+    context = contextvars.copy_context()
     if threading.current_thread() is _background.thread:  # a coroutine on it cannot wait for itself
-        return _run_in_fresh_thread(make)
-    future = asyncio.run_coroutine_threadsafe(_call(make), loop)
+        return _run_in_fresh_thread(make, context)
+    future = asyncio.run_coroutine_threadsafe(_call(make, context), loop)
     try:
         return future.result()
     except BaseException:
@@ -191,12 +199,12 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _background.loop
 
 
-def _run_in_fresh_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def _run_in_fresh_thread(make: Callable[[], Coroutine[Any, Any, T]], context: contextvars.Context) -> T:
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["result"] = asyncio.run(_call(make))
+            box["result"] = asyncio.run(_call(make, context))
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller
             box["error"] = e
 
@@ -208,7 +216,9 @@ def _run_in_fresh_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return box["result"]
 
 
-async def _call(make: Callable[[], Awaitable[T]]) -> T:
+async def _call(make: Callable[[], Awaitable[T]], context: contextvars.Context) -> T:
+    for var, value in context.items():  # this task runs in its own copy: the caller's values, not shared
+        var.set(value)
     return await make()
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from qwen_agent.aio import HomeThread, in_thread
 from qwen_agent.errors import ConfigurationError, ToolArgumentError, ToolNotFoundError
 from qwen_agent.schema import ToolCall
+from qwen_agent.telemetry.tracing import ToolRecord, tool_call
 from qwen_agent.text import truncate_middle
 from qwen_agent.tools.base import Tool
 from qwen_agent.tools.registry import ToolRegistry
@@ -72,20 +73,28 @@ class ToolRunner:
         return list(await asyncio.gather(*(bounded(call) for call in calls)))
 
     async def run_one(self, call: ToolCall) -> ToolOutcome:
-        """One call, under its deadline; failures become error observations."""
+        """One call, under its deadline; failures become error observations. Traced and counted
+        (`telemetry.tracing.tool_call`)."""
+        with tool_call(call) as record:
+            outcome = await self._attempt(call, record)
+            record.result = outcome.observation
+        return outcome
+
+    async def _attempt(self, call: ToolCall, record: ToolRecord) -> ToolOutcome:
         try:
             tool = self.tools.resolve(call.name)
         except ToolNotFoundError as e:
-            return ToolOutcome(f"Error: {e}", True)
+            return _failed(record, "ToolNotFoundError", f"Error: {e}")
+        record.tool = tool.name
         try:
             text = await self._deadline(tool, call)
         except ToolArgumentError as e:
-            return ToolOutcome(f"Error: {e}", True)
+            return _failed(record, "ToolArgumentError", f"Error: {e}")
         except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
-            return ToolOutcome(f"Error: {tool.name} did not finish within {self.timeout:g} s, so its result was "
-                               "dropped (other calls were not affected). Try smaller work or another approach.", True)
+            return _failed(record, "timeout", f"Error: {tool.name} did not finish within {self.timeout:g} s, so its "
+                           "result was dropped (other calls were not affected). Try smaller work or another approach.")
         except Exception as e:  # noqa: BLE001 - a failing tool is reported to the model, not raised
-            return ToolOutcome(f"Error: {tool.name} raised {type(e).__name__}: {e}", True)
+            return _failed(record, type(e).__name__, f"Error: {tool.name} raised {type(e).__name__}: {e}")
         return ToolOutcome(truncate_middle(text, self.max_observation_chars))
 
     async def _deadline(self, tool: Tool, call: ToolCall) -> str:
@@ -107,6 +116,11 @@ class ToolRunner:
             return self.tools.resolve(name)
         except ToolNotFoundError:
             return None
+
+
+def _failed(record: ToolRecord, error_type: str, observation: str) -> ToolOutcome:
+    record.error_type = error_type
+    return ToolOutcome(observation, True)
 
 
 def check_tool_settings(max_workers: int, timeout: float | None) -> None:
