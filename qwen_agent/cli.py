@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -16,6 +17,7 @@ from qwen_agent.errors import ConfigurationError, QwenAgentError
 from qwen_agent.function_calling import TOOL_FORMATS
 from qwen_agent.schema import AgentResult, Message, Step
 from qwen_agent.settings import DEFAULT_MODEL, Settings, add_quantize_option
+from qwen_agent.telemetry.setup import configure_tracing
 from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
 
 
@@ -26,13 +28,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    tracing = None
     try:
+        tracing = configure_tracing(os.environ)
         return int(args.func(args) or 0)
     except QwenAgentError as e:
         print(f"qwen-agent: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # sends the spans still buffered
 
 
 def _show_our_log() -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from qwen_agent.agent import Agent
 from qwen_agent.errors import MissingDependencyError
 from qwen_agent.server.limits import Refusal, check_json
+from qwen_agent.telemetry.metrics import CONTENT_TYPE
+from qwen_agent.telemetry.model_metrics import AGENT_METRICS
 from qwen_agent.ui.conversation import Busy, Conversation
 from qwen_agent.ui.events import FileInfo, is_binary
 from qwen_agent.ui.store import ConversationStore
@@ -98,7 +100,7 @@ def _check_request(request: Request, api_key: str | None) -> None:
     if api_key is None and _host_name(request.headers.get("host", "")) not in LOOPBACK_NAMES:
         raise UIError(403, "this UI answers on loopback addresses only; start it with an access key to serve others")
     path = request.url.path
-    if not path.startswith("/ui/api/"):
+    if not path.startswith("/ui/api/") and path != "/metrics":
         return  # the page and its assets hold nothing secret
     if request.method not in ("GET", "HEAD") and request.headers.get(CSRF_HEADER) != "qwen-agent-ui":
         raise UIError(403, f"missing the {CSRF_HEADER} header (requests from other sites are refused)")
@@ -118,6 +120,10 @@ def _host_name(host: str) -> str:
 
 
 def _page_routes(app: FastAPI) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:  # guarded like the API: with an access key, only its holders read it
+        return Response(AGENT_METRICS.registry.render(), media_type=CONTENT_TYPE)
+
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/ui/")

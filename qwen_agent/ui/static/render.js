@@ -111,8 +111,10 @@ const Render = (() => {
       this.endDraft();
       const turn = this.currentTurn();
       const handler = this["step_" + ev.kind];
-      if (handler) { handler.call(this, ev, turn); return; }
-      turn.append(el("div", "note", `${esc(ev.kind)}: ${esc(ev.answer || ev.observation || "")}`));
+      if (handler) handler.call(this, ev, turn);
+      else turn.append(el("div", "note", `${esc(ev.kind)}: ${esc(ev.answer || ev.observation || "")}`));
+      const cost = timing(ev);
+      if (cost) turn.append(el("div", "timing", esc(cost)));
     }
 
     step_action(ev, turn) {
@@ -167,11 +169,23 @@ const Render = (() => {
     }
   }
 
+  /* What a step cost: a model turn's tokens and seconds, a tool call's seconds ("" when the step says nothing). */
+  function timing(ev) {
+    const parts = [];
+    const u = ev.usage;
+    if (u) {
+      const cached = u.cached_tokens ? ` (${u.cached_tokens.toLocaleString()} cached)` : "";
+      parts.push(`${u.prompt_tokens.toLocaleString()} prompt tokens${cached}, ${u.completion_tokens.toLocaleString()} generated`);
+    }
+    if (typeof ev.seconds === "number") parts.push(`${ev.seconds.toFixed(2)} s`);
+    return parts.join(" \u00b7 ");
+  }
+
   function size(n) {
     if (n < 1024) return `${n} B`;
     if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
     return `${(n / 1024 / 1024).toFixed(1)} MB`;
   }
 
-  return { Log, markdown, size };
+  return { Log, markdown, size, timing };
 })();
