@@ -10,8 +10,8 @@ import pytest
 
 from qwen_agent.agent import Agent
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.formats.react import ReactFormat, parse_react
 from qwen_agent.formats.hermes import HermesFormat
+from qwen_agent.formats.react import ReactFormat, parse_react
 from qwen_agent.function_calling import (
     ANSWER_NOW,
     FunctionCallingRequest,
