@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from qwen_agent.aio import in_thread, iterate_in_thread
 from qwen_agent.llm.stops import StopMatcher, partial_stop_len, trim_at_stop
 from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
-from qwen_agent.telemetry.tracing import note_first_token
 
 Prompt = str | Sequence[Message]
 
@@ -64,12 +63,8 @@ class LLM(ABC):
         """Yield text deltas; the last chunk carries `finish_reason` (and `usage` when the backend knows it)."""
         trimmer = StreamTrimmer(stop)
         source = self._stream(check_prompt(prompt), list(stop), config or self.default_config)
-        waiting = True  # for the first text (time to first token, when an episode is timed)
         try:
             for chunk in source:
-                if waiting and chunk.text:
-                    note_first_token()
-                    waiting = False
                 shown = trimmer.feed(chunk)
                 if shown is not None:
                     yield shown
@@ -95,12 +90,8 @@ class LLM(ABC):
         """`stream` for asyncio. Close it (`contextlib.aclosing`) when leaving early, so generation stops."""
         trimmer = StreamTrimmer(stop)
         source = self._astream(check_prompt(prompt), list(stop), config or self.default_config)
-        waiting = True
         try:
             async for chunk in source:
-                if waiting and chunk.text:
-                    note_first_token()
-                    waiting = False
                 shown = trimmer.feed(chunk)
                 if shown is not None:
                     yield shown

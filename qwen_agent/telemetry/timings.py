@@ -27,9 +27,9 @@ class Timings:
         turns = prompt = cached = completion = calls = errors = 0
         model = tools = 0.0
         for step in steps:
-            seconds = getattr(step, "seconds", None) or 0.0
+            seconds = step.seconds or 0.0
             if step.kind == "turn":
-                usage = getattr(step, "usage", None)
+                usage = step.usage
                 turns += 1
                 model += seconds
                 if usage is not None:

@@ -7,8 +7,8 @@ the `OTEL_*` variables, see `telemetry.setup`). Otherwise nothing here imports i
 attribute test each. Prompt and completion text, tool arguments and results are recorded only when
 `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` (the conventions' opt-in; they may hold secrets).
 
-Time to first token: the model's first streamed chunk of a turn (`LLM.stream`/`astream` call
-`note_first_token`), so it is known when the episode streams (`on_text`: the CLI, the UI), not for `generate`.
+A turn's seconds and time to first token are the planner's own (`Turn.seconds`, `Turn.first_token_seconds`: the
+first streamed text, so known when the planner streams).
 """
 
 from __future__ import annotations
@@ -19,24 +19,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from qwen_agent.schema import Message, Step, ToolCall, Turn, Usage
-from qwen_agent.telemetry.model_metrics import AGENT_METRICS, RequestClock
+from qwen_agent.telemetry.model_metrics import AGENT_METRICS
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 SCOPE = "qwen_agent"
-
-_turn_clock: ContextVar[RequestClock | None] = ContextVar("qwen_agent_turn_clock", default=None)
-
-
-def note_first_token() -> None:
-    """Called by the LLM base class at a stream's first text: the current model turn's time to first token."""
-    clock = _turn_clock.get()
-    if clock is not None:
-        clock.first_token()
-
 
 def tracer() -> Any | None:
     """The OpenTelemetry tracer when tracing is on, else None (and `opentelemetry` is not imported)."""
@@ -56,10 +45,12 @@ def capture_content() -> bool:
 class Episode:
     """One episode's telemetry: the agent span (when tracing is on) and the process's agent metrics.
 
-    The agent's drivers call `model_turn` around each model ask, `current` around each tool batch (so tool
-    spans, in their threads too, are children of the episode), `step` for each step, and `end` once."""
+    The agent's drivers hold it with `with` for the episode, and call `model_turn` around each model ask,
+    `current` around each tool batch (so tool spans, in their threads too, are children of the episode) and
+    `step` for each step (`steps` wraps an iterator of them)."""
 
     def __init__(self, model: str, tool_format: Callable[[], str], agent_name: str = "qwen_agent") -> None:
+        """`tool_format` is called for the format's name only when tracing."""
         self.model = model
         self.tool_format = ""
         self.usage = Usage()
@@ -88,24 +79,34 @@ class Episode:
         finally:
             context.detach(token)
 
+    def __enter__(self) -> Episode:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        self.end(None if kind is GeneratorExit else error)  # GeneratorExit: the consumer stopped early
+
+    def steps(self, steps: Iterator[Step]) -> Iterator[Step]:
+        """`steps`, each passed to `step` first."""
+        for step in steps:
+            self.step(step)
+            yield step
+
     @contextmanager
-    def model_turn(self, messages: Sequence[Message]) -> Iterator[Callable[[Turn], None]]:
-        """Around one model ask; call the yielded function with the turn the model gave."""
-        clock = RequestClock()
-        reset = _turn_clock.set(clock)
+    def model_turn(self, messages: Sequence[Message]) -> Iterator[TurnRecord]:
+        """Around one model ask; call the yielded record with the turn the model gave (then `record.turn`)."""
+        started = time.monotonic()
         span, attached = self._start_turn_span(messages)
-        got: list[Turn] = []
+        got = TurnRecord()
         try:
-            yield got.append
+            yield got
         except BaseException as e:
             if span is not None:
                 _fail(span, type(e).__name__, str(e))
             raise
         finally:
-            _turn_clock.reset(reset)
-            seconds = clock.elapsed()
-            if got:
-                self._finish_turn(got[0], seconds, clock.first, span)
+            if got.turn is not None:  # a custom planner may not time its turn: then the time around it
+                turn = got.turn
+                self._finish_turn(turn, turn.seconds or time.monotonic() - started, turn.first_token_seconds, span)
             if span is not None:
                 from opentelemetry import context
 
@@ -151,9 +152,9 @@ class Episode:
             attrs = {"qwen_agent.reason": step.reason or "", "qwen_agent.step.index": step.index}
             if step.tool_call is not None:
                 attrs |= {"gen_ai.tool.name": step.tool_call.name, "gen_ai.tool.call.id": step.tool_call.id}
-            self.span.add_event(getattr(step, "decision", None) or "notice", attrs)
+            self.span.add_event(step.decision or "notice", attrs)
         elif step.kind in ("final", "stopped"):
-            self.span.set_attribute("qwen_agent.end", step.kind if step.kind == "final" else step.reason or "stopped")
+            self.span.set_attributes({"qwen_agent.end": step.kind, "qwen_agent.end.reason": step.reason or ""})
 
     def end(self, error: BaseException | None = None) -> None:
         """The episode ended (its last step was given, or it raised or was closed early)."""
@@ -166,6 +167,16 @@ class Episode:
             _fail(self.span, type(error).__name__, str(error))
         self.span.end()
         self.span = None
+
+
+class TurnRecord:
+    """What the driver got from the model inside `Episode.model_turn`."""
+
+    def __init__(self) -> None:
+        self.turn: Turn | None = None
+
+    def __call__(self, turn: Turn) -> None:
+        self.turn = turn
 
 
 class ToolRecord:

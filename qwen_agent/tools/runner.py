@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ class ToolOutcome:
 
     observation: str
     is_error: bool = False
+    seconds: float = 0.0  # from the call's start to its outcome (waiting for a lock or the pool excluded)
 
 
 class ToolRunner:
@@ -75,10 +78,11 @@ class ToolRunner:
     async def run_one(self, call: ToolCall) -> ToolOutcome:
         """One call, under its deadline; failures become error observations. Traced and counted
         (`telemetry.tracing.tool_call`)."""
+        started = time.monotonic()
         with tool_call(call) as record:
             outcome = await self._attempt(call, record)
             record.result = outcome.observation
-        return outcome
+        return dataclasses.replace(outcome, seconds=time.monotonic() - started)
 
     async def _attempt(self, call: ToolCall, record: ToolRecord) -> ToolOutcome:
         try:
