@@ -13,6 +13,8 @@ import argparse
 
 from qwen_agent import Agent
 from qwen_agent.llm import get_llm
+from qwen_agent.schema import GenerationConfig
+from qwen_agent.settings import Settings
 from qwen_agent.tools import load_builtin
 
 
@@ -22,6 +24,8 @@ def main() -> None:
     parser.add_argument("--query", default="What is 2**100 + 12345 * 6789? Compute it with the code interpreter.")
     parser.add_argument("--tool", default="code_interpreter")
     parser.add_argument("--quantize", default=None)
+    parser.add_argument("--max-tokens", type=int, default=256, help="per model turn")
+    parser.add_argument("--max-steps", type=int, default=4)
     args = parser.parse_args()
 
     from opentelemetry import trace
@@ -34,8 +38,10 @@ def main() -> None:
     provider.add_span_processor(SimpleSpanProcessor(memory))
     trace.set_tracer_provider(provider)
 
-    llm = get_llm("transformers", model=args.model, quantize=args.quantize)
-    with Agent(llm, [load_builtin(args.tool)]) as agent:
+    llm = get_llm("transformers", model=args.model, quantize=args.quantize,
+                  gguf_cache_dir=Settings.from_env().converted_dir)
+    config = GenerationConfig(max_tokens=args.max_tokens)
+    with Agent(llm, [load_builtin(args.tool)], config=config, max_steps=args.max_steps) as agent:
         result = agent.run_result(args.query, on_text=lambda text: None)
     print(f"answer: {result.answer!r}\n")
     spans = sorted(memory.get_finished_spans(), key=lambda s: s.start_time)

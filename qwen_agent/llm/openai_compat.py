@@ -22,6 +22,7 @@ from qwen_agent.errors import (
 from qwen_agent.formats.template import server_reply_text
 from qwen_agent.llm.base import LLM, Prompt
 from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
+from qwen_agent.telemetry.tracing import trace_headers
 
 _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too long", "max_model_len")
 
@@ -135,6 +136,8 @@ class OpenAICompatLLM(LLM):
         """The create call on either client (the async one returns an awaitable)."""
         # streamed: the token counts come in a last event with no choices
         extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+        if headers := trace_headers():  # the server's spans join the caller's trace
+            extra["extra_headers"] = headers
         if isinstance(prompt, str):
             return client.completions.create(prompt=prompt, **extra, **self._params(stop, config))
         return client.chat.completions.create(**extra, **self._chat_params(prompt, stop, config))

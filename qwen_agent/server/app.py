@@ -26,6 +26,7 @@ from qwen_agent.server.worker import ModelWorker
 from qwen_agent.settings import DEFAULT_MODEL
 from qwen_agent.telemetry.metrics import CONTENT_TYPE
 from qwen_agent.telemetry.model_metrics import RequestClock
+from qwen_agent.telemetry.tracing import server_span
 
 try:
     from fastapi import FastAPI, Request
@@ -50,8 +51,11 @@ class _Server:
     created: int
     metrics: ServerMetrics
 
-    def record(self, clock: RequestClock, usage: Usage, finished_reason: str | None) -> None:
-        self.metrics.model.record(self.model_name, usage, finished_reason or "stop", clock.elapsed(), clock.first)
+    def record(self, clock: RequestClock, usage: Usage, finished_reason: str | None, operation: str) -> None:
+        """A request the model finished: its metrics, and its span when tracing."""
+        finish = finished_reason or "stop"
+        self.metrics.model.record(self.model_name, usage, finish, clock.elapsed(), clock.first)
+        server_span(operation, self.model_name, clock, usage, finish)
 
 
 def create_app(
@@ -126,13 +130,13 @@ def _add_routes(app: FastAPI, state: _Server) -> None:
     async def chat_completions(request: Request) -> Any:
         _check_auth(state, request)
         req = p.validate(p.ChatRequest, await _json_body(request))
-        return await _chat(state, req)
+        return await _chat(state, req, RequestClock(request.headers))
 
     @app.post("/v1/completions", response_model=None)
     async def completions(request: Request) -> Any:
         _check_auth(state, request)
         req = p.validate(p.CompletionRequest, await _json_body(request))
-        return await _completion(state, req)
+        return await _completion(state, req, RequestClock(request.headers))
 
 
 # --- request plumbing ---------------------------------------------------------------------------------------
@@ -255,14 +259,13 @@ def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
                      req.legacy_functions, n)
 
 
-async def _chat(state: _Server, req: p.ChatRequest) -> Any:
+async def _chat(state: _Server, req: p.ChatRequest, clock: RequestClock) -> Any:
     plan = _plan_chat(state, req)
     rid = p.new_id("chatcmpl")
     if req.stream:
-        return _sse_response(_chat_events(state, plan, rid, req.include_usage))
-    clock = RequestClock()
+        return _sse_response(_chat_events(state, plan, rid, req.include_usage, clock))
     gen = await state.worker.generate(plan.prompt, plan.stop, plan.config)
-    state.record(clock, _usage(gen.usage, plan.prompt_tokens), gen.finish_reason)
+    state.record(clock, _usage(gen.usage, plan.prompt_tokens), gen.finish_reason, "chat")
     turn = plan.fc.read(gen.text, gen.usage)
     body = p.envelope("chat", rid, state.model_name)
     body["choices"] = [{
@@ -275,7 +278,8 @@ async def _chat(state: _Server, req: p.ChatRequest) -> Any:
     return JSONResponse(body)
 
 
-async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage: bool) -> AsyncIterator[str]:
+async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage: bool,
+                       clock: RequestClock) -> AsyncIterator[str]:
     head = p.envelope("chat.chunk", rid, state.model_name)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -285,7 +289,6 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
     reader = ToolCallStream(plan.fc)
     finish: str | None = None
     usage: Usage | None = None
-    clock = RequestClock()
     try:
         async for c in state.worker.stream(plan.prompt, plan.stop, plan.config):
             if c.text:
@@ -304,7 +307,7 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
         for delta in p.tool_call_deltas(turn.message, plan.legacy):
             yield chunk(delta)
         yield chunk({}, p.finish_reason(turn.message, finish, plan.legacy))
-        state.record(clock, _usage(usage, plan.prompt_tokens), finish)
+        state.record(clock, _usage(usage, plan.prompt_tokens), finish, "chat")
         if include_usage:
             yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, plan.prompt_tokens))})
     except Exception as e:  # noqa: BLE001 - headers are sent: report in-band, as OpenAI does
@@ -313,17 +316,16 @@ async def _chat_events(state: _Server, plan: _ChatPlan, rid: str, include_usage:
 
 
 # --- /v1/completions ----------------------------------------------------------------------------------------
-async def _completion(state: _Server, req: p.CompletionRequest) -> Any:
+async def _completion(state: _Server, req: p.CompletionRequest, clock: RequestClock) -> Any:
     _check_model(state, req.model)
     prompt = req.prompt_text()
     n = _check_context(state, prompt, req.requested_max_tokens, "prompt")
     config, stop, rid = req.config(state.llm.default_config), req.stop_list(), p.new_id("cmpl")
     echo = prompt if req.echo else ""
     if req.stream:
-        return _sse_response(_completion_events(state, prompt, stop, config, rid, req.include_usage, n, echo))
-    clock = RequestClock()
+        return _sse_response(_completion_events(state, prompt, stop, config, rid, req.include_usage, n, echo, clock))
     gen = await state.worker.generate(prompt, stop, config)
-    state.record(clock, _usage(gen.usage, n), gen.finish_reason)
+    state.record(clock, _usage(gen.usage, n), gen.finish_reason, "text_completion")
     body = p.envelope("text", rid, state.model_name)
     body["choices"] = [{"index": 0, "text": echo + gen.text, "logprobs": None, "finish_reason": gen.finish_reason}]
     body["usage"] = p.usage_body(_usage(gen.usage, n))
@@ -332,7 +334,7 @@ async def _completion(state: _Server, req: p.CompletionRequest) -> Any:
 
 async def _completion_events(
     state: _Server, prompt: str, stop: Sequence[str], config: GenerationConfig, rid: str,
-    include_usage: bool, prompt_tokens: int, echo: str,
+    include_usage: bool, prompt_tokens: int, echo: str, clock: RequestClock,
 ) -> AsyncIterator[str]:
     head = p.envelope("text", rid, state.model_name)
 
@@ -343,7 +345,6 @@ async def _completion_events(
         yield chunk(echo)
     usage: Usage | None = None
     finish: str | None = None
-    clock = RequestClock()
     try:
         async for c in state.worker.stream(prompt, stop, config):
             usage, finish = c.usage or usage, c.finish_reason or finish
@@ -351,7 +352,7 @@ async def _completion_events(
                 clock.first_token()
             if c.text or c.finish_reason:
                 yield chunk(c.text, c.finish_reason)
-        state.record(clock, _usage(usage, prompt_tokens), finish)
+        state.record(clock, _usage(usage, prompt_tokens), finish, "text_completion")
         if include_usage:
             yield _sse({**head, "choices": [], "usage": p.usage_body(_usage(usage, prompt_tokens))})
     except Exception as e:  # noqa: BLE001 - headers are sent: report in-band

@@ -5,6 +5,7 @@ vLLM's do: queries = prompt tokens looked up, hits = prompt tokens served from t
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from qwen_agent.schema import Usage
 from qwen_agent.telemetry.metrics import (
@@ -70,11 +71,14 @@ class ToolMetrics:
 
 
 class RequestClock:
-    """Times one request from its start: `first_token()` when the first text arrives, `elapsed()` at the end."""
+    """Times one request from its start: `first_token()` when the first text arrives, `elapsed()` at the end.
+    `headers` (the request's) carry a caller's trace context to the server's span."""
 
-    def __init__(self) -> None:
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
         self.start = time.monotonic()
+        self.wall_start_ns = time.time_ns()
         self.first: float | None = None
+        self.headers = headers
 
     def first_token(self) -> None:
         if self.first is None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from qwen_agent.schema import Message, Step, ToolCall, Turn, Usage
-from qwen_agent.telemetry.model_metrics import AGENT_METRICS
+from qwen_agent.telemetry.model_metrics import AGENT_METRICS, RequestClock
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 SCOPE = "qwen_agent"
@@ -241,3 +241,35 @@ def _message_parts(message: Message) -> dict[str, Any]:
     for call in message.tool_calls or []:
         parts.append({"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments})
     return {"role": message.role, "parts": parts}
+
+
+def server_span(operation: str, model: str, clock: RequestClock, usage: Usage, finish: str) -> None:
+    """A finished `{operation} {model}` server span for one request the server answered, under the caller's
+    trace when its headers carry one (W3C `traceparent`); nothing when not tracing."""
+    tr = tracer()
+    if tr is None:
+        return
+    from opentelemetry import propagate, trace
+
+    parent = propagate.extract(dict(clock.headers or {}))
+    attrs: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": model,
+                             "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                             "gen_ai.usage.output_tokens": usage.completion_tokens,
+                             "gen_ai.usage.cache_read.input_tokens": usage.cached_tokens,
+                             "gen_ai.response.finish_reasons": [finish]}
+    if clock.first is not None:
+        attrs["gen_ai.response.time_to_first_chunk"] = clock.first
+    span = tr.start_span(f"{operation} {model}", context=parent, kind=trace.SpanKind.SERVER,
+                         start_time=clock.wall_start_ns, attributes=attrs)
+    span.end(end_time=clock.wall_start_ns + int(clock.elapsed() * 1e9))
+
+
+def trace_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (`traceparent`) for an outgoing request; {} when not tracing."""
+    if tracer() is None:
+        return {}
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
