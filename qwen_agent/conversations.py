@@ -183,11 +183,12 @@ class ConversationStore:
             yield self._db
 
     # --- conversations ----------------------------------------------------------------------------------------
-    def create(self, title: str = "", *, work_dir: str | Path | None = None) -> str:
-        """A new, empty conversation; returns its id. `work_dir`, when given, is removed with the conversation.
+    def create(self, title: str = "", *, work_dir: str | Path | None = None, cid: str | None = None) -> str:
+        """A new, empty conversation; returns its id (`cid`, or a new random one). `work_dir`, when given, is
+        removed with the conversation.
 
         An empty title is replaced by the first user message appended."""
-        cid = uuid.uuid4().hex
+        cid = cid or uuid.uuid4().hex
         now = time.time()
         with self._write() as db:
             db.execute("INSERT INTO conversations (id, title, created, updated, work_dir) VALUES (?, ?, ?, ?, ?)",
@@ -278,6 +279,12 @@ class ConversationStore:
             evicted = self._over_limits(db, keep=cid)
         _remove_dirs(evicted)
         return len(new)
+
+    def truncate(self, cid: str, keep: int) -> None:
+        """Keep the first `keep` messages of the conversation, delete the rest (a question whose run failed)."""
+        with self._write() as db:
+            self._touch(db, cid, 0)
+            db.execute("DELETE FROM messages WHERE conversation = ? AND seq >= ?", (cid, keep))
 
     def load(self, cid: str) -> list[Message]:
         """The conversation's messages, as `Agent.run_result(..., history=...)` takes them."""
