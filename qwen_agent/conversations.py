@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -64,7 +66,8 @@ CREATE TABLE files (conversation TEXT NOT NULL REFERENCES conversations(id) ON D
 
 SCHEMA_V2 = """
 CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
-                            status TEXT NOT NULL DEFAULT 'idle', work_dir TEXT, bytes INTEGER NOT NULL DEFAULT 0);
+                            status TEXT NOT NULL DEFAULT 'idle', work_dir TEXT, bytes INTEGER NOT NULL DEFAULT 0,
+                            runner TEXT);
 CREATE TABLE messages (conversation TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
                        seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (conversation, seq));
 """ + _V2_TABLES
@@ -218,17 +221,23 @@ class ConversationStore:
         return row is not None
 
     def set_status(self, cid: str, status: Status) -> None:
+        """Set the conversation's state; `running` also records this process as the one running it."""
         if status not in STATUSES:
             raise StoreError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         with self._write() as db:
             self._touch(db, cid, 0, status=status)
+            db.execute("UPDATE conversations SET runner = ? WHERE id = ?",
+                       (_this_process() if status == "running" else None, cid))
 
     def mark_interrupted(self) -> list[str]:
-        """Mark every conversation still `running` as `interrupted` (its process ended mid-run); returns their
-        ids. Call it when the only process that runs them starts."""
+        """Mark as `interrupted` the conversations still `running` whose process has ended (one on this machine
+        that no longer exists; one that recorded none); returns their ids. A UI calls it when it starts, so
+        another process running conversations in the same file is left alone."""
         with self._write() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM conversations WHERE status = 'running'")]
-            db.execute("UPDATE conversations SET status = 'interrupted' WHERE status = 'running'")
+            rows = db.execute("SELECT id, runner FROM conversations WHERE status = 'running'").fetchall()
+            ids = [cid for cid, runner in rows if not _runner_alive(runner)]
+            db.executemany("UPDATE conversations SET status = 'interrupted', runner = NULL WHERE id = ?",
+                           [(cid,) for cid in ids])
         return ids
 
     def set_files(self, cid: str, files: dict[str, int]) -> None:
@@ -393,6 +402,31 @@ def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
 
 
+_PROCESS_TAG = uuid.uuid4().hex[:12]  # tells this process from an earlier one with the same pid (a container's 1)
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TAG}"
+
+
+def _runner_alive(runner: Any) -> bool:
+    """Whether the process a `runner` value names may still be running (one on another machine: assumed so)."""
+    host, pid, tag = (str(runner or "").rsplit(":", 2) + ["", "", ""])[:3]
+    if not host or not pid.isdigit():
+        return False
+    if host != socket.gethostname():
+        return True
+    if int(pid) == os.getpid():
+        return tag == _PROCESS_TAG
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
 def _remove_dirs(dirs: Iterable[str | None]) -> None:
     for d in dirs:
         if isinstance(d, str) and Path(d).is_absolute():  # what `create` wrote; a damaged row names nothing
@@ -447,6 +481,7 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN status TEXT NOT NULL DEFAULT 'idle'")
     db.execute("ALTER TABLE conversations ADD COLUMN work_dir TEXT")
     db.execute("ALTER TABLE conversations ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE conversations ADD COLUMN runner TEXT")
     db.execute("ALTER TABLE messages RENAME TO messages_v1")
     db.execute("CREATE TABLE messages (conversation TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, "
                "seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (conversation, seq))")
@@ -460,7 +495,7 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
 
 
 EXPECTED_COLUMNS = {
-    "conversations": ["id", "title", "created", "updated", "status", "work_dir", "bytes"],
+    "conversations": ["id", "title", "created", "updated", "status", "work_dir", "bytes", "runner"],
     "messages": ["conversation", "seq", "data"],
     "records": ["conversation", "seq", "kind", "data"],
     "files": ["conversation", "name", "size"],

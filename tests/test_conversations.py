@@ -54,8 +54,7 @@ def test_records_files_status_and_delete(tmp_path) -> None:
         assert Step.model_validate(store.records(cid, "step")[0].data) == step
         store.set_files(cid, {"plot.png": 10})
         assert store.files(cid) == {"plot.png": 10}
-        store.set_status(cid, "running")
-        assert store.mark_interrupted() == [cid]
+        store.set_status(cid, "interrupted")
         assert store.get(cid).status == "interrupted" and store.get(other).status == "idle"
         assert store.get(cid).title == "mine"
         assert [c.id for c in store.list()] == [cid, other]  # most recently updated first
@@ -220,3 +219,19 @@ def test_json_of_rows_is_what_the_agent_gave(tmp_path) -> None:
     db.close()
     assert json.loads(data)["tool_calls"][0] == {"name": "code_interpreter", "arguments": '{"code": "print(2**10)"}',
                                                  "id": "call_1"}
+
+
+def test_only_runs_of_ended_processes_are_marked_interrupted(tmp_path) -> None:
+    path = tmp_path / "c.sqlite"
+    with ConversationStore(path) as store:
+        mine = store.create()
+        store.set_status(mine, "running")  # this process runs it: not interrupted
+        ended = store.create()
+    code = ("import sys; from qwen_agent.conversations import ConversationStore; "
+            "ConversationStore(sys.argv[1]).set_status(sys.argv[2], 'running')")
+    subprocess.run([sys.executable, "-c", code, str(path), ended], cwd=REPO, check=True)  # and then it ended
+    with ConversationStore(path) as store:
+        assert store.mark_interrupted() == [ended]
+        assert (store.get(mine).status, store.get(ended).status) == ("running", "interrupted")
+        store.set_status(mine, "idle")
+        assert store.mark_interrupted() == []

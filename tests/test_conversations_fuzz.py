@@ -85,13 +85,14 @@ def test_bytes_overwritten(at: float, noise: bytes) -> None:
         _open_damaged(path, bytes(data[: len(path.read_bytes())]))
 
 
-ROW = st.one_of(st.text(max_size=80), st.binary(max_size=40), st.integers(),
+INT64 = st.integers(-(2**63), 2**63 - 1)  # what an SQLite INTEGER holds
+ROW = st.one_of(st.text(max_size=80), st.binary(max_size=40), INT64,
                 st.sampled_from(['{"role": "user"}', '{"role": "user", "content": 5}', "[]", "{}", "null",
                                  '{"role": "assistant", "tool_calls": [{"name": 1}]}', '{"kind": "step"}']))
 
 
 @FUZZ
-@given(message=ROW, record=ROW, title=ROW, status=ROW, work_dir=st.one_of(st.none(), st.integers(), st.binary()))
+@given(message=ROW, record=ROW, title=ROW, status=ROW, work_dir=st.one_of(st.none(), INT64, st.binary()))
 def test_malformed_rows(message, record, title, status, work_dir) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.sqlite"
