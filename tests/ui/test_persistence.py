@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
 from qwen_agent.llm.scripted import ScriptedLLM
+from qwen_agent.settings import Settings
 from qwen_agent.tools.code_interpreter import CodeInterpreter
 from tests.ui.conftest import react_agent, ui_server
 from tests.ui.test_api import H, events, new_client
@@ -86,3 +88,10 @@ def test_an_unreadable_store_is_moved_aside_and_the_page_told(tmp_path) -> None:
         aside = next(tmp_path.glob("ui.sqlite.unreadable-*"))
         assert str(aside) in notice and aside.read_bytes() == b"\0garbage" * 500
         assert c.get("/ui/api/conversations").json() == {"conversations": []}
+
+
+def test_the_data_dir_comes_from_the_environment_when_not_given(monkeypatch) -> None:
+    assert Settings.from_env({"QWEN_AGENT_DATA": "/d", "XDG_DATA_HOME": "/x"}).data_dir == Path("/d")
+    assert Settings.from_env({"XDG_DATA_HOME": "/x"}).data_dir == Path("/x/qwen_agent")
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert Settings.from_env({}).data_dir == Path("/home/someone/.local/share/qwen_agent")
