@@ -460,6 +460,8 @@ def _errors(path: Path) -> Iterator[None]:
             raise StoreError(f"{path} stayed locked by another process past the busy timeout: {e}") from e
         raise StoreError(f"{path} could not be read or written ({e}); if it is damaged, move it away: a "
                          "fresh store starts in its place") from e
+    except sqlite3.Error as e:  # used after close(), say
+        raise StoreError(f"{path}: {e}") from e
 
 
 def _migrate(db: sqlite3.Connection) -> None:

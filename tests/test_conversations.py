@@ -235,3 +235,11 @@ def test_only_runs_of_ended_processes_are_marked_interrupted(tmp_path) -> None:
         assert (store.get(mine).status, store.get(ended).status) == ("running", "interrupted")
         store.set_status(mine, "idle")
         assert store.mark_interrupted() == []
+
+
+def test_a_closed_store_says_so(tmp_path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite")
+    cid = store.create()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.append(cid, [Message.user("late")])
