@@ -42,3 +42,13 @@ def test_switch_between_conversations_and_delete_one(page, tmp_path) -> None:
         b.wait("document.querySelector('.answer')?.textContent === 'Rome.'")
         assert not (tmp_path / "work" / first).exists()
         assert server.app.state.ui_store.get(first) is None
+
+        b.viewport(390, 844, mobile=True)  # a phone: the list hides behind the Chats button
+        visible = "(id) => document.getElementById(id).getBoundingClientRect().width > 0"
+        assert not b.js(f"({visible})('chats')") and b.js(f"({visible})('log')")
+        b.js("document.getElementById('chats-toggle').click()")
+        assert b.js(f"({visible})('chats')") and not b.js(f"({visible})('log')")
+        assert b.js("document.documentElement.scrollWidth") <= 390
+        b.js("document.querySelector('#chat-list .open').click()")  # choosing one shows it again
+        assert not b.js(f"({visible})('chats')") and b.js(f"({visible})('log')")
+        b.viewport(1100, 900)

@@ -71,7 +71,9 @@
         badge.className = "state"; badge.textContent = c.status;
         open.append(badge);
       }
-      open.addEventListener("click", () => { if (c.id !== state.cid) openConversation(c.id); });
+      open.addEventListener("click", () => {
+        if (c.id !== state.cid) openConversation(c.id); else document.body.classList.remove("show-chats");
+      });
       const del = document.createElement("button");
       del.type = "button"; del.className = "delete"; del.title = "Delete this conversation and its files";
       del.innerHTML = "&#10005;";
