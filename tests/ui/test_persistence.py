@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qwen_agent.cli import main
 from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.settings import Settings
 from qwen_agent.tools.code_interpreter import CodeInterpreter
@@ -95,3 +96,13 @@ def test_the_data_dir_comes_from_the_environment_when_not_given(monkeypatch) -> 
     assert Settings.from_env({"XDG_DATA_HOME": "/x"}).data_dir == Path("/x/qwen_agent")
     monkeypatch.setenv("HOME", "/home/someone")
     assert Settings.from_env({}).data_dir == Path("/home/someone/.local/share/qwen_agent")
+
+
+def test_the_command_refuses_a_store_of_a_newer_version(tmp_path, capsys) -> None:
+    db = sqlite3.connect(tmp_path / "ui.sqlite")
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+    assert main(["ui", "--no-browser", "--port", "0", "--data-dir", str(tmp_path)]) == 1
+    assert "written by a newer qwen_agent (schema 7" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ui.sqlite"]  # left as it was
