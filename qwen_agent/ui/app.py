@@ -22,7 +22,7 @@ from typing import Any
 from qwen_agent.agent import Agent
 from qwen_agent.conversations import StoreError
 from qwen_agent.errors import MissingDependencyError
-from qwen_agent.server.limits import Refusal, check_json
+from qwen_agent.server.request_limits import Refusal, check_json
 from qwen_agent.ui.conversation import Busy, Conversation
 from qwen_agent.ui.events import FileInfo, is_binary
 from qwen_agent.ui.store import Conversations
