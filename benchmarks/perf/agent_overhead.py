@@ -5,10 +5,11 @@
 A scripted LLM replays a tool call per turn; time spent inside the LLM call is measured and subtracted, so
 the figure is the framework's overhead alone. Target: under 1 ms per step with 10 tools.
 
-`--tracing` then measures the same episode (10 tools) three ways, in this order in one process: OpenTelemetry
-not imported (what a user without it gets), imported with no provider set, and an SDK provider recording every
-span (a model-turn span and a tool span per step) into an exporter that drops them, so the figure is the
-tracing's own cost without network I/O.
+`--tracing` measures instead the same episode (10 tools) three ways, each in its own process (a provider cannot
+be unset), the modes alternating over `--rounds`: OpenTelemetry not imported (what a user without it gets),
+imported with no provider set, and an SDK provider recording every span (a model-turn span and a tool span per
+step) into an exporter that drops them, so the figure is the tracing's own cost without network I/O. It counts CPU time (all threads of the process),
+which a loaded machine disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 from qwen_agent import Agent, ScriptedLLM, Tool
 
@@ -41,26 +43,29 @@ class Lookup(Tool):
 class TimedLLM(ScriptedLLM):
     """ScriptedLLM that also accumulates the time spent inside its calls."""
 
-    def __init__(self, responses: list[str]) -> None:
+    def __init__(self, responses: list[str], clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__(responses)
         self.inside = 0.0
+        self.clock = clock
 
     def _generate(self, prompt, stop, config):  # noqa: ANN001, ANN202
-        t = time.perf_counter()
+        t = self.clock()
         try:
             return super()._generate(prompt, stop, config)
         finally:
-            self.inside += time.perf_counter() - t
+            self.inside += self.clock() - t
 
 
-def per_step_ms(n_tools: int, steps: int) -> float:
+def per_step_ms(n_tools: int, steps: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Milliseconds per step outside the LLM call, on `clock` (`time.process_time`: CPU seconds of every thread
+    of this process, which a loaded machine disturbs far less than wall time)."""
     tools = [Lookup(f"lookup_{i}") for i in range(n_tools)]
     call = 'Thought: look it up\nAction: lookup_0\nAction Input: {"key": "k", "limit": 2}'
-    llm = TimedLLM([call] * (steps - 1) + ["Thought: done\nFinal Answer: ok"])
+    llm = TimedLLM([call] * (steps - 1) + ["Thought: done\nFinal Answer: ok"], clock)
     agent = Agent(llm=llm, tools=tools, max_steps=steps, tool_format="react")
-    t = time.perf_counter()
+    t = clock()
     result = agent.run_result("find k")
-    total = time.perf_counter() - t
+    total = clock() - t
     assert result.finished, "benchmark script went wrong"
     return (total - llm.inside) / steps * 1000
 
@@ -88,7 +93,7 @@ def traced_ms(mode: str, steps: int, repeat: int) -> float:
         trace.set_tracer_provider(provider)
     assert (mode == "none") == ("opentelemetry" not in sys.modules)
     per_step_ms(10, steps)  # warm-up
-    return statistics.median(per_step_ms(10, steps) for _ in range(repeat))
+    return statistics.median(per_step_ms(10, steps, time.process_time) for _ in range(repeat))
 
 
 def tracing_table(steps: int, repeat: int, rounds: int = 3) -> None:
@@ -105,7 +110,7 @@ def tracing_table(steps: int, repeat: int, rounds: int = 3) -> None:
                                  capture_output=True, text=True, check=True).stdout
             got[mode].append(float(out))
     base = statistics.median(got["none"])
-    print(f"| tracing (10 tools, {steps} steps) | overhead per step (ms, median of {rounds} processes x "
+    print(f"| tracing (10 tools, {steps} steps) | CPU ms per step (median of {rounds} processes x "
           f"{repeat} episodes) | vs not imported |")
     print("|------|------:|------:|")
     for mode, name in MODES.items():
@@ -118,13 +123,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="model turns per episode")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--tracing", action="store_true", help="measure tracing off and on instead (10 tools)")
+    parser.add_argument("--rounds", type=int, default=3, help="--tracing: processes per mode, alternating")
     parser.add_argument("--tracing-mode", choices=sorted(MODES), help=argparse.SUPPRESS)  # one process's share
     args = parser.parse_args()
     if args.tracing_mode:
         print(traced_ms(args.tracing_mode, args.steps, args.repeat))
         return
     if args.tracing:
-        tracing_table(args.steps, args.repeat)
+        tracing_table(args.steps, args.repeat, args.rounds)
         return
     print(f"| tools | overhead per step (ms, median of {args.repeat}) | vs 1 ms target |")
     print("|------:|------:|------:|")
