@@ -381,7 +381,17 @@ def run(args: argparse.Namespace) -> None:
         [[r["format"], r["tasks"], h.pct(r["right"]), h.pct(r["right_on_tool_tasks"]),
           h.pct(r["false_positive_rate"]), h.pct(r["right_in_episode"]), h.pct(r["parallel_in_one_turn"]),
           h.pct(r["parallel_over_turns"]), h.pct(r["answered_with_result"])] for r in rows])
-    h.write_report(output, episodes + "\n\n" + first_turn, {"model": str(args.model), "formats": rows})
+    h.write_report(output, "\n\n".join([episodes, first_turn, per_task(records)]),
+                   {"model": str(args.model), "formats": rows})
+
+
+def per_task(records: Sequence[h.Record]) -> str:
+    """One row per task and format: how the episode went (exact, or its failures), its turns and executions."""
+    return h.markdown_table(
+        ["task", "held out", "format", "first turn right", "episode", "turns", "executions"],
+        [[r["task"], "yes" if r.get("held_out") else "", r["format"], "yes" if r["right"] else "no",
+          "exact" if r.get("exact") else ", ".join(r.get("failures") or ["-"]), r.get("model_turns"),
+          len(r["executions"]) if "executions" in r else None] for r in records])
 
 
 def _num(value: float | None, digits: int = 2) -> str | None:

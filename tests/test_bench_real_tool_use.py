@@ -212,3 +212,5 @@ def test_summary_puts_exact_episodes_turns_executions_and_seconds_first(tmp_path
     printed = capsys.readouterr().out
     assert printed.index("exact episodes %") < printed.index("right first turn %")
     assert "| hermes | 1 | 100.0 |" in printed  # the one scripted episode was exact
+    assert "| weather_paris |  | hermes | yes | exact | 2 | 1 |" in printed
+    assert b.per_task([hello]).splitlines()[-1] == "| none_greeting | yes | hermes | no | - | 3 | 3 |"
