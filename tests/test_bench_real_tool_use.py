@@ -8,6 +8,7 @@ import json
 import pytest
 
 from benchmarks import real_tool_use as b
+from qwen_agent.errors import ToolArgumentError
 from qwen_agent.llm.scripted import ScriptedLLM
 
 
@@ -181,12 +182,25 @@ def _call(name: str, arguments: dict) -> str:
     return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
-def test_a_repeated_call_is_executed_twice_and_counted_at_the_tool(tmp_path, monkeypatch):
-    paris = _call("get_weather", {"city": "Paris"})
-    row = _episode(tmp_path, monkeypatch, [paris, paris, "It is 14°C with light rain in Paris."], "weather_paris")
-    assert row["executions"] == [["get_weather", {"city": "Paris"}]] * 2
-    assert (row["model_turns"], row["exact"], row["failures"]) == (3, False, ["repeat"])
-    assert row["right"] and row["right_in_episode"] and row["answered_with_result"]  # the older columns forgive it
+def test_the_tools_count_each_execution_a_repeat_included():
+    executed: list = []
+    weather, calculator, *_ = b.counted_tools(executed)
+    assert weather.call({"city": "Paris"}) == weather.call('{"city": "Paris"}') == "Paris: 14°C, light rain"
+    assert calculator.call({"expression": "2**10"}) == "1024"
+    assert executed == [("get_weather", {"city": "Paris"})] * 2 + [("calculator", {"expression": "2**10"})]
+    with pytest.raises(ToolArgumentError, match="Invalid arguments for get_weather"):
+        weather.call({"city": ["Paris", "Tokyo"]})  # rejected before it runs: not an execution
+    assert len(executed) == 3
+
+
+def test_a_varied_call_runs_and_makes_the_episode_inexact(tmp_path, monkeypatch):
+    there = _call("convert_currency", {"amount": 250, "from_currency": "USD", "to_currency": "EUR"})
+    back = _call("convert_currency", {"amount": 230, "from_currency": "EUR", "to_currency": "USD"})
+    row = _episode(tmp_path, monkeypatch, [there, back, "250 US dollars are 230 euros."], "fx_usd_eur")
+    assert row["executions"] == [["convert_currency", {"amount": 250.0, "from_currency": "USD", "to_currency": "EUR"}],
+                                 ["convert_currency", {"amount": 230.0, "from_currency": "EUR", "to_currency": "USD"}]]
+    assert (row["model_turns"], row["exact"], row["failures"]) == (3, False, ["vary"])
+    assert row["right"] and row["answered_with_result"]  # the first turn and the answer were right
 
 
 def test_a_call_the_loop_rejects_is_made_but_not_executed(tmp_path, monkeypatch):
