@@ -82,7 +82,8 @@ def test_episode_columns_keep_two_calls_in_one_turn_apart_from_two_turns(tmp_pat
 
     # two_weather done as two calls in one turn, then done as one call per turn (the Paris call repeated)
     one_turn = [call("Paris") + "\n" + call("Tokyo"), "Paris: 14°C, Tokyo: 22°C."]
-    sequential = [call("Paris"), call("Tokyo"), call("Paris")]  # the third turn is the step limit: no answer
+    # the third turn only repeats Paris: the loop runs nothing and asks for the answer (a fourth turn)
+    sequential = [call("Paris"), call("Tokyo"), call("Paris"), "I looked at both cities."]
     llm = ScriptedLLM(one_turn + sequential)
     monkeypatch.setattr(b.h, "make_llm", lambda _args: llm)
     monkeypatch.setattr(b, "mixed", lambda tasks: [t for t in tasks if t["id"] == "two_weather"])
@@ -93,7 +94,8 @@ def test_episode_columns_keep_two_calls_in_one_turn_apart_from_two_turns(tmp_pat
         rows += [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["right"], r["right_in_episode"], r["answered_with_result"]) for r in rows] == [
         (True, True, True), (False, True, False)]
-    assert [len(t) for t in rows[1]["episode_calls"]] == [1, 1, 1]
+    assert [len(t) for t in rows[1]["episode_calls"]] == [1, 1, 1, 0]
+    assert (rows[1]["model_turns"], len(rows[1]["executions"]), rows[1]["end"]) == (4, 2, "answer_turn")
     summary = b.summary(rows, "auto")
     assert (summary["parallel_in_one_turn"], summary["parallel_over_turns"], summary["right_in_episode"]) == (
         0.0, 1.0, 1.0)
@@ -191,6 +193,15 @@ def test_the_tools_count_each_execution_a_repeat_included():
     with pytest.raises(ToolArgumentError, match="Invalid arguments for get_weather"):
         weather.call({"city": ["Paris", "Tokyo"]})  # rejected before it runs: not an execution
     assert len(executed) == 3
+
+
+def test_a_repeat_the_loop_declines_is_no_execution(tmp_path, monkeypatch):
+    paris = _call("get_weather", {"city": "Paris"})
+    # turn 2 asks for Paris again: the loop does not run it and asks for the answer (turn 3)
+    row = _episode(tmp_path, monkeypatch, [paris, paris, "It is 14°C with light rain in Paris."], "weather_paris")
+    assert row["episode_calls"] == [[["get_weather", {"city": "Paris"}]]] * 2 + [[]]
+    assert row["executions"] == [["get_weather", {"city": "Paris"}]]
+    assert (row["model_turns"], row["exact"], row["failures"], row["end"]) == (3, True, [], "answer_turn")
 
 
 def test_a_varied_call_runs_and_makes_the_episode_inexact(tmp_path, monkeypatch):
