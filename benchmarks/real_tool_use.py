@@ -227,33 +227,27 @@ def exact_episode(task: dict[str, Any], executed: Sequence[tuple[str, dict[str, 
 
 def failures(task: dict[str, Any], executed: Sequence[tuple[str, dict[str, Any]]], finished: bool,
              answer: str) -> list[str]:
-    """How an episode went wrong, in words a per-task table can show (empty for an exact episode)."""
+    """How an episode went wrong, in words a per-task table can show (empty for an exact episode). An
+    execution that does an expected call already done (identically, or the calculator on its own result) is a
+    `repeat`, as is any identical call run again."""
     found: list[str] = []
     wanted = {e["name"] for e in task["calls"]}
-    earlier: list[tuple[str, dict[str, Any]]] = []
-    for call in executed:
-        if any(_same(call, e) for e in earlier):
+    left = list(task["calls"])  # expected calls not executed yet
+    for i, call in enumerate(executed):
+        hit = next((e for e in left if call_matches(e, *call)), None)
+        if hit is not None and not any(_same(call, c) for c in executed[:i]):
+            left.remove(hit)
+        elif any(_same(call, c) for c in executed[:i]) or any(call_matches(e, *call) for e in task["calls"]):
             found.append("repeat")
-        elif call[0] not in wanted:
-            found.append("wander")
-        elif not any(call_matches(e, *call) for e in task["calls"]):
-            found.append("vary")
-        earlier.append(call)
-    if not _each_expected_has_its_own_call(task["calls"], _distinct(executed)):
+        else:
+            found.append("wander" if call[0] not in wanted else "vary")
+    if left:
         found.append("missed")
     if not finished or not answer.strip():
         found.append("no answer")
     elif task["calls"] and not answer_uses_result(task, answer):
         found.append("answer without result")
     return list(dict.fromkeys(found))
-
-
-def _distinct(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    for call in calls:
-        if not any(_same(call, c) for c in out):
-            out.append(call)
-    return out
 
 
 # --- running ------------------------------------------------------------------------------------------------

@@ -154,6 +154,14 @@ def test_a_varied_call_is_wrong_and_a_missed_call_is_named():
     assert b.failures(FX, [], True, "About 230 euros.") == ["missed"]
 
 
+def test_the_calculator_run_on_its_own_result_is_a_repeat():
+    product = {"calls": [{"name": "calculator", "arguments": {"expression": {"value": 7006652}}}],
+               "answer_contains": ["7006652"]}
+    done, again = ("calculator", {"expression": "1234 * 5678"}), ("calculator", {"expression": "7006652"})
+    assert b.failures(product, [done, again], True, "It is 7006652.") == ["repeat"]
+    assert not b.exact_episode(product, [done, again], True, "It is 7006652.")
+
+
 def test_a_no_tool_question_is_exact_with_no_execution_and_an_answer():
     assert b.exact_episode(HELLO, [], True, "I'm well, thanks!")
     assert not b.exact_episode(HELLO, [], True, "  ")  # no answer
