@@ -21,9 +21,10 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.grounding import conversation_text, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
-from qwen_agent.prompts.answer_turn import answer_turn_prompt
+from qwen_agent.prompts.answer_turn import answer_turn_prompt, ungrounded_prompt
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import (
     AgentResult,
@@ -191,12 +192,28 @@ class Agent:
         record.messages = messages
         ran = _Ran()
         index = 0
+        confirmed = False  # an ungrounded call was put to the model once in this episode
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            turn: Turn = yield _Plan(messages)
+            restate = self.policy.restate_results and ran.calls
+            turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls, follow_up=True) if restate else messages)
             record.usage = record.usage + turn.usage
             yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                        seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
             calls = turn.message.tool_calls or []
+            if calls and self.policy.confirm_ungrounded and not confirmed:
+                text = conversation_text(messages)
+                doubtful = [c for c in calls if not ran.has(c) and is_ungrounded(c, text)]
+                if doubtful:
+                    confirmed = True
+                    for call in doubtful:
+                        yield Step(kind="notice", index=index, decision="ungrounded_call", tool_call=call,
+                                   reason="call not run: its arguments appear nowhere in the conversation; the "
+                                          "model was asked to confirm it or answer directly")
+                    turn = yield _Plan([*messages, Message.user(ungrounded_prompt(doubtful))])
+                    record.usage = record.usage + turn.usage
+                    yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+                               seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+                    calls = turn.message.tool_calls or []
             if not calls:
                 messages.append(turn.message)
                 record.end = "answer"
@@ -360,10 +377,17 @@ class EpisodePolicy:
         answer_turn: when the model only repeats itself (every call of a turn already ran, or every new call
             brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
             answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
+        restate_results: every turn after tool results is asked as the question and the results so far stated
+            plainly in one user message, the tools still on offer, instead of the native call/result history.
+        confirm_ungrounded: a call none of whose argument values appears in the conversation
+            (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
+            values from the request or answer directly; what it then calls runs.
     """
 
     skip_repeats: bool = True
     answer_turn: bool = True
+    restate_results: bool = False
+    confirm_ungrounded: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,13 +433,15 @@ class _Ran:
         return self.calls[-1][1].content or "" if self.calls else ""
 
 
-def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]]) -> list[Message]:
+def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]], *,
+                         follow_up: bool = False) -> list[Message]:
     """The conversation for the answer turn: earlier exchanges without their tool traffic, then one user message
     with this question and every result, stated plainly."""
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
-    return [*earlier, Message.user(answer_turn_prompt(messages[last_user].content or "", results))]
+    prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
+    return [*earlier, Message.user(prompt)]
 
 
 def _drop_unanswered_calls(messages: list[Message]) -> None:

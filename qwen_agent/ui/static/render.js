@@ -169,6 +169,11 @@ const Render = (() => {
       this.currentTurn().append(el("div", "note error", "&#9888; " + esc(ev.message)));
     }
 
+    on_interrupted(ev) {
+      this.freezeDraft("cut off:");
+      this.currentTurn().append(el("div", "note warn interrupted", "&#9888; " + esc(ev.text)));
+    }
+
     on_done(ev) {
       this.freezeDraft(ev.status === "cancelled" ? "stopped here:" : "unfinished:");
       if (ev.status === "cancelled") this.currentTurn().append(el("div", "note warn", "Stopped by you."));
