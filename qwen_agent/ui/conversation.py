@@ -199,7 +199,7 @@ class Conversation:
 
     def _answer(self, text: str) -> AgentResult:
         self._before = snapshot(self.work_dir)
-        return self.agent.run_result(text, history=self.history, on_text=self._on_text, on_step=self._on_step,
+        return self.agent.run_result(text, history=self.history, on_raw=self._on_text, on_step=self._on_step,
                                      cancel=self._cancel)
 
     def _on_step(self, step: Step) -> None:

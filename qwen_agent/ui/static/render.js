@@ -106,6 +106,7 @@ const Render = (() => {
     }
 
     on_step(ev) {
+      if (ev.kind === "stopped" && ev.reason === "cancelled") return;  // on_done keeps the cut draft and says so
       this.endDraft();
       const turn = this.currentTurn();
       const handler = this["step_" + ev.kind];
