@@ -82,7 +82,7 @@ class VLLMServer:
         extra_args: more server flags.
     """
 
-    def __init__(self, model_dir: Path, log_path: Path, *, startup: float = 600.0,
+    def __init__(self, model_dir: Path, log_path: Path, *, startup: float = 900.0,
                  extra_args: tuple[str, ...] = ()) -> None:
         self.model_dir = Path(model_dir)
         self.log_path = Path(log_path)
@@ -91,6 +91,13 @@ class VLLMServer:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds = 0.0
+
+    @classmethod
+    def running(cls, port: int) -> VLLMServer:
+        """A handle on a vLLM already serving on 127.0.0.1:`port` (not started, nor closed, by this object)."""
+        server = cls(Path("."), Path("/dev/null"))
+        server.port = port
+        return server
 
     @property
     def base_url(self) -> str:

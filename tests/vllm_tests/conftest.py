@@ -22,7 +22,12 @@ def _unavailable(why: str) -> None:
 
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory) -> Iterator[VLLMServer]:
-    """A started vLLM server; closed (its whole process group) at the end of the run."""
+    """A started vLLM server; closed (its whole process group) at the end of the run. QWEN_AGENT_VLLM_PORT
+    names a vLLM already serving the small Qwen on 127.0.0.1 (as `python -m benchmarks.vllm_engine` starts
+    it) to use instead, when working on these tests."""
+    if os.environ.get("QWEN_AGENT_VLLM_PORT"):
+        yield VLLMServer.running(int(os.environ["QWEN_AGENT_VLLM_PORT"]))
+        return
     try:
         vllm_python()
     except VLLMNotAvailable as e:
