@@ -137,14 +137,16 @@ class Agent:
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
         cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """The answer, every step, the resulting conversation and the token usage.
 
         `on_text` receives the model's answer text as it is generated, `on_step` each step as it happens
-        (for display: a step can take a while on a CPU). Setting `cancel` stops the run: the model stops
-        generating, no further tool starts, and the result ends with `end == "cancelled"`."""
+        (for display: a step can take a while on a CPU), `on_raw` everything the model writes as it writes it
+        (tool-call markup and reasoning included: a draft to watch). Setting `cancel` stops the run: the model
+        stops generating, no further tool starts, and the result ends with `end == "cancelled"`."""
         record = _Record()
-        for step in self._drive(query, history, record, on_text, cancel):
+        for step in self._drive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
@@ -157,7 +159,7 @@ class Agent:
 
         `on_text`, when given, receives the model's answer text as it is generated (a step can take a while
         on a CPU); the steps still carry everything. `cancel`: as in `run_result`."""
-        yield from self._drive(query, history, _Record(), on_text, cancel)
+        yield from self._drive(query, history, _Record(), on_text, _controls(cancel, None))
 
     async def arun(self, query: Query, *, history: Sequence[Message] = ()) -> str:
         """`run` for asyncio: many agents can run at once in one event loop."""
@@ -171,10 +173,11 @@ class Agent:
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
         cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """`run_result` for asyncio. Cancelling it cancels the model request and the tool calls in flight."""
         record = _Record()
-        async for step in self._adrive(query, history, record, on_text, cancel):
+        async for step in self._adrive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
@@ -183,7 +186,7 @@ class Agent:
         cancel: threading.Event | None = None,
     ) -> AsyncIterator[Step]:
         """`run_stream` for asyncio. Leaving early: close it (`contextlib.aclosing`) to stop the work."""
-        async for step in self._adrive(query, history, _Record(), on_text, cancel):
+        async for step in self._adrive(query, history, _Record(), on_text, _controls(cancel, None)):
             yield step
 
     # --- the episode, written once; the drivers do its I/O --------------------------------------------------
@@ -273,7 +276,7 @@ class Agent:
         yield Step(kind="final", index=index, answer=answer, reason="answered when asked, from the tool results")
 
     def _drive(self, query: Query, history: Sequence[Message], record: _Record,
-               on_text: TextCallback | None, cancel: threading.Event | None) -> Iterator[Step]:
+               on_text: TextCallback | None, controls: dict[str, Any]) -> Iterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -282,14 +285,14 @@ class Agent:
             if isinstance(ask, Step):
                 yield ask
                 continue
-            if cancel is not None and cancel.is_set():
+            if "cancel" in controls and controls["cancel"].is_set():
                 yield record.cancelled(episode)
                 return
             try:
                 if isinstance(ask, _Plan):
                     specs = self.tools.specs() if specs is None else specs
                     reply = self.planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
-                                              on_text, **({"cancel": cancel} if cancel is not None else {}))
+                                              on_text, **controls)
                 else:
                     reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
             except RunCancelled:
@@ -297,7 +300,7 @@ class Agent:
                 return
 
     async def _adrive(self, query: Query, history: Sequence[Message], record: _Record,
-                      on_text: TextCallback | None, cancel: threading.Event | None) -> AsyncIterator[Step]:
+                      on_text: TextCallback | None, controls: dict[str, Any]) -> AsyncIterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -306,14 +309,14 @@ class Agent:
             if isinstance(ask, Step):
                 yield ask
                 continue
-            if cancel is not None and cancel.is_set():
+            if "cancel" in controls and controls["cancel"].is_set():
                 yield record.cancelled(episode)
                 return
             try:
                 if isinstance(ask, _Plan):
                     if specs is None:  # listing a provider's tools may start its servers: not on the loop
                         specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
-                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, cancel)
+                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, controls)
                 else:
                     reply = await self.runner.run(ask.calls)
             except RunCancelled:
@@ -321,13 +324,12 @@ class Agent:
                 return
 
     async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None,
-                     cancel: threading.Event | None) -> Turn:
+                     controls: dict[str, Any]) -> Turn:
         args = (self.llm, messages, specs, self.config, on_text)
-        extra = {"cancel": cancel} if cancel is not None else {}
         aplan = getattr(self.planner, "aplan", None)
         if aplan is None:  # a custom planner with only `plan`: run it in a worker thread
-            return await in_thread(lambda: self.planner.plan(*args, **extra))
-        return await aplan(*args, **extra)
+            return await in_thread(lambda: self.planner.plan(*args, **controls))
+        return await aplan(*args, **controls)
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
         messages: list[Message] = []
@@ -442,6 +444,12 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
     prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
     return [*earlier, Message.user(prompt)]
+
+
+def _controls(cancel: threading.Event | None, on_raw: TextCallback | None) -> dict[str, Any]:
+    """The planner's keyword arguments for a run's cancel token and raw-text watcher (only those given, so a
+    custom planner without them still works when they are not used)."""
+    return {k: v for k, v in (("cancel", cancel), ("on_raw", on_raw)) if v is not None}
 
 
 def _drop_unanswered_calls(messages: list[Message]) -> None:

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.vllm_engine import SERVED_MODEL, VLLMNotAvailable, VLLMServer, small_qwen_folder, vllm_python
+from benchmarks.perf.vllm_engine import (
+    SERVED_MODEL,
+    VLLMNotAvailable,
+    VLLMServer,
+    small_qwen_folder,
+    vllm_python,
+)
 
 
 def _unavailable(why: str) -> None:
@@ -23,7 +29,7 @@ def _unavailable(why: str) -> None:
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory) -> Iterator[VLLMServer]:
     """A started vLLM server; closed (its whole process group) at the end of the run. QWEN_AGENT_VLLM_PORT
-    names a vLLM already serving the small Qwen on 127.0.0.1 (as `python -m benchmarks.vllm_engine` starts
+    names a vLLM already serving the small Qwen on 127.0.0.1 (as `python -m benchmarks.perf.vllm_engine` starts
     it) to use instead, when working on these tests."""
     if os.environ.get("QWEN_AGENT_VLLM_PORT"):
         yield VLLMServer.running(int(os.environ["QWEN_AGENT_VLLM_PORT"]))

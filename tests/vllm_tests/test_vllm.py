@@ -16,7 +16,7 @@ import json
 import openai
 import pytest
 
-from benchmarks.server_load import start_server
+from benchmarks.perf.server_load import start_server
 from qwen_agent import Agent
 from qwen_agent.llm.openai_compat import OpenAICompatLLM
 from qwen_agent.schema import GenerationConfig, Message
