@@ -292,8 +292,9 @@ class Agent:
             try:
                 if isinstance(ask, _Plan):
                     specs = self.tools.specs() if specs is None else specs
-                    reply = self.planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
-                                              on_text, **controls)
+                    planner = _answering(self.planner) if ask.answer_turn else self.planner
+                    reply = planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
+                                         on_text, **controls)
                     reply = self._without_calls(reply, specs) if ask.answer_turn else reply
                 else:
                     reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
@@ -318,7 +319,8 @@ class Agent:
                 if isinstance(ask, _Plan):
                     if specs is None:  # listing a provider's tools may start its servers: not on the loop
                         specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
-                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, controls)
+                    reply = await self._aplan(_answering(self.planner) if ask.answer_turn else self.planner,
+                                              ask.messages, [] if ask.answer_turn else specs, on_text, controls)
                     reply = self._without_calls(reply, specs) if ask.answer_turn else reply
                 else:
                     reply = await self.runner.run(ask.calls)
@@ -338,12 +340,12 @@ class Agent:
         message = turn.message.model_copy(update={"content": parsed.content or ""})
         return turn.model_copy(update={"message": message})
 
-    async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None,
-                     controls: dict[str, Any]) -> Turn:
+    async def _aplan(self, planner: Planner, messages: list[Message], specs: list[ToolSpec],
+                     on_text: TextCallback | None, controls: dict[str, Any]) -> Turn:
         args = (self.llm, messages, specs, self.config, on_text)
-        aplan = getattr(self.planner, "aplan", None)
+        aplan = getattr(planner, "aplan", None)
         if aplan is None:  # a custom planner with only `plan`: run it in a worker thread
-            return await in_thread(lambda: self.planner.plan(*args, **controls))
+            return await in_thread(lambda: planner.plan(*args, **controls))
         return await aplan(*args, **controls)
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
@@ -466,6 +468,12 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
     prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
     return [*earlier, Message.user(prompt)]
+
+
+def _answering(planner: Planner) -> Planner:
+    """The planner for the answer turn, which offers no tools (a forced `tool_choice` does not apply there)."""
+    answering = getattr(planner, "answering", None)
+    return answering() if answering else planner
 
 
 def _controls(cancel: threading.Event | None, on_raw: TextCallback | None) -> dict[str, Any]:

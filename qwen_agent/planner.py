@@ -8,6 +8,7 @@ that into whatever the model reads, calls the LLM, and returns the assistant mes
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -79,6 +80,12 @@ class FormatPlanner:
 
     def request(self, llm: LLM, tools: Sequence[ToolSpec]) -> FunctionCallingRequest:
         return build_request(self.format_for(llm), tools, self.tool_choice, self.parallel_tool_calls)
+
+    def answering(self) -> FormatPlanner:
+        """This planner for a turn with no tools on offer (the agent's answer turn): nothing is forced."""
+        planner = copy.copy(self)
+        planner.tool_choice = "none"
+        return planner
 
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,

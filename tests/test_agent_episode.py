@@ -131,6 +131,13 @@ def test_with_skip_repeats_off_the_repeat_runs() -> None:
     assert RUNS == ["Paris", "Paris"] and result.end == "answer"
 
 
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_the_answer_turn_works_with_a_forced_tool_choice(choice: str) -> None:
+    """A forced call is forced once; the answer turn offers no tools, so nothing is forced there."""
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), "14 in Paris."], tool_choice=choice)
+    assert RUNS == ["Paris"] and result.end == "answer_turn" and result.answer == "14 in Paris."
+
+
 def test_max_steps_asks_for_the_answer_from_every_result() -> None:
     script = [call({"city": c}) for c in ("Paris", "Rome", "Oslo")] + ["Paris, Rome and Oslo: 14."]
     llm, result = run(script, query="Weather in Europe?", max_steps=3)
