@@ -120,7 +120,8 @@ class TransformersLLM(LLM):
             at every load.
         constrain_calls: once the model opens a tool call (or from the first token, for a forced one), only
             let it write a call to an offered tool whose arguments match the tool's schema
-            (`qwen_agent.llm.call_grammar`; needs the `grammar` extra, else off with a log line).
+            (`qwen_agent.llm.call_grammar`; needs the `grammar` extra, else off with a warning). An attribute
+            of the same name turns it on and off later.
     """
 
     def __init__(
@@ -244,22 +245,21 @@ class TransformersLLM(LLM):
         self._session = make_session(model, self._logits_kw, compile_len)
         self.compiled = isinstance(self._session, CompiledSession)
         self._lock = threading.Lock()
-        self._call_grammar = self._make_call_grammar(model, codec)
-
-    def _make_call_grammar(self, model: Any, codec: PromptCodec) -> CallGrammar | None:
-        if not self.constrain_calls:
-            logger.info("tool calls unconstrained (constrain_calls=False)")
-            return None
-        if not llguidance_present():
-            logger.info("tool calls unconstrained: pip install 'qwen_agent[grammar]' to constrain them")
-            return None
-        vocab = getattr(model.config, "vocab_size", None) or len(codec.tokenizer)  # type: ignore[attr-defined]
-        return CallGrammar(codec.tokenizer, vocab, sorted(codec.eos_ids))  # type: ignore[attr-defined]
+        self._call_grammar: CallGrammar | None = None  # built at the first constrained call (about a second)
 
     def _call_guide(self, prompt: Prompt) -> CallGuide | None:
         """The constraint of a prompt's tool calls (`ChatPrompt.calls`), when this backend constrains them."""
         calls = getattr(prompt, "calls", None)
-        return self._call_grammar.guide(calls) if self._call_grammar is not None and calls is not None else None
+        if calls is None or not self.constrain_calls:
+            return None
+        if self._call_grammar is None:
+            if not llguidance_present():
+                logger.warning("tool calls unconstrained: pip install 'qwen_agent[grammar]' to constrain them")
+                self.constrain_calls = False
+                return None
+            vocab = getattr(self.model.config, "vocab_size", None) or len(self.codec.tokenizer)  # type: ignore[attr-defined]
+            self._call_grammar = CallGrammar(self.codec.tokenizer, vocab, sorted(self.codec.eos_ids))  # type: ignore[attr-defined]
+        return self._call_grammar.guide(calls)
 
     # --- loading ------------------------------------------------------------------------------------------
     def _load_model(self, transformers: Any, model: str, hub: dict[str, Any], device_map: Any) -> Any:
