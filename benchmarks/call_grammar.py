@@ -31,7 +31,8 @@ SPEED_QUERY = "What's the weather in Paris, Tokyo and Cairo, in celsius, for the
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
 def speed(llm: Any, rounds: int) -> dict[str, Any]:
