@@ -15,16 +15,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from qwen_agent.agent import Agent
 from qwen_agent.errors import QwenAgentError
-from qwen_agent.llm.base import LLM
-from qwen_agent.schema import Message, Step
+from qwen_agent.schema import AgentResult, Message, Step
 from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.tools.registry import ToolRegistry
-from qwen_agent.ui.events import FileInfo, changed_files, history_from_steps, snapshot, step_event
-from qwen_agent.ui.tee import RunCancelled, TeeLLM
+from qwen_agent.ui.events import FileInfo, changed_files, snapshot, step_event
 
 log = logging.getLogger(__name__)
 MAX_FILES_SHOWN = 50  # per tool step; code that writes thousands of files should not flood the page
@@ -40,7 +38,7 @@ class Conversation:
     Args:
         cid: its id (the page keeps it across reloads).
         template: the app's agent; this conversation runs a shallow copy with its own code interpreter
-            (own kernel, own work dir) and the shared model wrapped to stream and stop.
+            (own kernel, own work dir); runs stream through `on_text` and stop through the agent's cancel token.
         model_lock: held while a run uses the model.
     """
 
@@ -55,14 +53,14 @@ class Conversation:
         self._cancel = threading.Event()
         self._busy = False
         self._thread: threading.Thread | None = None
-        self._in_tool = False  # between an action step and its observation
+        self._calls_running = 0  # calls of the last model turn whose observations have not come yet
+        self._before: dict[str, tuple[int, int]] = {}
         self._model_lock = model_lock
         self.agent = self._own_agent(template)
 
     def _own_agent(self, template: Agent) -> Agent:
         agent = copy.copy(template)
         agent.planner = copy.copy(template.planner)  # planners may cache per backend: none shared between runs
-        agent.llm = cast(LLM, TeeLLM(template.llm, self._on_text, self._cancel))
         agent.tools = ToolRegistry(self._own_tool(t) for t in template.tools.entries())
         return agent
 
@@ -129,7 +127,7 @@ class Conversation:
         running = self.running
         if running:
             self._cancel.set()
-            if self._in_tool:  # code that runs long would otherwise hold the stop until its timeout
+            if self._calls_running:  # code that runs long would otherwise hold the stop until its timeout
                 threading.Thread(target=self._interrupt_tool, daemon=True).start()
         return running
 
@@ -138,48 +136,44 @@ class Conversation:
         starts the code is ignored, so one is not enough)."""
         interpreters = [t for t in self.agent.tools.entries() if isinstance(t, CodeInterpreter)]
         deadline = time.monotonic() + max((t.timeout for t in interpreters), default=0)
-        while self._in_tool and self._busy and time.monotonic() < deadline:
+        while self._calls_running and self._busy and time.monotonic() < deadline:
             for t in interpreters:
                 t.interrupt()
             time.sleep(0.5)
 
     def _run(self, text: str) -> None:
-        query = Message.user(text)
-        steps: list[Step] = []
         status = "error"
         try:
             if not self._model_lock.acquire(blocking=False):
                 self.emit({"type": "status", "text": "waiting: another conversation is using the model"})
                 self._model_lock.acquire()
             try:
-                status = self._steps(query, steps)
+                result = self._answer(text)
             finally:
                 self._model_lock.release()
-        except RunCancelled:
-            status = "cancelled"
+            self.history = result.messages
+            status = {"answer": "final", "answer_turn": "final", "cancelled": "cancelled"}.get(result.end, "stopped")
         except Exception as e:  # noqa: BLE001 - the page must hear of any failure, then the user may go on
             log.exception("conversation %s: the run failed", self.id)
             self.emit({"type": "error", "message": _describe(e)})
-        if status != "error":
-            self.history.extend(history_from_steps(query, steps))
         with self._changed:
             self._busy = False
+            self._calls_running = 0
             self.emit({"type": "done", "status": status})
 
-    def _steps(self, query: Message, steps: list[Step]) -> str:
-        before = snapshot(self.work_dir)
-        for step in self.agent.run_stream(query.content or "", history=self.history):
-            if self._cancel.is_set() and step.kind == "action":  # the tool is not run; a finished answer is kept
-                return "cancelled"
-            steps.append(step)
-            self._in_tool = step.kind == "action"
-            self.emit(step_event(step))
-            if step.kind == "observation":
-                self._emit_files(changed_files(self.work_dir, before))
-                before = snapshot(self.work_dir)
-            if step.kind in ("final", "stopped"):
-                return step.kind
-        return "stopped"
+    def _answer(self, text: str) -> AgentResult:
+        self._before = snapshot(self.work_dir)
+        return self.agent.run_result(text, history=self.history, on_text=self._on_text, on_step=self._on_step,
+                                     cancel=self._cancel)
+
+    def _on_step(self, step: Step) -> None:
+        if step.kind == "turn" and step.message is not None:
+            self._calls_running = len(step.message.tool_calls or [])
+        self.emit(step_event(step))
+        if step.kind == "observation":
+            self._calls_running = max(0, self._calls_running - 1)
+            self._emit_files(changed_files(self.work_dir, self._before))
+            self._before = snapshot(self.work_dir)
 
     def _emit_files(self, files: list[FileInfo]) -> None:
         if files:
