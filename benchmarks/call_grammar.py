@@ -53,9 +53,11 @@ def speed(llm: Any, rounds: int) -> dict[str, Any]:
             totals[on][0] += out.usage.completion_tokens
             totals[on][1] += time.perf_counter() - start
     llm.constrain_calls = True
+    if not all(n for n, _ in totals.values()):
+        raise RuntimeError(f"a setting generated no tokens: {totals}")
     rate = {on: n / s for on, (n, s) in totals.items()}
     return {"tokens_per_s_on": rate[True], "tokens_per_s_off": rate[False], "ratio_on_off": rate[True] / rate[False],
-            "load": load()}
+            "tokens": {str(on): n for on, (n, _) in totals.items()}, "load": load()}
 
 
 def invalid_calls(calls: Sequence[Sequence[Any]]) -> int:
@@ -118,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with llm:
         cost = speed(llm, args.speed_rounds)
         print(f"decode tokens/s, forced Hermes call: constrained {cost['tokens_per_s_on']:.1f}, unconstrained "
-              f"{cost['tokens_per_s_off']:.1f}, ratio {cost['ratio_on_off']:.3f} ({cost['load']})", flush=True)
+              f"{cost['tokens_per_s_off']:.1f}, ratio {cost['ratio_on_off']:.3f} (tokens {cost['tokens']}, "
+              f"{cost['load']})", flush=True)
         if args.skip_accuracy:
             return 0
         rows = accuracy(llm, [f.strip() for f in args.formats.split(",") if f.strip()], args.limit, args.max_steps)
