@@ -15,10 +15,10 @@ import sys
 from langchain_core.prompts import PromptTemplate
 from langchain_core.tools import tool
 
+from qwen_agent.formats.react import parse_react
 from qwen_agent.integrations.langchain import QwenAgentLLM
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import REACT_TEMPLATE
-from qwen_agent.react import parse_react
 
 # Qwen's ReAct wording, in LangChain's variable names, ending where the model continues.
 TEMPLATE = (

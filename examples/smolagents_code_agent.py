@@ -7,7 +7,7 @@ Run: pip install 'qwen_agent[smolagents]'
 from smolagents import CodeAgent
 
 from qwen_agent import tool
-from qwen_agent.hf_agent.smolagents_adapter import QwenModel, to_smolagents_tool
+from qwen_agent.integrations.smolagents import QwenModel, to_smolagents_tool
 from qwen_agent.settings import Settings
 
 

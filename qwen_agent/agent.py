@@ -21,9 +21,10 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.grounding import conversation_text, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
-from qwen_agent.prompts.answer_turn import answer_turn_prompt
+from qwen_agent.prompts.answer_turn import answer_turn_prompt, ungrounded_prompt
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import (
     AgentResult,
@@ -136,14 +137,16 @@ class Agent:
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
         cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """The answer, every step, the resulting conversation and the token usage.
 
         `on_text` receives the model's answer text as it is generated, `on_step` each step as it happens
-        (for display: a step can take a while on a CPU). Setting `cancel` stops the run: the model stops
-        generating, no further tool starts, and the result ends with `end == "cancelled"`."""
+        (for display: a step can take a while on a CPU), `on_raw` everything the model writes as it writes it
+        (tool-call markup and reasoning included: a draft to watch). Setting `cancel` stops the run: the model
+        stops generating, no further tool starts, and the result ends with `end == "cancelled"`."""
         record = _Record()
-        for step in self._drive(query, history, record, on_text, cancel):
+        for step in self._drive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
@@ -156,7 +159,7 @@ class Agent:
 
         `on_text`, when given, receives the model's answer text as it is generated (a step can take a while
         on a CPU); the steps still carry everything. `cancel`: as in `run_result`."""
-        yield from self._drive(query, history, _Record(), on_text, cancel)
+        yield from self._drive(query, history, _Record(), on_text, _controls(cancel, None))
 
     async def arun(self, query: Query, *, history: Sequence[Message] = ()) -> str:
         """`run` for asyncio: many agents can run at once in one event loop."""
@@ -170,10 +173,11 @@ class Agent:
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
         cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """`run_result` for asyncio. Cancelling it cancels the model request and the tool calls in flight."""
         record = _Record()
-        async for step in self._adrive(query, history, record, on_text, cancel):
+        async for step in self._adrive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
@@ -182,7 +186,7 @@ class Agent:
         cancel: threading.Event | None = None,
     ) -> AsyncIterator[Step]:
         """`run_stream` for asyncio. Leaving early: close it (`contextlib.aclosing`) to stop the work."""
-        async for step in self._adrive(query, history, _Record(), on_text, cancel):
+        async for step in self._adrive(query, history, _Record(), on_text, _controls(cancel, None)):
             yield step
 
     # --- the episode, written once; the drivers do its I/O --------------------------------------------------
@@ -191,12 +195,28 @@ class Agent:
         record.messages = messages
         ran = _Ran()
         index = 0
+        confirmed = False  # an ungrounded call was put to the model once in this episode
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            turn: Turn = yield _Plan(messages)
+            restate = self.policy.restate_results and ran.calls
+            turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls, follow_up=True) if restate else messages)
             record.usage = record.usage + turn.usage
             yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                        seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
             calls = turn.message.tool_calls or []
+            if calls and self.policy.confirm_ungrounded and not confirmed:
+                text = conversation_text(messages)
+                doubtful = [c for c in calls if not ran.has(c) and is_ungrounded(c, text)]
+                if doubtful:
+                    confirmed = True
+                    for call in doubtful:
+                        yield Step(kind="notice", index=index, decision="ungrounded_call", tool_call=call,
+                                   reason="call not run: its arguments appear nowhere in the conversation; the "
+                                          "model was asked to confirm it or answer directly")
+                    turn = yield _Plan([*messages, Message.user(ungrounded_prompt(doubtful))])
+                    record.usage = record.usage + turn.usage
+                    yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+                               seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+                    calls = turn.message.tool_calls or []
             if not calls:
                 messages.append(turn.message)
                 record.end = "answer"
@@ -256,7 +276,7 @@ class Agent:
         yield Step(kind="final", index=index, answer=answer, reason="answered when asked, from the tool results")
 
     def _drive(self, query: Query, history: Sequence[Message], record: _Record,
-               on_text: TextCallback | None, cancel: threading.Event | None) -> Iterator[Step]:
+               on_text: TextCallback | None, controls: dict[str, Any]) -> Iterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -265,14 +285,14 @@ class Agent:
             if isinstance(ask, Step):
                 yield ask
                 continue
-            if cancel is not None and cancel.is_set():
+            if "cancel" in controls and controls["cancel"].is_set():
                 yield record.cancelled(episode)
                 return
             try:
                 if isinstance(ask, _Plan):
                     specs = self.tools.specs() if specs is None else specs
                     reply = self.planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
-                                              on_text, **({"cancel": cancel} if cancel is not None else {}))
+                                              on_text, **controls)
                 else:
                     reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
             except RunCancelled:
@@ -280,7 +300,7 @@ class Agent:
                 return
 
     async def _adrive(self, query: Query, history: Sequence[Message], record: _Record,
-                      on_text: TextCallback | None, cancel: threading.Event | None) -> AsyncIterator[Step]:
+                      on_text: TextCallback | None, controls: dict[str, Any]) -> AsyncIterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -289,14 +309,14 @@ class Agent:
             if isinstance(ask, Step):
                 yield ask
                 continue
-            if cancel is not None and cancel.is_set():
+            if "cancel" in controls and controls["cancel"].is_set():
                 yield record.cancelled(episode)
                 return
             try:
                 if isinstance(ask, _Plan):
                     if specs is None:  # listing a provider's tools may start its servers: not on the loop
                         specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
-                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, cancel)
+                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, controls)
                 else:
                     reply = await self.runner.run(ask.calls)
             except RunCancelled:
@@ -304,13 +324,12 @@ class Agent:
                 return
 
     async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None,
-                     cancel: threading.Event | None) -> Turn:
+                     controls: dict[str, Any]) -> Turn:
         args = (self.llm, messages, specs, self.config, on_text)
-        extra = {"cancel": cancel} if cancel is not None else {}
         aplan = getattr(self.planner, "aplan", None)
         if aplan is None:  # a custom planner with only `plan`: run it in a worker thread
-            return await in_thread(lambda: self.planner.plan(*args, **extra))
-        return await aplan(*args, **extra)
+            return await in_thread(lambda: self.planner.plan(*args, **controls))
+        return await aplan(*args, **controls)
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
         messages: list[Message] = []
@@ -360,10 +379,17 @@ class EpisodePolicy:
         answer_turn: when the model only repeats itself (every call of a turn already ran, or every new call
             brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
             answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
+        restate_results: every turn after tool results is asked as the question and the results so far stated
+            plainly in one user message, the tools still on offer, instead of the native call/result history.
+        confirm_ungrounded: a call none of whose argument values appears in the conversation
+            (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
+            values from the request or answer directly; what it then calls runs.
     """
 
     skip_repeats: bool = True
     answer_turn: bool = True
+    restate_results: bool = False
+    confirm_ungrounded: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,13 +435,21 @@ class _Ran:
         return self.calls[-1][1].content or "" if self.calls else ""
 
 
-def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]]) -> list[Message]:
+def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]], *,
+                         follow_up: bool = False) -> list[Message]:
     """The conversation for the answer turn: earlier exchanges without their tool traffic, then one user message
     with this question and every result, stated plainly."""
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
-    return [*earlier, Message.user(answer_turn_prompt(messages[last_user].content or "", results))]
+    prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
+    return [*earlier, Message.user(prompt)]
+
+
+def _controls(cancel: threading.Event | None, on_raw: TextCallback | None) -> dict[str, Any]:
+    """The planner's keyword arguments for a run's cancel token and raw-text watcher (only those given, so a
+    custom planner without them still works when they are not used)."""
+    return {k: v for k, v in (("cancel", cancel), ("on_raw", on_raw)) if v is not None}
 
 
 def _drop_unanswered_calls(messages: list[Message]) -> None:

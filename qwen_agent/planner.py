@@ -32,11 +32,13 @@ TextCallback = Callable[[str], None]
 class Planner(Protocol):
     """Plans one turn. May also define `async def aplan(...)` with the same arguments; without it, the async
     agent runs `plan` in a worker thread. With `cancel` set, a planner raises `RunCancelled` as soon as it can
-    (between streamed pieces)."""
+    (between streamed pieces); `on_raw` receives the model's raw text as it comes. The agent passes these two
+    only when its caller gave them."""
 
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn: ...
 
 
@@ -81,12 +83,15 @@ class FormatPlanner:
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn:
         """One turn. With `on_text`, the model's answer text is passed to it as it streams, and a turn that
         starts repeating a call it already made is cut there (small models loop). With `cancel`, the turn is
-        streamed and `RunCancelled` raised once it is set (the model stops generating)."""
-        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel)
-        if on_text is None and cancel is None:
+        streamed and `RunCancelled` raised once it is set (the model stops generating). `on_raw` receives
+        every piece of the model's text, markup included."""
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel,
+                            on_raw)
+        if turn.plain:
             gen = llm.generate(turn.prompt, stop=turn.stop, config=config)
             return turn.read(gen.text, gen.usage)
         chunks = llm.stream(turn.prompt, stop=turn.stop, config=config)
@@ -101,10 +106,12 @@ class FormatPlanner:
     async def aplan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
         on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn:
         """`plan` for asyncio."""
-        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel)
-        if on_text is None and cancel is None:
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel,
+                            on_raw)
+        if turn.plain:
             gen = await llm.agenerate(turn.prompt, stop=turn.stop, config=config)
             return turn.read(gen.text, gen.usage)
         async with aclosing(llm.astream(turn.prompt, stop=turn.stop, config=config)) as chunks:
@@ -118,12 +125,15 @@ class _PendingTurn:
     """One turn between asking and reading: the rendered prompt, and the streamed text read as it comes."""
 
     def __init__(self, req: FunctionCallingRequest, messages: Sequence[Message], extra_stop: list[str],
-                 on_text: TextCallback | None, cancel: threading.Event | None) -> None:
+                 on_text: TextCallback | None, cancel: threading.Event | None,
+                 on_raw: TextCallback | None = None) -> None:
         rendered = req.render(messages, extra_stop)
         self.prompt, self.stop = rendered.prompt, rendered.stop
         self.req = req
         self.on_text = on_text or _ignore
+        self.on_raw = on_raw or _ignore
         self.cancel = cancel
+        self.plain = on_text is None and cancel is None and on_raw is None  # nobody watches: no need to stream
         self.reader = ToolCallStream(req)
         self.usage: Usage | None = None
         self.started = time.monotonic()
@@ -146,6 +156,8 @@ class _PendingTurn:
             raise RunCancelled("stopped by the user")
         if self.first_token is None and chunk.text:
             self.first_token = time.monotonic() - self.started
+        if chunk.text:
+            self.on_raw(chunk.text)
         shown = self.reader.feed(chunk.text)
         if shown:
             self.on_text(shown)

@@ -1,4 +1,4 @@
-"""Constrained tool calls (`qwen_agent.llm.call_grammar`) on a tiny random-weight Qwen2 checkpoint: whatever the
+"""Constrained tool calls (`qwen_agent.llm.local.call_grammar`) on a tiny random-weight Qwen2 checkpoint: whatever the
 random model wants, a call it is held to parses and validates against the tool's schema; free text is left alone;
 a forced call is held from its first token; the continuous batch holds its rows the same way."""
 
@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("llguidance")
 jsonschema = pytest.importorskip("jsonschema")
 
-from qwen_agent.llm.transformers import TransformersLLM  # noqa: E402
+from qwen_agent.llm.local.transformers import TransformersLLM  # noqa: E402
 
 WEATHER = ToolSpec(name="get_weather", description="Weather forecast for a city.", parameters={
     "type": "object",
@@ -131,7 +131,7 @@ def test_an_unenforceable_schema_falls_back_to_any_object(tiny, caplog):
                                                                              "pattern": "(?<=a)b"}}})
     request = build_request(get_format("hermes"), [odd], "required")
     rendered = request.render(QUESTION)
-    with caplog.at_level(logging.WARNING, logger="qwen_agent.llm.call_grammar"):
+    with caplog.at_level(logging.WARNING, logger="qwen_agent.llm.local.call_grammar"):
         out = tiny.generate(rendered.prompt, config=SAMPLED[0])
     calls = request.read(out.text).message.tool_calls or []
     assert [c.name for c in calls] == ["odd"] and isinstance(calls[0].parsed_arguments(), dict), out.text

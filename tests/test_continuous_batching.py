@@ -1,4 +1,4 @@
-"""Continuous batching (`qwen_agent.llm.continuous`) on a tiny random Qwen2 checkpoint: rows that join a running
+"""Continuous batching (`qwen_agent.llm.local.continuous`) on a tiny random Qwen2 checkpoint: rows that join a running
 decode loop, stop early or leave write exactly what the same request writes alone."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from qwen_agent.errors import ContextLengthError
-from qwen_agent.llm.decoding import common_prefix_len
+from qwen_agent.llm.local.decoding import common_prefix_len
 from qwen_agent.schema import GenerationConfig, Message
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from qwen_agent.llm.transformers import TransformersLLM  # noqa: E402
+from qwen_agent.llm.local.transformers import TransformersLLM  # noqa: E402
 
 PROMPT = "Question: What is 21 * 2?\nThought: I should use the calculator.\nAction:"
 GREEDY = GenerationConfig(max_tokens=24)

@@ -1,4 +1,4 @@
-"""Single-query attention packed by key/value head on the CPU (qwen_agent.llm.cpu_attention), against attention
+"""Single-query attention packed by key/value head on the CPU (qwen_agent.llm.local.cpu_attention), against attention
 written out from its definition, and a whole model against the same model on transformers' own SDPA."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers.masking_utils")
 
-from qwen_agent.llm.cpu_attention import NAME, packed_decode_attention, register  # noqa: E402
+from qwen_agent.llm.local.cpu_attention import NAME, packed_decode_attention, register  # noqa: E402
 
 
 class _Layer(torch.nn.Module):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_agent.llm.decoding import PrefixCache, TextTail, common_prefix_len, make_generator, sample_next
+from qwen_agent.llm.local.decoding import (
+    PrefixCache,
+    TextTail,
+    common_prefix_len,
+    make_generator,
+    sample_next,
+)
 from qwen_agent.schema import GenerationConfig
 
 torch = pytest.importorskip("torch")

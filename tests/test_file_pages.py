@@ -1,4 +1,4 @@
-"""Handing a mapped checkpoint's pages back to the kernel (qwen_agent.llm.file_pages), on real mappings."""
+"""Handing a mapped checkpoint's pages back to the kernel (qwen_agent.llm.local.file_pages), on real mappings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from qwen_agent.llm.file_pages import CheckpointPages, file_backed_ranges  # noqa: E402
+from qwen_agent.llm.local.file_pages import CheckpointPages, file_backed_ranges  # noqa: E402
 
 MAPS = """\
 55d0c0000000-55d0c0021000 r--p 00000000 fd:01 1311 /usr/bin/python3.11
@@ -60,7 +60,7 @@ def test_quantizing_a_mapped_checkpoint_hands_its_pages_back(tiny_qwen2_dir, mon
     file pages; with it they go, and the embeddings read back from the file still hold the same values."""
     from transformers import AutoModelForCausalLM
 
-    from qwen_agent.llm import quantize
+    from qwen_agent.llm.local import quantize
 
     def file_pages_kept_by_quantizing() -> tuple[int, torch.Tensor]:
         model = AutoModelForCausalLM.from_pretrained(tiny_qwen2_dir, dtype=torch.float32)
@@ -81,7 +81,7 @@ def test_quantizing_a_mapped_checkpoint_hands_its_pages_back(tiny_qwen2_dir, mon
 
 def test_without_proc_nothing_is_advised_and_nothing_breaks(monkeypatch, tmp_path):
     """A sandbox without /proc: quantizing still works, it just keeps the pages."""
-    from qwen_agent.llm import file_pages
+    from qwen_agent.llm.local import file_pages
 
     def unreadable(self, *args, **kwargs):
         raise PermissionError("/proc/self/maps")

@@ -12,7 +12,7 @@ smolagents = pytest.importorskip("smolagents")
 from qwen_agent import Message, ScriptedLLM, tool  # noqa: E402
 from qwen_agent.errors import MissingDependencyError  # noqa: E402
 from qwen_agent.hf_agent import HfAgent  # noqa: E402
-from qwen_agent.hf_agent.smolagents_adapter import (  # noqa: E402
+from qwen_agent.integrations.smolagents import (  # noqa: E402
     QwenModel,
     from_smolagents_tool,
     to_qwen_messages,
@@ -145,6 +145,6 @@ def test_bridged_tool_validates_arguments() -> None:
 
 def test_missing_smolagents_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "smolagents", None)
-    monkeypatch.delitem(sys.modules, "qwen_agent.hf_agent.smolagents_adapter")
+    monkeypatch.delitem(sys.modules, "qwen_agent.integrations.smolagents")
     with pytest.raises(MissingDependencyError, match=r"pip install 'qwen_agent\[smolagents\]'"):
-        importlib.import_module("qwen_agent.hf_agent.smolagents_adapter")
+        importlib.import_module("qwen_agent.integrations.smolagents")

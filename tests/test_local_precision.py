@@ -19,7 +19,7 @@ from qwen_agent.schema import GenerationConfig, Message
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from qwen_agent.llm.transformers import TransformersLLM  # noqa: E402
+from qwen_agent.llm.local.transformers import TransformersLLM  # noqa: E402
 
 PROMPT = "Question: What is 21 * 2?\nThought: I should use the calculator.\nAction:"
 GREEDY = GenerationConfig(max_tokens=16)
@@ -58,7 +58,7 @@ def _last_logits(llm: TransformersLLM, ids, split: int | None = None):
 
 def test_prefix_reuse_in_int8_over_bf16_stays_within_bf16_precision(tiny_qwen2_dir):
     """Int8 over bf16 prefills a whole prompt with the dense matmul but a short new suffix with the int8 kernel
-    (see qwen_agent.llm.quantize), so reuse is not bit-exact there (on random weights greedy text can then
+    (see qwen_agent.llm.local.quantize), so reuse is not bit-exact there (on random weights greedy text can then
     drift). What reuse adds must stay below what bf16 itself costs against float32."""
     ids = None
     with TransformersLLM(str(tiny_qwen2_dir), dtype="bfloat16", quantize="int8", config=GREEDY) as llm:
@@ -74,9 +74,9 @@ def test_prefix_reuse_in_int8_over_bf16_stays_within_bf16_precision(tiny_qwen2_d
 
 
 def test_int8_quantizes_every_linear_layer_and_logs_it(tiny_qwen2_dir, caplog):
-    from qwen_agent.llm.quantize import Int8Linear
+    from qwen_agent.llm.local.quantize import Int8Linear
 
-    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.transformers"):
+    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.local.transformers"):
         llm = TransformersLLM(str(tiny_qwen2_dir), dtype="bfloat16", quantize="int8", config=GREEDY)
     with llm:
         assert not [m for m in llm.model.modules() if isinstance(m, torch.nn.Linear)]
@@ -131,7 +131,7 @@ def test_gguf_conversion_is_cached(tiny_qwen2_gguf, tmp_path, caplog):
     gguf = tmp_path / "model.gguf"
     shutil.copy(tiny_qwen2_gguf, gguf)
     cache = tmp_path / "converted"
-    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.gguf"):
+    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.local.gguf"):
         with get_llm("transformers", model=str(gguf), dtype="float32", gguf_cache_dir=cache, config=GREEDY) as a:
             first = a.generate("the weather").text
         with get_llm("transformers", model=str(gguf), dtype="float32", gguf_cache_dir=cache, config=GREEDY) as b:
@@ -144,7 +144,7 @@ def test_gguf_conversion_is_cached(tiny_qwen2_gguf, tmp_path, caplog):
 
 
 def test_gguf_without_the_gguf_package(tiny_qwen2_gguf, monkeypatch):
-    import qwen_agent.llm.gguf as gguf_module
+    import qwen_agent.llm.local.gguf as gguf_module
 
     monkeypatch.setattr(gguf_module, "package_installed", lambda name: name != "gguf")
     with pytest.raises(MissingDependencyError, match=r"'gguf'.*qwen_agent\[local\]") as info:

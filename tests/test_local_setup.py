@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_agent.errors import ConfigurationError, MissingDependencyError
-from qwen_agent.llm.local_setup import (
+from qwen_agent.llm.local.local_setup import (
     Machine,
     check_checkpoint_path,
     choose_attn_implementation,
@@ -180,7 +180,7 @@ def test_probe_reads_this_machines_cpu():
     pytest.importorskip("torch")
     from pathlib import Path
 
-    from qwen_agent.llm.local_setup import probe_machine
+    from qwen_agent.llm.local.local_setup import probe_machine
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     has = "avx512_bf16" in flags or "amx_bf16" in flags
@@ -188,7 +188,7 @@ def test_probe_reads_this_machines_cpu():
 
 
 def test_check_quantize():
-    from qwen_agent.llm.local_setup import check_quantize
+    from qwen_agent.llm.local.local_setup import check_quantize
 
     check_quantize(None, gptq=True)
     check_quantize("int8", gptq=False)
@@ -211,7 +211,7 @@ def test_gguf_paths(tmp_path):
 
 
 def test_quantize_auto_is_int8_only_on_a_cpu_with_native_bf16_and_the_kernel():
-    from qwen_agent.llm.local_setup import choose_quantize
+    from qwen_agent.llm.local.local_setup import choose_quantize
 
     assert choose_quantize("auto", "cpu", CPU_AVX512_BF16, gptq=False, kernel=True)[0] == "int8"
     assert choose_quantize("auto", "cpu", CPU_AVX512_BF16, gptq=False, kernel=False) == (

@@ -9,7 +9,7 @@ import pytest
 
 from qwen_agent.formats.template import ChatTemplateFormat
 from qwen_agent.function_calling import build_request
-from qwen_agent.llm.prompt_codec import HFCodec, template_tool_format
+from qwen_agent.llm.local.prompt_codec import HFCodec, template_tool_format
 from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec
 from tests.conftest import QWEN2_CHAT_TEMPLATE
 

@@ -1,4 +1,4 @@
-"""Int8 Linear layers (qwen_agent.llm.quantize): values worked out by hand, and error bounds reasoned from the
+"""Int8 Linear layers (qwen_agent.llm.local.quantize): values worked out by hand, and error bounds reasoned from the
 quantization step (each weight is off by at most half its row's scale)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from qwen_agent.llm.quantize import (  # noqa: E402
+from qwen_agent.llm.local.quantize import (  # noqa: E402
     KERNEL_IN_MULTIPLE,
     KERNEL_MAX_ROWS,
     Int8Linear,

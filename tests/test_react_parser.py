@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_agent.formats.react import _parse
+from qwen_agent.formats.react import _parse, clean_action_input, clean_tool_name, parse_react
 from qwen_agent.jsonish import loads_object
-from qwen_agent.react import clean_action_input, clean_tool_name, parse_react
 
 W = '{"city": "Hangzhou"}'
 # (id, model text, expected kind, expected [(tool, parsed args)], expected answer)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from qwen_agent.llm import get_llm
-from qwen_agent.llm.local_setup import probe_machine
+from qwen_agent.llm.local.local_setup import probe_machine
 from qwen_agent.schema import GenerationConfig
 from qwen_agent.settings import Settings
 

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import _harness as h
 from benchmarks import tool_use
-from qwen_agent.llm.decoding import RepetitionPenalty, checkpoint_config, sample_next
+from qwen_agent.llm.local.decoding import RepetitionPenalty, checkpoint_config, sample_next
 from qwen_agent.schema import GenerationConfig
 
 torch = pytest.importorskip("torch")
@@ -79,7 +79,7 @@ def penalised_dir(tmp_path_factory, tiny_qwen2_dir):
 
 @pytest.fixture(scope="module")
 def penalised_llm(penalised_dir):
-    from qwen_agent.llm.transformers import TransformersLLM
+    from qwen_agent.llm.local.transformers import TransformersLLM
 
     with TransformersLLM(str(penalised_dir), dtype="float32", reuse_prefix=False) as llm:
         yield llm

@@ -10,14 +10,14 @@ import pytest
 
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
 from qwen_agent.llm import get_llm
-from qwen_agent.llm.decoding import common_prefix_len
-from qwen_agent.llm.local_setup import package_installed
+from qwen_agent.llm.local.decoding import common_prefix_len
+from qwen_agent.llm.local.local_setup import package_installed
 from qwen_agent.schema import GenerationConfig, Message
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from qwen_agent.llm.transformers import TransformersLLM  # noqa: E402
+from qwen_agent.llm.local.transformers import TransformersLLM  # noqa: E402
 
 PROMPT = "Question: What is 21 * 2?\nThought: I should use the calculator.\nAction:"
 N = 24
@@ -47,11 +47,11 @@ def free_text(fresh):
 
 
 def test_loads_like_a_user_does(llm, tiny_qwen2_dir, caplog):
-    from qwen_agent.llm.local_setup import probe_machine
+    from qwen_agent.llm.local.local_setup import probe_machine
 
     assert (llm.device, llm.dtype, llm.attn_implementation) == ("cpu", "float32", "sdpa_cpu_decode")
     assert llm.model_name == str(tiny_qwen2_dir)
-    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.transformers"):
+    with caplog.at_level(logging.INFO, logger="qwen_agent.llm.local.transformers"):
         default = TransformersLLM(str(tiny_qwen2_dir))
         default.close()
     native = probe_machine().cpu_bf16 is not None

@@ -1,7 +1,6 @@
-"""HuggingFace-agent mode: run/chat prompts, code extraction, a restricted evaluator, a smolagents adapter.
+"""HuggingFace-agent mode: run/chat prompts, code extraction, a restricted evaluator.
 
-The smolagents adapter (`qwen_agent.hf_agent.smolagents_adapter`) is not imported here: it needs the optional
-`smolagents` package.
+The smolagents adapter lives beside LangChain's, in `qwen_agent.integrations.smolagents`.
 """
 
 from qwen_agent.hf_agent.agent import HfAgent, HfAgentResult, parse_chat, parse_run, tool_function

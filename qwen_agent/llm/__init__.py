@@ -11,7 +11,7 @@ from qwen_agent.llm.scripted import ScriptedLLM
 # backend name -> "module:class". Imported only when asked for, so `import qwen_agent` stays light.
 BACKENDS: dict[str, str] = {
     "openai": "qwen_agent.llm.openai_compat:OpenAICompatLLM",
-    "transformers": "qwen_agent.llm.transformers:TransformersLLM",
+    "transformers": "qwen_agent.llm.local.transformers:TransformersLLM",
 }
 
 

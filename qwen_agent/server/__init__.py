@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 _NAMES = {"create_app": "qwen_agent.server.app", "APIError": "qwen_agent.server.protocol",
-          "ServerThread": "qwen_agent.server.runner", "serve": "qwen_agent.server.runner"}
+          "ServerThread": "qwen_agent.server.serving", "serve": "qwen_agent.server.serving"}
 
 
 def __getattr__(name: str) -> Any:

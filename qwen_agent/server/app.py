@@ -19,8 +19,13 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
-from qwen_agent.server.limits import Limits, RequestLimitsMiddleware, bearer_problem, cap_token_counter
 from qwen_agent.server.openapi import install_openapi
+from qwen_agent.server.request_limits import (
+    Limits,
+    RequestLimitsMiddleware,
+    bearer_problem,
+    cap_token_counter,
+)
 from qwen_agent.server.worker import ModelWorker
 from qwen_agent.settings import DEFAULT_MODEL
 

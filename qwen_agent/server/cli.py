@@ -90,7 +90,7 @@ def build_llm(args: argparse.Namespace) -> Any:
 def run_serve(args: argparse.Namespace) -> int:
     """Build the backend and serve it until interrupted. Returns the exit status."""
     from qwen_agent.server import create_app, serve
-    from qwen_agent.server.limits import Limits
+    from qwen_agent.server.request_limits import Limits
 
     llm = build_llm(args)
     limits = Limits(max_request_bytes=args.max_request_bytes) if args.max_request_bytes else Limits()

@@ -127,7 +127,7 @@ def test_an_http_session_that_ends_gives_its_kernel_back():
     import time
 
     from qwen_agent.mcp_server import PythonMCPServer
-    from qwen_agent.server.runner import ServerThread
+    from qwen_agent.server.serving import ServerThread
 
     with PythonMCPServer(pool_size=1) as server:
         thread = ServerThread(server.http_app(), port=free_port()).start()

@@ -27,7 +27,7 @@ pytest.importorskip("transformers")
     ],
 )
 def test_context_window_of_takes_the_smaller_sane_limit(max_positions, model_max_length, window):
-    from qwen_agent.llm.transformers import context_window_of
+    from qwen_agent.llm.local.transformers import context_window_of
 
     assert context_window_of(max_positions, model_max_length) == window
 
@@ -59,7 +59,7 @@ def test_server_over_a_local_checkpoint_rejects_prompts_over_its_window(tiny_qwe
 
 
 def test_text_that_cannot_fit_is_not_tokenized():
-    from qwen_agent.server.limits import cap_token_counter
+    from qwen_agent.server.request_limits import cap_token_counter
 
     seen: list[int] = []
 

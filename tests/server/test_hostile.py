@@ -15,7 +15,7 @@ import pytest
 
 from qwen_agent.llm.scripted import ScriptedLLM
 from qwen_agent.server import ServerThread, create_app
-from qwen_agent.server.limits import Limits
+from qwen_agent.server.request_limits import Limits
 from tests.server.conftest import MODEL
 from tests.server.rawhttp import RawConnection
 
@@ -396,7 +396,7 @@ def test_a_client_without_the_key_gets_401_before_its_body_is_read():
 
 
 def test_middleware_on_a_non_json_app_checks_sizes_only():
-    from qwen_agent.server.limits import RequestLimitsMiddleware
+    from qwen_agent.server.request_limits import RequestLimitsMiddleware
 
     async def echo_length(scope, receive, send):  # an ASGI app that answers how many body bytes it got
         if scope["type"] != "http":

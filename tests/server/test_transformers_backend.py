@@ -1,6 +1,6 @@
 """The real local path: the server over TransformersLLM with a tiny random-weight Qwen2 model.
 
-Needs `qwen_agent.llm.transformers` and the `tiny_qwen2_dir` fixture (tests/conftest.py); skipped with the
+Needs `qwen_agent.llm.local.transformers` and the `tiny_qwen2_dir` fixture (tests/conftest.py); skipped with the
 reason when either is not there yet.
 """
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tiny_server(request):
-    if importlib.util.find_spec("qwen_agent.llm.transformers") is None:
-        pytest.skip("qwen_agent.llm.transformers (TransformersLLM) is not on this branch yet")
+    if importlib.util.find_spec("qwen_agent.llm.local.transformers") is None:
+        pytest.skip("qwen_agent.llm.local.transformers (TransformersLLM) is not on this branch yet")
     try:
         model_dir = request.getfixturevalue("tiny_qwen2_dir")
     except pytest.FixtureLookupError:

@@ -201,7 +201,7 @@ def test_the_command_serves_the_page_over_a_model_server(tmp_path) -> None:
         port = s.getsockname()[1]
         s.close()
         cmd = [sys.executable, "-m", "qwen_agent.cli", "ui", "--base-url", upstream.base_url, "--model", "m",
-               "--no-browser", "--port", str(port)]
+               "--no-browser", "--port", str(port), "--data-dir", str(tmp_path)]
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
         try:
             assert f"http://127.0.0.1:{port}/ui/" in proc.stderr.readline()

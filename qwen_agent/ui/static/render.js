@@ -106,6 +106,7 @@ const Render = (() => {
     }
 
     on_step(ev) {
+      if (ev.kind === "stopped" && ev.reason === "cancelled") return;  // on_done keeps the cut draft and says so
       this.endDraft();
       const turn = this.currentTurn();
       const handler = this["step_" + ev.kind];
@@ -167,6 +168,11 @@ const Render = (() => {
     on_error(ev) {
       this.freezeDraft("cut off by the error below:");
       this.currentTurn().append(el("div", "note error", "&#9888; " + esc(ev.message)));
+    }
+
+    on_interrupted(ev) {
+      this.freezeDraft("cut off:");
+      this.currentTurn().append(el("div", "note warn interrupted", "&#9888; " + esc(ev.text)));
     }
 
     on_done(ev) {

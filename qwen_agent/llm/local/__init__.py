@@ -1,0 +1,1 @@
+"""The local engine behind `get_llm("transformers")`: loading, precision, KV sessions, batching, decoding."""
