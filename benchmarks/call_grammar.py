@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks import _harness as h
-from benchmarks import real_tool_use as rtu
+from benchmarks.tool_use import real_tool_use as rtu
 from qwen_agent import GenerationConfig, get_llm
 from qwen_agent.function_calling import build_request
 from qwen_agent.llm.base import LLM
