@@ -23,7 +23,16 @@ from qwen_agent.formats.template import ChatTemplateFormat
 from qwen_agent.formats.thinking import THINK_CLOSE, THINK_OPEN, split_thinking
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import Lang
-from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
+from qwen_agent.schema import (
+    CallConstraint,
+    ChatPrompt,
+    Message,
+    ToolCall,
+    ToolSpec,
+    Turn,
+    Usage,
+    normalize_tool_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +114,19 @@ class FunctionCallingRequest:
         r = self.format.render(messages, self.tools, self.choice)
         stop = [*extra_stop, *(w for w in r.stop if w not in extra_stop)]
         prompt = r.prompt
-        if r.prefill:  # the assistant turn the backend continues
-            tail = [*prompt, Message.assistant(r.prefill)]
-            prompt = ChatPrompt(tail, prompt.tools, prompt.tool_choice) if isinstance(prompt, ChatPrompt) else tail
+        tail = [*prompt, Message.assistant(r.prefill)] if r.prefill else list(prompt)  # the turn the backend continues
+        if isinstance(prompt, ChatPrompt) or self.uses_tools:
+            prompt = ChatPrompt(tail, getattr(prompt, "tools", ()), getattr(prompt, "tool_choice", None),
+                                calls=self._constraint(r.prefill) if self.uses_tools else None)
+        else:
+            prompt = tail
         return Rendered(prompt, tuple(stop), r.prefill)
+
+    def _constraint(self, prefill: str) -> CallConstraint:
+        """What a call must look like this turn: a forced function's call can only name that function."""
+        tools = [t for t in self.tools if self.choice.mode != "function" or t.name == self.choice.name]
+        fmt = getattr(self.format, "inner", self.format)  # a chat template renders; the inner format is written
+        return CallConstraint(format=fmt.name, tools=tuple(tools), prefill=prefill)
 
     def for_turn(self, messages: Sequence[Message]) -> FunctionCallingRequest:
         """This request as the next turn of `messages` needs it; two rules stop a model from looping:
