@@ -35,7 +35,8 @@ SAMPLED = [GenerationConfig(max_tokens=80, temperature=1.0, seed=seed) for seed 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_qwen2_dir):
-    with TransformersLLM(str(tiny_qwen2_dir), dtype="float32", config=GenerationConfig(max_tokens=80)) as llm:
+    with TransformersLLM(str(tiny_qwen2_dir), dtype="float32", config=GenerationConfig(max_tokens=80),
+                         constrain_calls=True) as llm:
         yield llm
 
 

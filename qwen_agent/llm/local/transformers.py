@@ -120,8 +120,9 @@ class TransformersLLM(LLM):
             at every load.
         constrain_calls: once the model opens a tool call (or from the first token, for a forced one), only
             let it write a call to an offered tool whose arguments match the tool's schema
-            (`qwen_agent.llm.local.call_grammar`; needs the `grammar` extra, else off with a warning). An attribute
-            of the same name turns it on and off later.
+            (`qwen_agent.llm.local.call_grammar`; needs the `grammar` extra, else off with a warning). Off by
+            default until its accuracy on the real models is measured (docs/local-backend.md). An attribute of the
+            same name turns it on and off later.
     """
 
     def __init__(
@@ -141,7 +142,7 @@ class TransformersLLM(LLM):
         revision: str | None = None,
         quantize: str | None = None,
         gguf_cache_dir: str | Path | None = None,
-        constrain_calls: bool = True,
+        constrain_calls: bool = False,
     ) -> None:
         super().__init__(config)
         torch, transformers = _import_torch_transformers()
@@ -200,7 +201,7 @@ class TransformersLLM(LLM):
         compile_decode: bool = False,
         max_cache_len: int = 8192,
         model_name: str | None = None,
-        constrain_calls: bool = True,
+        constrain_calls: bool = False,
     ) -> TransformersLLM:
         """Wrap a model already in memory (e.g. built from a config, or loaded with custom options).
 
