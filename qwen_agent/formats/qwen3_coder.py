@@ -106,7 +106,7 @@ class Qwen3CoderFormat(NativeFormat):
     """
 
     name: ClassVar[str] = "qwen3_coder"
-    call_markers: ClassVar[tuple[str, ...]] = (CALL_OPEN, FUNCTION_OPEN)
+    call_markers: tuple[str, ...] = (CALL_OPEN, FUNCTION_OPEN)
 
     def __init__(self, *, default_system: str = CODER_DEFAULT_SYSTEM, think_opened: bool = False) -> None:
         super().__init__(think_opened=think_opened)
