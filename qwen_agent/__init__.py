@@ -4,7 +4,7 @@ Importing the package loads no model, kernel, server or heavy dependency; see `q
 `qwen_agent.tools` and `qwen_agent.Agent`.
 """
 
-from qwen_agent.agent import Agent
+from qwen_agent.agent import Agent, EpisodePolicy
 from qwen_agent.errors import QwenAgentError
 from qwen_agent.llm import LLM, ScriptedLLM, get_llm
 from qwen_agent.planner import FormatPlanner, FunctionCallingPlanner, ReactPlanner
@@ -17,6 +17,7 @@ __all__ = [
     "LLM",
     "Agent",
     "AgentResult",
+    "EpisodePolicy",
     "FormatPlanner",
     "FunctionCallingPlanner",
     "GenerationConfig",

@@ -13,17 +13,30 @@ and the async ones never block it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qwen_agent.aio import in_thread, run_sync
-from qwen_agent.errors import ConfigurationError
+from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.grounding import conversation_text, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
+from qwen_agent.prompts.answer_turn import answer_turn_prompt, ungrounded_prompt
 from qwen_agent.prompts.react import Lang
-from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, ToolSpec, Turn, Usage
+from qwen_agent.schema import (
+    AgentResult,
+    EpisodeEnd,
+    GenerationConfig,
+    Message,
+    Step,
+    ToolCall,
+    ToolSpec,
+    Turn,
+    Usage,
+)
 from qwen_agent.tools.registry import ToolLike, ToolRegistry
 from qwen_agent.tools.runner import ToolOutcome, ToolRunner, check_tool_settings
 
@@ -52,7 +65,9 @@ class Agent:
             for that call only. None: no deadline.
         lang: a shortcut for ReAct in that language ("en" or "zh") when no tool_format is given.
         planner: a custom planner; replaces the four settings above.
-        max_steps: model turns allowed per run; reaching it ends with a partial result, not an exception.
+        max_steps: model turns allowed per run (the answer turn, when asked, comes on top); see `policy`.
+        policy: the loop's remedies for a small model's habits (`EpisodePolicy`: repeated calls not run again,
+            an answer turn when the model only repeats itself or runs out of steps); all on by default.
         config: generation settings passed to the LLM.
         max_observation_chars: longer tool results are cut in the middle (head and tail kept, the cut said) so
             one tool cannot flood the context window; 0 disables.
@@ -75,6 +90,7 @@ class Agent:
         parallel_tools: bool = True,
         max_parallel_tools: int = 8,
         tool_timeout: float | None = 120.0,
+        policy: EpisodePolicy | None = None,
     ) -> None:
         if max_steps < 1:
             raise ConfigurationError("max_steps must be at least 1")
@@ -95,6 +111,7 @@ class Agent:
         self.parallel_tools = parallel_tools
         self.max_parallel_tools = max_parallel_tools
         self.tool_timeout = tool_timeout
+        self.policy = policy or EpisodePolicy()
 
     @property
     def runner(self) -> ToolRunner:
@@ -119,24 +136,30 @@ class Agent:
         history: Sequence[Message] = (),
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """The answer, every step, the resulting conversation and the token usage.
 
         `on_text` receives the model's answer text as it is generated, `on_step` each step as it happens
-        (for display: a step can take a while on a CPU)."""
+        (for display: a step can take a while on a CPU), `on_raw` everything the model writes as it writes it
+        (tool-call markup and reasoning included: a draft to watch). Setting `cancel` stops the run: the model
+        stops generating, no further tool starts, and the result ends with `end == "cancelled"`."""
         record = _Record()
-        for step in self._drive(query, history, record, on_text):
+        for step in self._drive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
     def run_stream(
-        self, query: Query, *, history: Sequence[Message] = (), on_text: TextCallback | None = None
+        self, query: Query, *, history: Sequence[Message] = (), on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Step]:
-        """Yield `action`, `observation`, and finally one `final` or `stopped` step.
+        """Yield a `turn` step per model turn, an `observation` per tool call, `notice`s for what the loop
+        decided, and finally one `final` or `stopped` step (see `Step`).
 
         `on_text`, when given, receives the model's answer text as it is generated (a step can take a while
-        on a CPU); the steps still carry everything."""
-        yield from self._drive(query, history, _Record(), on_text)
+        on a CPU); the steps still carry everything. `cancel`: as in `run_result`."""
+        yield from self._drive(query, history, _Record(), on_text, _controls(cancel, None))
 
     async def arun(self, query: Query, *, history: Sequence[Message] = ()) -> str:
         """`run` for asyncio: many agents can run at once in one event loop."""
@@ -149,50 +172,111 @@ class Agent:
         history: Sequence[Message] = (),
         on_text: TextCallback | None = None,
         on_step: Callable[[Step], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> AgentResult:
         """`run_result` for asyncio. Cancelling it cancels the model request and the tool calls in flight."""
         record = _Record()
-        async for step in self._adrive(query, history, record, on_text):
+        async for step in self._adrive(query, history, record, on_text, _controls(cancel, on_raw)):
             record.add(step, on_step)
         return record.result()
 
     async def astream(
-        self, query: Query, *, history: Sequence[Message] = (), on_text: TextCallback | None = None
+        self, query: Query, *, history: Sequence[Message] = (), on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> AsyncIterator[Step]:
         """`run_stream` for asyncio. Leaving early: close it (`contextlib.aclosing`) to stop the work."""
-        async for step in self._adrive(query, history, _Record(), on_text):
+        async for step in self._adrive(query, history, _Record(), on_text, _controls(cancel, None)):
             yield step
 
     # --- the episode, written once; the drivers do its I/O --------------------------------------------------
     def _episode(self, query: Query, history: Sequence[Message], record: _Record) -> Generator[Any, Any, None]:
         messages = self._start(query, history)
         record.messages = messages
+        ran = _Ran()
         index = 0
-        last_observation: str | None = None
-        for _ in range(self.max_steps):
-            turn: Turn = yield _Plan(messages)
+        confirmed = False  # an ungrounded call was put to the model once in this episode
+        for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
+            restate = self.policy.restate_results and ran.calls
+            turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls, follow_up=True) if restate else messages)
             record.usage = record.usage + turn.usage
-            messages.append(turn.message)
+            yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+                       seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
             calls = turn.message.tool_calls or []
+            if calls and self.policy.confirm_ungrounded and not confirmed:
+                text = conversation_text(messages)
+                doubtful = [c for c in calls if not ran.has(c) and is_ungrounded(c, text)]
+                if doubtful:
+                    confirmed = True
+                    for call in doubtful:
+                        yield Step(kind="notice", index=index, decision="ungrounded_call", tool_call=call,
+                                   reason="call not run: its arguments appear nowhere in the conversation; the "
+                                          "model was asked to confirm it or answer directly")
+                    turn = yield _Plan([*messages, Message.user(ungrounded_prompt(doubtful))])
+                    record.usage = record.usage + turn.usage
+                    yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+                               seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+                    calls = turn.message.tool_calls or []
             if not calls:
-                yield Step(kind="final", index=index, thought=turn.thought, answer=turn.message.content or "",
-                           raw=turn.raw)
+                messages.append(turn.message)
+                record.end = "answer"
+                yield Step(kind="final", index=index, answer=turn.message.content or "", reason="the model answered")
                 return
-            for batch in [calls] if self.parallel_tools else [[call] for call in calls]:
-                for i, call in enumerate(batch):
-                    yield Step(kind="action", index=index + i, thought=turn.thought, tool_call=call, raw=turn.raw)
+            repeats = {c.id for c in calls if self.policy.skip_repeats and ran.has(c)}
+            for call in calls:
+                if call.id in repeats:
+                    yield Step(kind="notice", index=index, decision="repeat_not_run", tool_call=call,
+                               reason="repeated call not run again: the same call already ran in this episode")
+            if len(repeats) == len(calls):  # the model only repeats itself: its turn is left out
+                break
+            messages.append(turn.message)
+            results: dict[str, Message] = {}
+            fresh = [c for c in calls if c.id not in repeats]
+            for batch in [fresh] if self.parallel_tools else [[call] for call in fresh]:
                 outcomes: list[ToolOutcome] = yield _Tools(batch)
                 for call, outcome in zip(batch, outcomes, strict=True):
-                    messages.append(Message.tool(outcome.observation, tool_call_id=call.id, name=call.name))
+                    results[call.id] = Message.tool(outcome.observation, tool_call_id=call.id, name=call.name)
                     yield Step(kind="observation", index=index, tool_call=call, observation=outcome.observation,
-                               is_error=outcome.is_error)
-                    last_observation = outcome.observation
-                    index += 1
-        reason = f"stopped after {self.max_steps} model turns without a final answer"
-        yield Step(kind="stopped", index=index, answer=last_observation or "", reason=reason)
+                               is_error=outcome.is_error, seconds=outcome.seconds)
+            stale = self.policy.answer_turn and all(ran.returned(results[c.id]) for c in fresh)
+            for call in calls:  # results in call order; a repeat is answered with its earlier result
+                result = results.get(call.id) or ran.result_of(call, call.id)
+                messages.append(result)
+                ran.add(call, result)
+            if stale:  # every new call brought back what an earlier call already did: nothing more to learn
+                break
+        else:
+            index = self.max_steps - 1
+            yield Step(kind="notice", index=index, decision="max_steps",
+                       reason=f"{self.max_steps} model turns without a final answer")
+        yield from self._answer_turn(messages, ran, index + 1, record)
+
+    def _answer_turn(self, messages: list[Message], ran: _Ran, index: int,
+                     record: _Record) -> Generator[Any, Any, None]:
+        """Ask for the answer with no tools on offer and the results stated plainly (or stop, when that is
+        turned off or nothing ran)."""
+        if not self.policy.answer_turn or not ran.calls:
+            record.end = "max_steps"
+            yield Step(kind="stopped", index=index, answer=ran.last_observation, reason="no final answer")
+            return
+        yield Step(kind="notice", index=index, decision="answer_turn",
+                   reason="asked the model for its answer from the tool results, with no tools on offer")
+        turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls), answer_turn=True)
+        record.usage = record.usage + turn.usage
+        yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+                   seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+        answer = (turn.message.content or "").strip()
+        if not answer:
+            record.end = "max_steps"
+            yield Step(kind="stopped", index=index, answer=ran.last_observation,
+                       reason="the model gave no answer when asked for one")
+            return
+        messages.append(Message.assistant(answer, None, turn.message.reasoning_content))
+        record.end = "answer_turn"
+        yield Step(kind="final", index=index, answer=answer, reason="answered when asked, from the tool results")
 
     def _drive(self, query: Query, history: Sequence[Message], record: _Record,
-               on_text: TextCallback | None) -> Iterator[Step]:
+               on_text: TextCallback | None, controls: dict[str, Any]) -> Iterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -200,15 +284,23 @@ class Agent:
             reply = None
             if isinstance(ask, Step):
                 yield ask
-            elif isinstance(ask, _Plan):
-                specs = self.tools.specs() if specs is None else specs
-                args = (self.llm, ask.messages, specs, self.config)
-                reply = self.planner.plan(*args, on_text) if on_text else self.planner.plan(*args)
-            else:
-                reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
+                continue
+            if "cancel" in controls and controls["cancel"].is_set():
+                yield record.cancelled(episode)
+                return
+            try:
+                if isinstance(ask, _Plan):
+                    specs = self.tools.specs() if specs is None else specs
+                    reply = self.planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
+                                              on_text, **controls)
+                else:
+                    reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
+            except RunCancelled:
+                yield record.cancelled(episode)
+                return
 
     async def _adrive(self, query: Query, history: Sequence[Message], record: _Record,
-                      on_text: TextCallback | None) -> AsyncIterator[Step]:
+                      on_text: TextCallback | None, controls: dict[str, Any]) -> AsyncIterator[Step]:
         episode = self._episode(query, history, record)
         specs: list[ToolSpec] | None = None
         reply: Any = None
@@ -216,19 +308,28 @@ class Agent:
             reply = None
             if isinstance(ask, Step):
                 yield ask
-            elif isinstance(ask, _Plan):
-                if specs is None:  # listing a provider's tools may start its servers: not on the loop
-                    specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
-                reply = await self._aplan(ask.messages, specs, on_text)
-            else:
-                reply = await self.runner.run(ask.calls)
+                continue
+            if "cancel" in controls and controls["cancel"].is_set():
+                yield record.cancelled(episode)
+                return
+            try:
+                if isinstance(ask, _Plan):
+                    if specs is None:  # listing a provider's tools may start its servers: not on the loop
+                        specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
+                    reply = await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, controls)
+                else:
+                    reply = await self.runner.run(ask.calls)
+            except RunCancelled:
+                yield record.cancelled(episode)
+                return
 
-    async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None) -> Turn:
-        args = (self.llm, messages, specs, self.config)
+    async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None,
+                     controls: dict[str, Any]) -> Turn:
+        args = (self.llm, messages, specs, self.config, on_text)
         aplan = getattr(self.planner, "aplan", None)
         if aplan is None:  # a custom planner with only `plan`: run it in a worker thread
-            return await in_thread(lambda: self.planner.plan(*args, on_text) if on_text else self.planner.plan(*args))
-        return await (aplan(*args, on_text) if on_text else aplan(*args))
+            return await in_thread(lambda: self.planner.plan(*args, **controls))
+        return await aplan(*args, **controls)
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
         messages: list[Message] = []
@@ -243,12 +344,6 @@ class Agent:
         if not any(m.role == "user" for m in messages):
             raise ConfigurationError("the conversation has no user message to answer")
         return messages
-
-    def call_tool(self, call: ToolCall) -> tuple[str, bool]:
-        """Run one call (under the tool deadline); returns (observation, is_error). Failures become text the
-        model can act on."""
-        outcome = run_sync(lambda: self.runner.run_one(call))
-        return outcome.observation, outcome.is_error
 
     def close(self) -> None:
         """Close tools that hold resources (kernels, MCP servers) and the LLM."""
@@ -274,10 +369,35 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class EpisodePolicy:
+    """The loop's remedies for a small model's habits, each measured on real Qwens and each can be turned off.
+
+    Args:
+        skip_repeats: a call identical to one already run in this episode (same tool, same arguments after
+            normalisation: key order, case and spaces of strings, 1 vs 1.0) is not run again; its earlier
+            result answers it (a `notice` step says so). A call with other arguments runs.
+        answer_turn: when the model only repeats itself (every call of a turn already ran, or every new call
+            brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
+            answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
+        restate_results: every turn after tool results is asked as the question and the results so far stated
+            plainly in one user message, the tools still on offer, instead of the native call/result history.
+        confirm_ungrounded: a call none of whose argument values appears in the conversation
+            (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
+            values from the request or answer directly; what it then calls runs.
+    """
+
+    skip_repeats: bool = True
+    answer_turn: bool = True
+    restate_results: bool = False
+    confirm_ungrounded: bool = False
+
+
+@dataclass(frozen=True)
 class _Plan:
-    """The episode asks for one model turn over `messages`."""
+    """The episode asks for one model turn over `messages` (with no tools when `answer_turn`)."""
 
     messages: list[Message]
+    answer_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,6 +405,60 @@ class _Tools:
     """The episode asks for these calls' outcomes, in call order."""
 
     calls: list[ToolCall]
+
+
+class _Ran:
+    """The calls run in this episode and their results, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[ToolCall, Message]] = []
+        self._by_identity: dict[tuple[str, str], Message] = {}
+
+    def has(self, call: ToolCall) -> bool:
+        return call.identity() in self._by_identity
+
+    def result_of(self, call: ToolCall, call_id: str) -> Message:
+        earlier = self._by_identity[call.identity()]
+        return Message.tool(earlier.content or "", tool_call_id=call_id, name=call.name)
+
+    def returned(self, result: Message) -> bool:
+        """An earlier call of the same tool returned exactly this."""
+        return any(r.name == result.name and r.content == result.content for _, r in self.calls)
+
+    def add(self, call: ToolCall, result: Message) -> None:
+        if not self.has(call):
+            self.calls.append((call, result))
+            self._by_identity[call.identity()] = result
+
+    @property
+    def last_observation(self) -> str:
+        return self.calls[-1][1].content or "" if self.calls else ""
+
+
+def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]], *,
+                         follow_up: bool = False) -> list[Message]:
+    """The conversation for the answer turn: earlier exchanges without their tool traffic, then one user message
+    with this question and every result, stated plainly."""
+    last_user = max(i for i, m in enumerate(messages) if m.role == "user")
+    earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
+    results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
+    prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
+    return [*earlier, Message.user(prompt)]
+
+
+def _controls(cancel: threading.Event | None, on_raw: TextCallback | None) -> dict[str, Any]:
+    """The planner's keyword arguments for a run's cancel token and raw-text watcher (only those given, so a
+    custom planner without them still works when they are not used)."""
+    return {k: v for k, v in (("cancel", cancel), ("on_raw", on_raw)) if v is not None}
+
+
+def _drop_unanswered_calls(messages: list[Message]) -> None:
+    """Remove a last assistant turn whose calls did not all get results (a run stopped before its tools ran),
+    so the conversation can be continued: chat templates and servers expect every call to be answered."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    calls = messages[last].tool_calls if last >= 0 else None
+    if calls and len(messages) - last - 1 < len(calls):
+        del messages[last:]
 
 
 def _next(episode: Generator[Any, Any, None], reply: Any) -> Any:
@@ -300,13 +474,22 @@ class _Record:
         self.messages: list[Message] = []
         self.usage = Usage()
         self.steps: list[Step] = []
+        self.end: EpisodeEnd = "max_steps"
 
     def add(self, step: Step, on_step: Callable[[Step], None] | None) -> None:
         self.steps.append(step)
         if on_step is not None:
             on_step(step)
 
+    def cancelled(self, episode: Generator[Any, Any, None]) -> Step:
+        """The step that ends a cancelled run (the episode is closed; nothing more is asked)."""
+        episode.close()
+        self.end = "cancelled"
+        _drop_unanswered_calls(self.messages)
+        index = self.steps[-1].index if self.steps else 0
+        return Step(kind="stopped", index=index, answer="", reason="cancelled")
+
     def result(self) -> AgentResult:
         last = self.steps[-1]
         return AgentResult(answer=last.answer or "", finished=last.kind == "final", steps=self.steps,
-                           messages=self.messages, usage=self.usage)
+                           messages=self.messages, usage=self.usage, end=self.end)

@@ -121,10 +121,13 @@ def _build_agent(args: argparse.Namespace) -> Agent:
 def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:
     """Show one agent event, whatever format the model wrote it in. `answer_shown`: the final answer was
     already streamed, so only a line break ends it."""
-    if step.kind == "action" and step.tool_call is not None:
-        if step.thought:
-            print(f"[thinking] {step.thought}", file=out)
-        print(f"-> {step.tool_call.name}({step.tool_call.arguments})", file=out)
+    if step.kind == "turn" and step.message is not None and step.message.tool_calls:
+        if step.message.reasoning_content:
+            print(f"[thinking] {step.message.reasoning_content}", file=out)
+        for call in step.message.tool_calls:
+            print(f"-> {call.name}({call.arguments})", file=out)
+    elif step.kind == "notice":
+        print(f"[{step.reason}]", file=out)
     elif step.kind == "observation":
         print(f"<- {step.tool_call.name if step.tool_call else 'tool'}: {step.observation}", file=out)
     elif step.kind == "final":
@@ -153,7 +156,8 @@ def answer(agent: Agent, query: str, history: Sequence[Message] = (), out: TextI
 
     def show(step: Step) -> None:
         print_step(step, out, answer_shown=step.kind == "final" and echo.shown)
-        echo.shown = False
+        if step.kind != "turn" or (step.message is not None and step.message.tool_calls):
+            echo.shown = False  # what was streamed belonged to this step; the answer turn streams anew
 
     return agent.run_result(query, history=history, on_text=echo, on_step=show)
 

@@ -72,6 +72,10 @@ class MCPToolError(ToolError):
     message to the model as the observation, so that it can act on it."""
 
 
+class RunCancelled(QwenAgentError):
+    """The run was stopped through its cancel token (`Agent.run_result(..., cancel=event)`)."""
+
+
 class ParseError(QwenAgentError):
     """Model text could not be read as the expected format (only raised by strict helpers)."""
 

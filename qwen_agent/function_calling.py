@@ -10,7 +10,6 @@ user's `tool_format` choice ("auto", "hermes", "qwen3_coder", "react", "server")
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,7 +131,7 @@ class FunctionCallingRequest:
         usage = usage or Usage()
         if not self.uses_tools:  # no tool markup is read; only reasoning is kept apart
             reasoning, content = self.format.split_reasoning(text)
-            return Turn(message=Message.assistant(content, None, reasoning), raw=text, usage=usage, thought=reasoning)
+            return Turn(message=Message.assistant(content, None, reasoning), raw=text, usage=usage)
         parsed = self.format.parse(text, tools=self.tools, prefill=self.prefill)
         calls = _distinct(parsed.tool_calls)
         if calls and (not self.parallel_tool_calls or self.choice.mode == "function"):
@@ -140,7 +139,7 @@ class FunctionCallingRequest:
         calls = [c.model_copy(update={"name": self._canonical_name(c.name)}) for c in calls]
         content = parsed.content or (None if calls else "")
         message = Message.assistant(content, calls, parsed.reasoning)
-        return Turn(message=message, raw=self.prefill + text, usage=usage, thought=parsed.reasoning)
+        return Turn(message=message, raw=self.prefill + text, usage=usage)
 
     def _canonical_name(self, name: str) -> str:
         """The offered tool's exact name when `name` is a variant of it (case, quotes, '-' for '_')."""
@@ -148,18 +147,13 @@ class FunctionCallingRequest:
         return next((t.name for t in self.tools if normalize_tool_name(t.name) == wanted), name)
 
 
-def _call_key(call: ToolCall) -> tuple[str, str]:
-    args = call.parsed_arguments()
-    return call.name, json.dumps(args, sort_keys=True) if args is not None else call.arguments.strip()
-
-
 def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
     """The calls without exact repeats (same tool, same arguments): a model stuck repeating itself."""
     seen: set[tuple[str, str]] = set()
     out = []
     for c in calls:
-        if _call_key(c) not in seen:
-            seen.add(_call_key(c))
+        if c.identity() not in seen:
+            seen.add(c.identity())
             out.append(c)
     return out
 

@@ -8,10 +8,13 @@ that into whatever the model reads, calls the LLM, and returns the assistant mes
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from typing import Any, Protocol
 
+from qwen_agent.errors import RunCancelled
 from qwen_agent.formats import ToolFormat
 from qwen_agent.function_calling import (
     FunctionCallingRequest,
@@ -28,11 +31,14 @@ TextCallback = Callable[[str], None]
 
 class Planner(Protocol):
     """Plans one turn. May also define `async def aplan(...)` with the same arguments; without it, the async
-    agent runs `plan` in a worker thread."""
+    agent runs `plan` in a worker thread. With `cancel` set, a planner raises `RunCancelled` as soon as it can
+    (between streamed pieces); `on_raw` receives the model's raw text as it comes. The agent passes these two
+    only when its caller gave them."""
 
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
-        on_text: TextCallback | None = None,
+        on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn: ...
 
 
@@ -76,28 +82,36 @@ class FormatPlanner:
 
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
-        on_text: TextCallback | None = None,
+        on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn:
         """One turn. With `on_text`, the model's answer text is passed to it as it streams, and a turn that
-        starts repeating a call it already made is cut there (small models loop)."""
-        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text)
-        if on_text is None:
+        starts repeating a call it already made is cut there (small models loop). With `cancel`, the turn is
+        streamed and `RunCancelled` raised once it is set (the model stops generating). `on_raw` receives
+        every piece of the model's text, markup included."""
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel,
+                            on_raw)
+        if turn.plain:
             gen = llm.generate(turn.prompt, stop=turn.stop, config=config)
             return turn.read(gen.text, gen.usage)
         chunks = llm.stream(turn.prompt, stop=turn.stop, config=config)
-        for chunk in chunks:
-            if turn.feed(chunk):
-                chunks.close()  # the model is repeating a call: stop generating, keep what it asked for
-                break
+        try:
+            for chunk in chunks:
+                if turn.feed(chunk):
+                    break  # the model is repeating a call: stop generating, keep what it asked for
+        finally:
+            chunks.close()
         return turn.finish()
 
     async def aplan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
-        on_text: TextCallback | None = None,
+        on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
+        on_raw: TextCallback | None = None,
     ) -> Turn:
         """`plan` for asyncio."""
-        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text)
-        if on_text is None:
+        turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel,
+                            on_raw)
+        if turn.plain:
             gen = await llm.agenerate(turn.prompt, stop=turn.stop, config=config)
             return turn.read(gen.text, gen.usage)
         async with aclosing(llm.astream(turn.prompt, stop=turn.stop, config=config)) as chunks:
@@ -111,19 +125,39 @@ class _PendingTurn:
     """One turn between asking and reading: the rendered prompt, and the streamed text read as it comes."""
 
     def __init__(self, req: FunctionCallingRequest, messages: Sequence[Message], extra_stop: list[str],
-                 on_text: TextCallback | None) -> None:
+                 on_text: TextCallback | None, cancel: threading.Event | None,
+                 on_raw: TextCallback | None = None) -> None:
         rendered = req.render(messages, extra_stop)
         self.prompt, self.stop = rendered.prompt, rendered.stop
         self.req = req
         self.on_text = on_text or _ignore
+        self.on_raw = on_raw or _ignore
+        self.cancel = cancel
+        self.plain = on_text is None and cancel is None and on_raw is None  # nobody watches: no need to stream
         self.reader = ToolCallStream(req)
         self.usage: Usage | None = None
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+
+    def _timed(self, turn: Turn) -> Turn:
+        return turn.model_copy(update={"seconds": time.monotonic() - self.started,
+                                       "first_token_seconds": self.first_token})
 
     def read(self, text: str, usage: Usage | None) -> Turn:
-        return self.req.read(text, usage)
+        return self._timed(self.req.read(text, usage))
 
     def feed(self, chunk: Chunk) -> bool:
-        """Show what is new; True when the model started repeating a call and generation should stop."""
+        """Show what is new; True when the model started repeating a call and generation should stop.
+
+        Raises:
+            RunCancelled: the run's cancel token is set.
+        """
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelled("stopped by the user")
+        if self.first_token is None and chunk.text:
+            self.first_token = time.monotonic() - self.started
+        if chunk.text:
+            self.on_raw(chunk.text)
         shown = self.reader.feed(chunk.text)
         if shown:
             self.on_text(shown)
@@ -134,7 +168,7 @@ class _PendingTurn:
         rest, turn = self.reader.finish(self.usage)
         if rest:
             self.on_text(rest)
-        return turn
+        return self._timed(turn)
 
 
 def _ignore(text: str) -> None:

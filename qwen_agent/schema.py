@@ -38,6 +38,13 @@ class ToolCall(BaseModel):
         `Tool.call` reads one more shape: raw text for a tool whose only parameter is a string."""
         return loads_object(self.arguments) if self.arguments.strip() else {}
 
+    def identity(self) -> tuple[str, str]:
+        """What makes two calls the same call: the tool, and the arguments after normalisation (key order,
+        case and surrounding spaces of strings, 1 vs 1.0); unreadable arguments by their stripped text."""
+        args = self.parsed_arguments()
+        text = json.dumps(_normalised(args), sort_keys=True) if args is not None else self.arguments.strip()
+        return normalize_tool_name(self.name), text
+
     # --- OpenAI wire format: the one place `tool_calls` entries are written and read ----------------------
     def to_openai(self) -> dict[str, Any]:
         return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
@@ -49,6 +56,20 @@ class ToolCall(BaseModel):
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise ValueError(f"tool_calls[{index}] has no function name")
         return cls(name=fn["name"], arguments=_arguments_text(fn.get("arguments")), id=item.get("id") or new_call_id())
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().casefold()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _normalised(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalised(v) for v in value]
+    return value
 
 
 def _arguments_text(arguments: Any) -> str:
@@ -243,27 +264,41 @@ class Chunk(BaseModel):
     usage: Usage | None = None
 
 
-StepKind = Literal["action", "observation", "final", "stopped"]
+StepKind = Literal["turn", "observation", "notice", "final", "stopped"]
+
+#: what the loop decided on its own (a `notice` step's `decision`)
+Decision = Literal["repeat_not_run", "answer_turn", "max_steps", "ungrounded_call"]
+
+#: how an episode ended (`AgentResult.end`)
+EpisodeEnd = Literal["answer", "answer_turn", "max_steps", "cancelled"]
 
 
 class Step(BaseModel):
-    """One event of the agent loop.
+    """One event of the agent loop; the data itself, so a consumer never rebuilds the conversation.
 
-    - `action`: the model asked for a tool (`thought`, `tool_call`).
-    - `observation`: the tool ran (`tool_call`, `observation`, `is_error`).
-    - `final`: the model gave its answer (`thought`, `answer`).
-    - `stopped`: the loop ended without a final answer (`answer` holds a partial result, `reason` why).
+    - `turn`: a model turn (`message`: the assistant message with its content, `reasoning_content` and every
+      call of the turn; `raw`, `usage`, `seconds` in the model, `first_token_seconds` when streamed).
+    - `observation`: a tool ran (`tool_call`, `observation`, `is_error`, `seconds` in the tool).
+    - `notice`: the loop decided something (`decision`, `reason` in words, `tool_call` when about one call).
+    - `final`: the episode ended with an answer (`answer`; `reason` says how it was had).
+    - `stopped`: it ended without one (`answer` holds a partial result, `reason` why).
+
+    `index` is the number of the model turn the step belongs to, from 0.
     """
 
     kind: StepKind
     index: int
-    thought: str = ""
+    message: Message | None = None
     tool_call: ToolCall | None = None
     observation: str | None = None
     is_error: bool = False
+    decision: Decision | None = None
     answer: str | None = None
     reason: str | None = None
     raw: str = ""
+    usage: Usage | None = None
+    seconds: float | None = None
+    first_token_seconds: float | None = None
 
 
 class ChatPrompt(list):  # noqa: FURB189 - a list so every backend and the server's worker take it unchanged
@@ -284,14 +319,16 @@ class Turn(BaseModel):
     message: Message
     raw: str
     usage: Usage = Field(default_factory=Usage)
-    thought: str = ""
+    seconds: float | None = None  # wall time of the model call
+    first_token_seconds: float | None = None  # until its first text, when streamed
 
 
 class AgentResult(BaseModel):
     """Everything one run produced."""
 
     answer: str
-    finished: bool
+    finished: bool  # an answer was had (`end` says how)
     steps: list[Step]
     messages: list[Message]
     usage: Usage = Field(default_factory=Usage)
+    end: EpisodeEnd = "answer"

@@ -7,6 +7,8 @@
 | QWEN_AGENT_MODEL        | model name on the server, or checkpoint path / hub id | Qwen2.5-7B-Instruct          |
 | QWEN_AGENT_API_KEY      | API key for the server (falls back to OPENAI_API_KEY) | "EMPTY"                      |
 | QWEN_AGENT_CACHE        | where fetched models are kept (else XDG_CACHE_HOME)   | ~/.cache/qwen_agent          |
+| QWEN_AGENT_DATA         | where `qwen-agent ui` keeps conversations (else       | ~/.local/share/qwen_agent    |
+|                         | XDG_DATA_HOME)                                        |                              |
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Settings(BaseModel):
     model: str = DEFAULT_MODEL
     api_key: str = "EMPTY"
     cache_dir: Path = Path.home() / ".cache" / "qwen_agent"
+    data_dir: Path = Path.home() / ".local" / "share" / "qwen_agent"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +48,7 @@ class Settings(BaseModel):
             model=env.get("QWEN_AGENT_MODEL", DEFAULT_MODEL),
             api_key=env.get("QWEN_AGENT_API_KEY") or env.get("OPENAI_API_KEY") or "EMPTY",
             cache_dir=_cache_dir(env),
+            data_dir=_data_dir(env),
         )
 
     def make_llm(self, quantize: str | None = None) -> LLM:
@@ -69,6 +73,14 @@ def _cache_dir(env: Mapping[str, str]) -> Path:
     if env.get("XDG_CACHE_HOME"):
         return Path(env["XDG_CACHE_HOME"]) / "qwen_agent"
     return Path.home() / ".cache" / "qwen_agent"
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    if env.get("QWEN_AGENT_DATA"):
+        return Path(env["QWEN_AGENT_DATA"])
+    if env.get("XDG_DATA_HOME"):
+        return Path(env["XDG_DATA_HOME"]) / "qwen_agent"
+    return Path.home() / ".local" / "share" / "qwen_agent"
 
 
 def quantize_for(backend: str, flag: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_agent import Agent, Message, ScriptedLLM, tool
+from qwen_agent import Agent, EpisodePolicy, Message, ScriptedLLM, tool
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.prompts.react import STOP_WORDS
 
@@ -40,8 +40,11 @@ def run(responses: list[str], tools=(get_weather, add), **kw):  # noqa: ANN001, 
 def test_happy_path_and_prompt() -> None:
     llm, result = run([call("get_weather", '{"city": "Hangzhou"}'), FINAL])
     assert result.finished and result.answer == "done"
-    assert [s.kind for s in result.steps] == ["action", "observation", "final"]
+    assert [s.kind for s in result.steps] == ["turn", "observation", "turn", "final"]
+    assert result.steps[0].message.tool_calls[0].name == "get_weather"
+    assert result.steps[0].message.reasoning_content == "t"  # the Thought
     assert result.steps[1].observation == "Hangzhou: sunny, 25C"
+    assert result.end == "answer"
     first_prompt, stop = llm.calls[0]
     assert stop == STOP_WORDS
     user = first_prompt[-1].content
@@ -69,28 +72,31 @@ def test_model_fixable_errors_become_observations(response: str, expected: str) 
     assert expected in llm.calls[1][0][-1].content
 
 
-def test_max_steps_ends_with_partial_result() -> None:
+def test_max_steps_without_the_answer_turn_ends_with_partial_result() -> None:
     calls = [call("add", '{"a": 1, "b": 1}'), call("add", '{"a": 1, "b": 2}'), call("add", '{"a": 2, "b": 2}')]
-    llm, result = run(calls, max_steps=3)  # new results each turn (a repeated one would end the calls)
-    assert not result.finished
+    llm, result = run(calls, max_steps=3, policy=EpisodePolicy(answer_turn=False))
+    assert not result.finished and result.end == "max_steps"
     assert result.steps[-1].kind == "stopped"
     assert result.answer == "4"
-    assert "3 model turns" in result.steps[-1].reason
+    notice = result.steps[-2]
+    assert (notice.kind, notice.decision) == ("notice", "max_steps") and "3 model turns" in notice.reason
     assert len(llm.calls) == 3
 
 
 def test_parallel_calls_run_together_and_report_in_call_order() -> None:
     two = call("add", '{"a": 1, "b": 2}') + "\n" + 'Action: get_weather\nAction Input: {"city": "Oslo"}'
     _, result = run([two, FINAL])
-    assert [(s.kind, s.index, s.observation) for s in result.steps[:4]] == [
-        ("action", 0, None), ("action", 1, None), ("observation", 0, "3"), ("observation", 1, "Oslo: sunny, 25C")]
+    assert [(s.kind, s.index, s.observation) for s in result.steps[:3]] == [
+        ("turn", 0, None), ("observation", 0, "3"), ("observation", 0, "Oslo: sunny, 25C")]
+    assert [c.name for c in result.steps[0].message.tool_calls] == ["add", "get_weather"]
 
 
 def test_sequential_tools_keep_the_call_then_result_order() -> None:
     two = call("add", '{"a": 1, "b": 2}') + "\n" + 'Action: get_weather\nAction Input: {"city": "Oslo"}'
     _, result = run([two, FINAL], parallel_tools=False)
-    assert [(s.kind, s.index, s.observation) for s in result.steps[:4]] == [
-        ("action", 0, None), ("observation", 0, "3"), ("action", 1, None), ("observation", 1, "Oslo: sunny, 25C")]
+    assert [(s.kind, s.tool_call and s.tool_call.name, s.observation) for s in result.steps[:3]] == [
+        ("turn", None, None), ("observation", "add", "3"), ("observation", "get_weather", "Oslo: sunny, 25C")]
+    assert [m.role for m in result.messages] == ["user", "assistant", "tool", "tool", "assistant"]
 
 
 def test_plain_text_reply_is_the_answer() -> None:
@@ -127,7 +133,7 @@ def test_messages_record_openai_shape() -> None:
 def test_run_stream_yields_events_lazily() -> None:
     llm = ScriptedLLM([call("add", '{"a": 1, "b": 1}'), FINAL])
     stream = Agent(llm=llm, tools=[add], tool_format="react").run_stream("q")
-    assert next(stream).kind == "action"
+    assert next(stream).kind == "turn"
     assert len(llm.calls) == 1  # nothing more is asked of the model before the consumer wants it
 
 

@@ -130,7 +130,9 @@ def test_arun_result_matches_run_result() -> None:
     sync = agent(script, [add]).run_result("2+3?")
     result = asyncio.run(agent(script, [add]).arun_result("2+3?"))
     assert result.answer == sync.answer == "5."
-    assert [(s.kind, s.observation) for s in result.steps] == [("action", None), ("observation", "5"), ("final", None)]
+    assert [(s.kind, s.observation) for s in result.steps] == [
+        ("turn", None), ("observation", "5"), ("turn", None), ("final", None)]
+    assert (result.end, result.usage) == (sync.end, sync.usage) == ("answer", sync.usage)
     assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant"]
 
 
@@ -141,7 +143,7 @@ def test_astream_yields_steps_and_streams_text() -> None:
         a = agent([call("add", '{"a": 1, "b": 1}'), "It is 2."], [add])
         return [s.kind async for s in a.astream("1+1?", on_text=shown.append)]
 
-    assert asyncio.run(main()) == ["action", "observation", "final"]
+    assert asyncio.run(main()) == ["turn", "observation", "turn", "final"]
     assert "".join(shown) == "It is 2."
 
 
@@ -160,11 +162,11 @@ def test_leaving_astream_at_the_first_action_runs_no_tool() -> None:
         async with aclosing(a.astream("go")) as steps:
             async for step in steps:
                 kinds.append(step.kind)
-                if step.kind == "action":
+                if step.kind == "turn":
                     break
         return kinds
 
-    assert asyncio.run(main()) == ["action"]
+    assert asyncio.run(main()) == ["turn"]
     assert ran == []
 
 
@@ -369,7 +371,7 @@ def test_a_raising_tool_among_good_ones_is_an_error_for_that_call_only() -> None
     assert observations[2][1] and "Unknown tool 'nope'" in observations[2][0]
     assert observations[3][1] and "Invalid arguments for add" in observations[3][0]
     assert [m.tool_call_id for m in result.messages if m.role == "tool"] == [
-        s.tool_call.id for s in result.steps if s.kind == "action"]  # fed back in call order
+        c.id for c in result.steps[0].message.tool_calls]  # fed back in call order
 
 
 def test_results_are_fed_back_in_call_order_even_when_the_first_finishes_last() -> None:

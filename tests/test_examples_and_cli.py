@@ -46,6 +46,20 @@ def test_example_multi_turn_chat() -> None:
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]  # the tool step is kept
 
 
+def test_example_resume_conversation_across_processes(tmp_path) -> None:
+    store = tmp_path / "chats.sqlite"
+    script = [call("unit_price", '{"item": "apple"}'), "3.5 yuan.", "17.5 yuan."]
+    with ScriptedOpenAIServer(script) as server:
+        first = _run(["examples/resume_conversation.py", str(store), "How much is one apple?"], server.base_url)
+        second = _run(["examples/resume_conversation.py", str(store), "And five of them?"], server.base_url)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() == "(0 earlier messages) A: 3.5 yuan."
+    assert second.stdout.strip() == "(4 earlier messages) A: 17.5 yuan."  # user, call, result, answer
+    sent = [(m["role"], m.get("content")) for m in server.requests[2]["messages"]]
+    assert sent[1] == ("user", "How much is one apple?") and sent[-1] == ("user", "And five of them?")
+    assert [r for r, _ in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
+
+
 def test_example_streaming_steps() -> None:
     script = [call("multiply", '{"a": 12.5, "b": 8}'), "100"]
     with ScriptedOpenAIServer(script) as server:

@@ -10,6 +10,7 @@ import pytest
 
 from qwen_agent.agent import Agent
 from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.formats.react import ReactFormat, parse_react
 from qwen_agent.function_calling import (
     ANSWER_NOW,
@@ -184,7 +185,7 @@ def test_planner_runs_agent_in_function_calling_mode():
     agent = Agent(llm, [get_weather], planner=FunctionCallingPlanner(tool_choice="get_weather"))
     result = agent.run_result("Weather in Paris?")
     assert result.answer == "It is sunny in Paris."
-    assert [s.kind for s in result.steps] == ["action", "observation", "final"]
+    assert [s.kind for s in result.steps] == ["turn", "observation", "turn", "final"]
     assert result.steps[1].observation == "sunny in Paris"
     first_prompt, first_stop = llm.calls[0]
     assert first_prompt[-1] == Message.assistant("Action: get_weather\nAction Input: ")
@@ -205,7 +206,7 @@ def test_without_tools_text_comes_back_verbatim_with_no_stop_words():
     llm = ScriptedLLM(["Action: search\nAction Input: {}"])
     result = Agent(llm, [], tool_format="react").run_result("hi")
     assert result.answer == "Action: search\nAction Input: {}"
-    assert [s.kind for s in result.steps] == ["final"]
+    assert [s.kind for s in result.steps] == ["turn", "final"]
     assert llm.calls[0][1] == []
 
 
@@ -228,11 +229,29 @@ def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
     assert result.answer == "It is 1024." and result.finished
     assert [s.observation for s in result.steps if s.kind == "observation"] == ["1024", "1024"]
     assert "<tools>" in llm.calls[1][0][0].content and "<tools>" not in llm.calls[2][0][0].content
-    assert llm.calls[2][0][-1] == Message.user(ANSWER_NOW)  # asked to answer from the results
+    # the agent's answer turn: the question and both results in one user message, no tool traffic
+    answer_prompt = llm.calls[2][0]
+    assert [m.role for m in answer_prompt] == ["system", "user"]
+    assert answer_prompt[-1].content.startswith("2**10?\n\nThe tools were already called")
+    assert '- calc({"code": "2**10"}) -> 1024\n- calc({"code": "1024"}) -> 1024' in answer_prompt[-1].content
+    assert result.end == "answer_turn"
+
+
+def test_a_stateless_request_whose_last_results_bring_nothing_new_asks_for_the_answer():
+    """For callers that run their own loop (the server, LangChain): the request itself hides the tools."""
+    req = build_request(HermesFormat(), [WEATHER])
+    call = ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="a")
+    again = ToolCall(name="get_weather", arguments='{"city": "paris"}', id="b")
+    messages = [Message.user("Weather in Paris?"), Message.assistant(None, [call]),
+                Message.tool("Paris: 14C", tool_call_id="a", name="get_weather"), Message.assistant(None, [again]),
+                Message.tool("Paris: 14C", tool_call_id="b", name="get_weather")]
+    turn = req.for_turn(messages)
+    assert turn.choice.mode == "none" and turn.answer_now
+    assert turn.render(messages).prompt[-1] == Message.user(ANSWER_NOW)
+    assert req.for_turn(messages[:3]) is req  # one fresh result: the tools stay on offer
 
 
 def test_reasoning_streams_in_pieces_before_the_content():
-    from qwen_agent.formats.hermes import HermesFormat
 
     text = "<think>\nFirst I add. Then I check.\n</think>\n\nThe sum is 4."
     reader = ToolCallStream(build_request(HermesFormat(), [WEATHER]))
@@ -247,7 +266,6 @@ def test_reasoning_streams_in_pieces_before_the_content():
 
 
 def test_a_turn_repeating_a_call_is_cut_while_streaming_and_repeats_are_dropped():
-    from qwen_agent.formats.hermes import HermesFormat
 
     one = '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
     llm = ScriptedLLM([one * 40], chunk_size=8)  # the 0.5B Qwen wrote the same bare call until max_tokens

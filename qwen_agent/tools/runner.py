@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ class ToolOutcome:
 
     observation: str
     is_error: bool = False
+    seconds: float = 0.0  # from the call's start to its outcome (waiting for a lock or the pool excluded)
 
 
 class ToolRunner:
@@ -73,6 +76,11 @@ class ToolRunner:
 
     async def run_one(self, call: ToolCall) -> ToolOutcome:
         """One call, under its deadline; failures become error observations."""
+        started = time.monotonic()
+        outcome = await self._outcome(call)
+        return dataclasses.replace(outcome, seconds=time.monotonic() - started)
+
+    async def _outcome(self, call: ToolCall) -> ToolOutcome:
         try:
             tool = self.tools.resolve(call.name)
         except ToolNotFoundError as e:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent.agent import Agent
+from qwen_agent.conversations import StoreError
 from qwen_agent.errors import MissingDependencyError
 from qwen_agent.server.request_limits import Refusal, check_json
 from qwen_agent.ui.conversation import Busy, Conversation
 from qwen_agent.ui.events import FileInfo, is_binary
-from qwen_agent.ui.store import ConversationStore
+from qwen_agent.ui.store import Conversations
 
 try:
     from fastapi import FastAPI, Request
@@ -55,7 +59,8 @@ class UILimits:
 
 
 def create_ui_app(agent: Agent, *, api_key: str | None = None, limits: UILimits | None = None,
-                  max_conversations: int = 32) -> FastAPI:
+                  max_conversations: int = 32, data_dir: str | Path | None = None,
+                  max_stored: int = 500, max_stored_bytes: int = 256 * 1024 * 1024) -> FastAPI:
     """The chat UI over `agent` as an ASGI app (page at /ui/).
 
     Args:
@@ -64,14 +69,23 @@ def create_ui_app(agent: Agent, *, api_key: str | None = None, limits: UILimits 
         api_key: when set, the API needs it (`Authorization: Bearer`, or the cookie the page's key prompt
             sets) and any Host is served; when None, only loopback Host names are.
         limits: message and upload size limits.
-        max_conversations: idle conversations beyond this many are closed, least recently used first.
+        max_conversations: idle conversations beyond this many have their kernels closed, least recently used
+            first (their data stays).
+        data_dir: where conversations and their work dirs are kept (`ui.sqlite`, `work/`), to be found again by
+            the next app on the same folder; None: a temporary folder, removed when the app stops.
+        max_stored, max_stored_bytes: beyond this many stored conversations, or bytes of their messages and
+            steps, the oldest idle ones are deleted with their work dirs.
     """
-    store = ConversationStore(agent, max_conversations)
+    scratch = None if data_dir is not None else Path(tempfile.mkdtemp(prefix="qwen-agent-ui-"))
+    store = Conversations(agent, Path(data_dir) if data_dir is not None else scratch, max_live=max_conversations,
+                          max_conversations=max_stored, max_bytes=max_stored_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         store.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     app = FastAPI(title="qwen_agent UI", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ui_store = store
@@ -129,11 +143,17 @@ def _page_routes(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
 
 
-def _api_routes(app: FastAPI, store: ConversationStore, agent: Agent, lim: UILimits, api_key: str | None) -> None:
+def _api_routes(app: FastAPI, store: Conversations, agent: Agent, lim: UILimits, api_key: str | None) -> None:
+    instance = secrets.token_hex(8)  # a page that sees it change reloads its conversation (event numbers restart)
+    moved = store.db.moved_aside
+    notice = (f"The conversation store could not be read, so it was moved to {moved} and a fresh one was started."
+              if moved else "")
+
     @app.get("/ui/api/info")
     def info() -> dict[str, Any]:
         return {"model": agent.llm.model_name, "tools": _tool_labels(agent), "keyed": api_key is not None,
-                "max_message_chars": lim.max_message_chars, "max_upload_bytes": lim.max_upload_bytes}
+                "max_message_chars": lim.max_message_chars, "max_upload_bytes": lim.max_upload_bytes,
+                "notice": notice, "instance": instance}
 
     @app.post("/ui/api/login")
     async def login(request: Request) -> JSONResponse:
@@ -149,8 +169,18 @@ def _api_routes(app: FastAPI, store: ConversationStore, agent: Agent, lim: UILim
     def new_conversation() -> dict[str, Any]:  # sync: makes a work dir, so off the event loop
         return {"id": store.create().id}
 
+    @app.get("/ui/api/conversations")
+    def list_conversations() -> dict[str, Any]:  # sync: reads the store
+        return {"conversations": store.list()}
+
+    @app.delete("/ui/api/conversations/{cid}")
+    def delete_conversation(cid: str) -> dict[str, Any]:  # sync: stops a run, removes a folder
+        if not store.delete(cid):
+            raise UIError(404, "unknown conversation")
+        return {"deleted": True}
+
     @app.get("/ui/api/conversations/{cid}/events")
-    async def events(cid: str, after: int = 0) -> StreamingResponse:
+    def events(cid: str, after: int = 0) -> StreamingResponse:  # sync: may read the conversation back
         conv = _conversation(store, cid)
         return StreamingResponse(_sse(conv, max(after, 0)), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -193,7 +223,7 @@ class _AnyPath(Convertor[str]):
 register_url_convertor("qwen_agent_any_path", _AnyPath())
 
 
-def _file_routes(app: FastAPI, store: ConversationStore, lim: UILimits) -> None:
+def _file_routes(app: FastAPI, store: Conversations, lim: UILimits) -> None:
     @app.put("/ui/api/conversations/{cid}/files/{name}")
     async def upload(cid: str, name: str, request: Request) -> dict[str, Any]:
         conv = _conversation(store, cid)
@@ -266,10 +296,13 @@ def _tool_labels(agent: Agent) -> list[str]:
     return labels
 
 
-def _conversation(store: ConversationStore, cid: str) -> Conversation:
-    conv = store.get(cid)
+def _conversation(store: Conversations, cid: str) -> Conversation:
+    try:
+        conv = store.get(cid)
+    except StoreError as e:
+        raise UIError(500, f"this conversation could not be read back: {e}") from None
     if conv is None:
-        raise UIError(404, "unknown conversation (the server may have restarted)")
+        raise UIError(404, "unknown conversation (it was deleted?)")
     return conv
 
 

@@ -13,9 +13,11 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError
+from qwen_agent.settings import Settings
 
 
 def add_ui_command(subparsers: Any, agent_options: Callable[[argparse.ArgumentParser], None],
@@ -32,6 +34,9 @@ def add_ui_command(subparsers: Any, agent_options: Callable[[argparse.ArgumentPa
     parser.add_argument("--ui-key", default=None,
                         help="access key the page asks for; required to bind a non-loopback address")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where conversations and their files are kept (default: $QWEN_AGENT_DATA, else "
+                        "$XDG_DATA_HOME/qwen_agent, else ~/.local/share/qwen_agent)")
     parser.add_argument("--log-level", default="warning")
     parser.set_defaults(func=lambda args: run_ui(args, build_agent))
     return parser
@@ -58,11 +63,12 @@ def run_ui(args: argparse.Namespace, build_agent: Callable[[argparse.Namespace],
     from qwen_agent.server import serve
     from qwen_agent.ui.app import create_ui_app
 
+    data_dir = args.data_dir or Settings.from_env().data_dir
     agent = build_agent(args)
     try:
-        app = create_ui_app(agent, api_key=args.ui_key)
+        app = create_ui_app(agent, api_key=args.ui_key, data_dir=data_dir)
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/ui/"
-        print(f"qwen-agent ui: {url}", file=sys.stderr)
+        print(f"qwen-agent ui: {url} (conversations kept in {data_dir})", file=sys.stderr)
         if not args.no_browser:  # once the server is likely listening
             threading.Timer(1.5, open_browser, [url]).start()
         serve(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -11,7 +11,7 @@ them and a reconnecting one can ask for what it missed.
 | upload   | a file was put in the work dir         | file {name, size, binary, url}                    |
 | status   | the run waits (the model is busy)      | text                                              |
 | delta    | the model wrote more text this turn    | text (raw model output, shown as a draft)         |
-| step     | the agent finished an event            | the Step's fields (kind, index, thought, ...)     |
+| step     | the agent finished an event            | the Step's fields (kind, index, message, ...)     |
 | files    | a tool step left new or changed files  | files [{name, size, binary, url, image}] (the     |
 |          |                                        | first 50), more (how many were left out)          |
 | error    | the run failed                         | message                                           |
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from qwen_agent.schema import Message, Step, ToolCall
+from qwen_agent.schema import Step
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 _SNIFF_BYTES = 8192
@@ -87,30 +87,3 @@ def changed_files(work_dir: Path, before: dict[str, tuple[int, int]]) -> list[Fi
             except OSError:
                 continue
     return out
-
-
-def history_from_steps(query: Message, steps: list[Step]) -> list[Message]:
-    """The messages one run adds to the conversation: the user's, each model turn's calls followed by their
-    results, and the final answer. A run that stopped early keeps the calls and results it got.
-
-    Calls of one model turn (parallel calls) share its raw text, which is how they are grouped; two turns in a
-    row with the very same text would be merged, which still reads as a valid conversation."""
-    turns: list[tuple[Step, list[ToolCall], list[Message]]] = []
-    final: str | None = None
-    for step in steps:
-        if step.kind == "action" and step.tool_call is not None:
-            if not turns or turns[-1][0].raw != step.raw:
-                turns.append((step, [], []))
-            turns[-1][1].append(step.tool_call)
-        elif step.kind == "observation" and step.tool_call is not None and turns:
-            turns[-1][2].append(Message.tool(step.observation or "", tool_call_id=step.tool_call.id,
-                                             name=step.tool_call.name))
-        elif step.kind == "final":
-            final = step.answer or ""
-    messages = [query]
-    for first, calls, results in turns:
-        messages.append(Message.assistant(first.thought or None, calls))
-        messages.extend(results)
-    if final is not None:
-        messages.append(Message.assistant(final))
-    return messages

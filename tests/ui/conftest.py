@@ -51,6 +51,13 @@ class FailingScriptedLLM(ScriptedLLM):
             yield chunk
 
 
+@pytest.fixture(autouse=True)
+def _data_dir_of_the_test(tmp_path, monkeypatch) -> None:
+    """A `qwen-agent ui` a test starts without --data-dir keeps its conversations in the test's folder, not
+    in the home directory."""
+    monkeypatch.setenv("QWEN_AGENT_DATA", str(tmp_path / "qwen-agent-data"))
+
+
 def react_agent(llm, tools=()) -> Agent:
     """An agent in Qwen's ReAct format, the one the scripted replies of these tests are written in."""
     return Agent(llm, list(tools), lang="en")

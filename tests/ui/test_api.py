@@ -13,15 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qwen_agent import Agent
+from qwen_agent import Agent, tool
 from qwen_agent.cli import main
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm.scripted import ScriptedLLM
-from qwen_agent.schema import Message, Step, ToolCall
 from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.ui import UILimits
 from qwen_agent.ui.cli import check_exposure
-from qwen_agent.ui.events import history_from_steps, is_binary
+from qwen_agent.ui.events import is_binary
 from tests.processes import cmdline, descendants
 from tests.scripted_server import ScriptedOpenAIServer
 from tests.ui.conftest import PacedScriptedLLM, react_agent, ui_server
@@ -159,27 +158,34 @@ def test_binding_beyond_loopback_needs_a_key(capsys) -> None:
     assert "--ui-key" in capsys.readouterr().err
 
 
-def test_history_groups_parallel_calls_of_one_turn() -> None:
-    a, b, c = (ToolCall(name="f", arguments=json.dumps({"x": i}), id=f"call_{i}") for i in range(3))
-    raw1, raw2 = "turn one text", "turn two text"
-    steps = [
-        Step(kind="action", index=0, thought="two at once", tool_call=a, raw=raw1),
-        Step(kind="observation", index=0, tool_call=a, observation="A"),
-        Step(kind="action", index=1, thought="two at once", tool_call=b, raw=raw1),
-        Step(kind="observation", index=1, tool_call=b, observation="B"),
-        Step(kind="action", index=2, tool_call=c, raw=raw2),
-        Step(kind="observation", index=2, tool_call=c, observation="C", is_error=True),
-        Step(kind="final", index=3, answer="done"),
-    ]
-    got = history_from_steps(Message.user("q"), steps)
-    assert [(m.role, m.content, [t.id for t in m.tool_calls or []], m.tool_call_id) for m in got] == [
-        ("user", "q", [], None),
-        ("assistant", "two at once", ["call_0", "call_1"], None),
-        ("tool", "A", [], "call_0"), ("tool", "B", [], "call_1"),
-        ("assistant", None, ["call_2"], None),
-        ("tool", "C", [], "call_2"),
-        ("assistant", "done", [], None),
-    ]
+def test_the_replayed_history_is_the_agents_own_conversation() -> None:
+    """A turn with reasoning and two parallel calls: the UI keeps `AgentResult.messages` itself (reasoning in
+    `reasoning_content`, both calls in one assistant message), never a reconstruction."""
+    @tool
+    def f(x: int) -> str:
+        """Echo x.
+
+        Args:
+            x: a number
+        """
+        return f"got {x}"
+
+    calls = "".join(f'<tool_call>\n{{"name": "f", "arguments": {{"x": {i}}}}}\n</tool_call>\n' for i in (1, 2))
+    script = [f"<think>\ntwo at once\n</think>\n\n{calls}", "They are got 1 and got 2."]
+    expected = Agent(ScriptedLLM(script), [f], tool_format="hermes").run_result("q").messages
+    with Agent(ScriptedLLM(script), [f], tool_format="hermes") as agent, ui_server(agent) as server, \
+            new_client(server) as c:
+        cid = c.post("/ui/api/conversations", headers=H).json()["id"]
+        c.post(f"/ui/api/conversations/{cid}/messages", json={"text": "q"}, headers=H)
+        kinds = [(e["kind"], e.get("decision")) for e in events(c, cid) if e["type"] == "step"]
+        history = server.app.state.ui_store.get(cid).history
+    assert kinds == [("turn", None), ("observation", None), ("observation", None), ("turn", None), ("final", None)]
+    ids = {m.tool_call_id for m in history if m.role == "tool"}  # fresh ids each run: compare the rest
+    assert [m.model_dump(exclude={"tool_calls", "tool_call_id"}) for m in history] == [
+        m.model_dump(exclude={"tool_calls", "tool_call_id"}) for m in expected]
+    assert history[1].reasoning_content == "two at once" and history[1].content is None
+    assert [(t.name, t.arguments) for t in history[1].tool_calls] == [("f", '{"x": 1}'), ("f", '{"x": 2}')]
+    assert ids == {t.id for t in history[1].tool_calls}
 
 
 def test_binary_sniffing() -> None:
@@ -195,7 +201,7 @@ def test_the_command_serves_the_page_over_a_model_server(tmp_path) -> None:
         port = s.getsockname()[1]
         s.close()
         cmd = [sys.executable, "-m", "qwen_agent.cli", "ui", "--base-url", upstream.base_url, "--model", "m",
-               "--no-browser", "--port", str(port)]
+               "--no-browser", "--port", str(port), "--data-dir", str(tmp_path)]
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
         try:
             assert f"http://127.0.0.1:{port}/ui/" in proc.stderr.readline()
@@ -231,7 +237,7 @@ def test_stop_interrupts_code_that_runs_long() -> None:
         c.post(f"{url}/messages", json={"text": "sleep"}, headers=H)
         conv = server.app.state.ui_store.get(cid)
         deadline = time.monotonic() + 30
-        while not any(e.get("kind") == "action" for e in conv.events) and time.monotonic() < deadline:
+        while not any(e.get("kind") == "turn" for e in conv.events) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)  # the code is sleeping now
         started = time.monotonic()

@@ -51,10 +51,8 @@ const Render = (() => {
       `<code>${looksLikeCode ? Highlight.python(call.arguments) : esc(call.arguments)}</code>`);
   }
 
-  function reasoningOf(step) { return step.reasoning || step.reasoning_content || step.thought || ""; }
-
   class Log {
-    constructor(root) { this.root = root; this.cid = null; this.turn = null; this.draft = null; }
+    constructor(root) { this.root = root; this.cid = null; this.turn = null; this.draft = null; this.pendingReasoning = ""; }
 
     clear(cid) { this.root.replaceChildren(); this.cid = cid; this.turn = null; this.draft = null; }
 
@@ -108,6 +106,7 @@ const Render = (() => {
     }
 
     on_step(ev) {
+      if (ev.kind === "stopped" && ev.reason === "cancelled") return;  // on_done keeps the cut draft and says so
       this.endDraft();
       const turn = this.currentTurn();
       const handler = this["step_" + ev.kind];
@@ -115,12 +114,22 @@ const Render = (() => {
       turn.append(el("div", "note", `${esc(ev.kind)}: ${esc(ev.answer || ev.observation || "")}`));
     }
 
-    step_action(ev, turn) {
-      if (reasoningOf(ev)) turn.append(thinking(reasoningOf(ev)));
-      const box = el("div", "step action");
-      box.append(el("div", "head", `Tool call <span class="tool">${esc(ev.tool_call.name)}</span>`), argumentsBlock(ev.tool_call));
-      turn.append(box);
+    /* One model turn: its reasoning, then every call it made (an answer turn shows its text in step_final). */
+    step_turn(ev, turn) {
+      const message = ev.message || {};
+      const calls = message.tool_calls || [];
+      if (!calls.length) { this.pendingReasoning = message.reasoning_content || ""; return; }
+      if (message.reasoning_content) turn.append(thinking(message.reasoning_content));
+      if (message.content) turn.append(el("div", "text", markdown(message.content, this.cid)));
+      for (const call of calls) {
+        const box = el("div", "step action");
+        box.append(el("div", "head", `Tool call <span class="tool">${esc(call.name)}</span>`), argumentsBlock(call));
+        turn.append(box);
+      }
     }
+
+    /* What the loop decided on its own, e.g. a repeated call not run again. */
+    step_notice(ev, turn) { turn.append(el("div", "note notice", esc(ev.reason || ev.decision || ""))); }
 
     step_observation(ev, turn) {
       const text = (ev.observation || "").replace(/^!\[fig-\d+\]\([^)]*\)$/gm, "").trim();
@@ -131,7 +140,8 @@ const Render = (() => {
     }
 
     step_final(ev, turn) {
-      if (reasoningOf(ev)) turn.append(thinking(reasoningOf(ev)));
+      if (this.pendingReasoning) turn.append(thinking(this.pendingReasoning));
+      this.pendingReasoning = "";
       turn.append(el("div", "answer", markdown(ev.answer || "", this.cid)));
     }
 
@@ -158,6 +168,11 @@ const Render = (() => {
     on_error(ev) {
       this.freezeDraft("cut off by the error below:");
       this.currentTurn().append(el("div", "note error", "&#9888; " + esc(ev.message)));
+    }
+
+    on_interrupted(ev) {
+      this.freezeDraft("cut off:");
+      this.currentTurn().append(el("div", "note warn interrupted", "&#9888; " + esc(ev.text)));
     }
 
     on_done(ev) {

@@ -1,0 +1,58 @@
+"""Whether a call's arguments come from the conversation: a small model's calls on questions that need no tool
+(the weather of a city nobody named, in answer to "Hi!") have arguments found nowhere in it.
+
+A value is grounded when the conversation holds it: the whole value (case and spaces aside, digit-group commas
+dropped), or every word and number in it. A call is ungrounded only when it has values and none of them is
+grounded, so a call that derives some arguments (an airport code, a date) from others the user wrote passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from qwen_agent.schema import Message, ToolCall
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_DIGIT_GROUPS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def conversation_text(messages: Iterable[Message]) -> str:
+    """What the user, the system and the tools said, normalised for `is_grounded`."""
+    return _normal(" \n ".join(m.content or "" for m in messages if m.role in ("system", "user", "tool")))
+
+
+def is_ungrounded(call: ToolCall, text: str) -> bool:
+    """True when `call` has argument values and none of them appears in `text` (a `conversation_text`)."""
+    args = call.parsed_arguments()
+    if not args:
+        return False
+    values = [v for v in _leaves(args) if v]
+    return bool(values) and not any(_grounded(v, text) for v in values)
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list | tuple):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return [_normal(str(value))]
+
+
+def _grounded(value: str, text: str) -> bool:
+    if value in text:
+        return True
+    if _CJK.search(value):  # Chinese is not split into words by spaces: the whole value must be there
+        return False
+    tokens = _TOKEN.findall(value)
+    return bool(tokens) and all(t in text for t in tokens)
+
+
+def _normal(text: str) -> str:
+    return " ".join(_DIGIT_GROUPS.sub("", text).casefold().split())

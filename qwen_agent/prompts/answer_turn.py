@@ -1,0 +1,69 @@
+"""The answer turn: the user's question and what the tools returned, stated plainly, with no tools on offer.
+
+Small Qwens given a call and its `tool` result often ask for the same call again; given the question and the
+results as plain text in one user message, they answer from them. The agent asks this when the model only
+repeats itself or runs out of steps (`qwen_agent.agent.EpisodePolicy`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from qwen_agent.prompts.render import render
+
+ANSWER_TURN = {
+    "en": (
+        "{question}\n\n"
+        "The tools were already called for this question. What they returned:\n"
+        "{results}\n\n"
+        "Write the final answer to the question above from these results, in plain words. Do not call any tool."
+    ),
+    "zh": (
+        "{question}\n\n"
+        "已经为这个问题调用过工具，工具返回的结果：\n"
+        "{results}\n\n"
+        "请根据这些结果，用自然语言直接写出上述问题的最终答案，不要再调用任何工具。"
+    ),
+}
+
+#: the turn after tool results when `EpisodePolicy.restate_results` is on: the tools stay on offer
+FOLLOW_UP = {
+    "en": (
+        "{question}\n\n"
+        "The tools were already called for this question. What they returned:\n"
+        "{results}\n\n"
+        "If these results answer the question, write the final answer from them, in plain words. Call a tool "
+        "only for something these results do not contain."
+    ),
+    "zh": (
+        "{question}\n\n"
+        "已经为这个问题调用过工具，工具返回的结果：\n"
+        "{results}\n\n"
+        "如果这些结果已经能回答问题，请根据结果用自然语言直接写出最终答案；只有结果中没有的信息才需要再调用工具。"
+    ),
+}
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]], *, follow_up: bool = False) -> str:
+    """One user message: `question` and each `(call, what it returned)`, in the question's language (Chinese
+    when it holds Chinese characters, else English); `follow_up`: tools stay on offer (`FOLLOW_UP`)."""
+    lines = "\n".join(f"- {call} -> {_one_line(returned)}" for call, returned in results)
+    lang = "zh" if _CJK.search(question) else "en"
+    return render((FOLLOW_UP if follow_up else ANSWER_TURN)[lang], question=question.strip(), results=lines)
+
+
+def _one_line(text: str) -> str:
+    text = text.strip()
+    return text if "\n" not in text else "\n  " + text.replace("\n", "\n  ")
+
+
+def ungrounded_prompt(calls: Sequence[Any]) -> str:
+    """Asks the model to confirm calls whose argument values appear nowhere in the conversation."""
+    listed = ", ".join(f"{c.name}({c.arguments})" for c in calls)
+    return (f"Before any tool runs: the call {listed} uses values that appear nowhere in this conversation. "
+            "If my request really needs a tool, call it with values taken from my request; if it does not, "
+            "answer my request directly.")

@@ -1,0 +1,227 @@
+"""The loop's remedies for a small model's habits (`EpisodePolicy`), with the scripted LLM replaying Hermes text:
+a repeated call is not run again, an answer turn when the model only repeats itself or runs out of steps, a
+cancel token, and the confirmation of calls whose arguments appear nowhere in the conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from qwen_agent import Agent, EpisodePolicy, ScriptedLLM, tool
+from qwen_agent.grounding import conversation_text, is_ungrounded
+from qwen_agent.schema import Chunk, Message, ToolCall
+
+RUNS: list[str] = []
+
+
+@tool
+def get_weather(city: str, unit: str = "celsius") -> str:
+    """Current weather of a city.
+
+    Args:
+        city: the city
+        unit: celsius or fahrenheit
+    """
+    RUNS.append(city)
+    return f"{city}: 14 {unit}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_runs() -> Iterator[None]:
+    RUNS.clear()
+    yield
+
+
+def call(args: dict[str, Any], name: str = "get_weather") -> str:
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': args})}\n</tool_call>"
+
+
+def run(script: list[str], query: str = "Weather in Paris?", **kw: Any):  # noqa: ANN201
+    llm = ScriptedLLM(script)
+    return llm, Agent(llm, [get_weather], tool_format="hermes", **kw).run_result(query)
+
+
+def kinds(result) -> list[tuple[str, str | None]]:  # noqa: ANN001
+    return [(s.kind, s.decision) for s in result.steps]
+
+
+def test_an_identical_repeat_is_not_run_again_and_the_model_is_asked_for_the_answer() -> None:
+    llm, result = run([call({"city": "Paris"}), call({"city": "Paris"}), "It is 14 degrees in Paris."])
+    assert RUNS == ["Paris"]
+    assert kinds(result) == [("turn", None), ("observation", None), ("turn", None), ("notice", "repeat_not_run"),
+                             ("notice", "answer_turn"), ("turn", None), ("final", None)]
+    assert result.answer == "It is 14 degrees in Paris." and result.finished and result.end == "answer_turn"
+    # the answer turn: no tools on offer, the question and the result stated plainly
+    system, user = llm.calls[2][0]
+    assert "<tools>" not in (system.content or "")
+    assert user.content == ("Weather in Paris?\n\nThe tools were already called for this question. What they "
+                            'returned:\n- get_weather({"city": "Paris"}) -> Paris: 14 celsius\n\nWrite the final '
+                            "answer to the question above from these results, in plain words. Do not call any tool.")
+    # the conversation keeps the call that ran and the answer, not the repeat that did not
+    assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant"]
+    assert result.messages[-1].content == "It is 14 degrees in Paris."
+
+
+@pytest.mark.parametrize("again", [
+    {"city": " paris "},  # case and spaces of strings
+    {"unit": "celsius", "city": "Paris"},  # same as the first call below, keys in another order
+])
+def test_repeats_are_recognised_after_normalisation(again: dict[str, Any]) -> None:
+    first = {"city": "Paris"} if "unit" not in again else {"city": "Paris", "unit": "Celsius"}
+    _, result = run([call(first), call(again), "14 degrees."])
+    assert RUNS == ["Paris"]
+    assert ("notice", "repeat_not_run") in kinds(result)
+
+
+def test_a_repeated_tool_with_different_arguments_still_runs() -> None:
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris", "unit": "fahrenheit"}), "Both done."],
+                    query="Weather in Paris, in celsius and in fahrenheit?")
+    assert RUNS == ["Paris", "Paris"]
+    assert result.end == "answer" and all(s.kind != "notice" for s in result.steps)
+
+
+def test_a_turn_mixing_a_repeat_and_a_new_call_runs_only_the_new_one_and_answers_both_in_order() -> None:
+    both = call({"city": "Paris"}) + "\n" + call({"city": "Tokyo"})
+    _, result = run([call({"city": "Paris"}), both, "Paris 14, Tokyo 14."], query="Paris and Tokyo?")
+    assert RUNS == ["Paris", "Tokyo"]
+    second_turn = result.messages[3]
+    results = result.messages[4:6]
+    assert [m.tool_call_id for m in results] == [c.id for c in second_turn.tool_calls]
+    assert [m.content for m in results] == ["Paris: 14 celsius", "Tokyo: 14 celsius"]
+    assert result.end == "answer"
+
+
+def test_with_skip_repeats_off_the_repeat_runs() -> None:
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), "14."],
+                    policy=EpisodePolicy(skip_repeats=False, answer_turn=False))
+    assert RUNS == ["Paris", "Paris"] and result.end == "answer"
+
+
+def test_max_steps_asks_for_the_answer_from_every_result() -> None:
+    script = [call({"city": c}) for c in ("Paris", "Rome", "Oslo")] + ["Paris, Rome and Oslo: 14."]
+    llm, result = run(script, query="Weather in Europe?", max_steps=3)
+    assert RUNS == ["Paris", "Rome", "Oslo"]
+    assert [d for _, d in kinds(result) if d] == ["max_steps", "answer_turn"]
+    assert result.answer == "Paris, Rome and Oslo: 14." and result.end == "answer_turn"
+    assert "- get_weather" in llm.calls[3][0][-1].content and "Oslo: 14 celsius" in llm.calls[3][0][-1].content
+
+
+def test_an_empty_answer_turn_stops_with_the_last_result() -> None:
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), ""])
+    assert not result.finished and result.end == "max_steps"
+    assert result.steps[-1].kind == "stopped" and result.answer == "Paris: 14 celsius"
+
+
+def test_the_async_loop_applies_the_same_remedies() -> None:
+    llm = ScriptedLLM([call({"city": "Paris"}), call({"city": "Paris"}), "14 in Paris."])
+    result = asyncio.run(Agent(llm, [get_weather], tool_format="hermes").arun_result("Weather in Paris?"))
+    assert RUNS == ["Paris"] and result.end == "answer_turn" and result.answer == "14 in Paris."
+
+
+def test_steps_carry_usage_and_seconds() -> None:
+    _, result = run([call({"city": "Paris"}), "14."])
+    turn, observation = result.steps[0], result.steps[1]
+    assert turn.usage is not None and turn.usage.completion_tokens > 0
+    assert turn.seconds is not None and turn.seconds >= 0
+    assert observation.seconds is not None and observation.seconds >= 0
+
+
+# --- cancel ---------------------------------------------------------------------------------------------------
+def test_a_cancel_set_before_the_run_asks_nothing() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    llm = ScriptedLLM(["never"])
+    result = Agent(llm, [get_weather], tool_format="hermes").run_result("q", cancel=cancel)
+    assert result.end == "cancelled" and not result.finished and llm.calls == []
+
+
+class _CancelMidStream(ScriptedLLM):
+    """Sets the cancel token after the first streamed piece; counts the pieces it was asked for."""
+
+    def __init__(self, responses: list[str], cancel: threading.Event) -> None:
+        super().__init__(responses, chunk_size=2)
+        self.cancel = cancel
+        self.pieces = 0
+
+    def _stream(self, prompt: Any, stop: Any, config: Any) -> Iterator[Chunk]:
+        for chunk in super()._stream(prompt, stop, config):
+            self.pieces += 1
+            self.cancel.set()
+            yield chunk
+
+
+def test_cancel_stops_the_model_mid_generation() -> None:
+    cancel = threading.Event()
+    llm = _CancelMidStream(["a long answer " * 20], cancel)
+    result = Agent(llm, [get_weather], tool_format="hermes").run_result("q", cancel=cancel)
+    assert result.end == "cancelled"
+    assert llm.pieces <= 2  # not the hundred pieces of the whole answer
+
+
+def test_cancel_between_the_turn_and_its_tools_runs_no_tool_and_keeps_a_valid_conversation() -> None:
+    cancel = threading.Event()
+
+    def on_step(step: Any) -> None:
+        if step.kind == "turn":
+            cancel.set()
+
+    agent = Agent(ScriptedLLM([call({"city": "Paris"})]), [get_weather], tool_format="hermes")
+    result = agent.run_result("Weather in Paris?", on_step=on_step, cancel=cancel)
+    assert RUNS == [] and result.end == "cancelled"
+    assert [m.role for m in result.messages] == ["user"]  # the unanswered call is not left dangling
+
+
+# --- calls whose arguments appear nowhere in the conversation ------------------------------------------------
+CONFIRM = EpisodePolicy(confirm_ungrounded=True)
+
+
+def test_an_ungrounded_call_is_put_to_the_model_which_answers_directly() -> None:
+    llm, result = run([call({"city": "Beijing"}), "I am fine, thank you!"], query="Hi! How are you today?",
+                      policy=CONFIRM)
+    assert RUNS == []
+    assert ("notice", "ungrounded_call") in kinds(result)
+    assert result.answer == "I am fine, thank you!" and result.end == "answer"
+    asked = llm.calls[1][0][-1].content
+    assert asked.startswith('Before any tool runs: the call get_weather({"city": "Beijing"})')
+    assert [m.role for m in result.messages] == ["user", "assistant"]
+
+
+def test_an_ungrounded_call_the_model_confirms_runs() -> None:
+    _, result = run([call({"city": "CDG"}), call({"city": "CDG"}), "14 at CDG."], query="Weather at the airport?",
+                    policy=CONFIRM)
+    assert RUNS == ["CDG"] and result.end == "answer"
+
+
+def test_a_grounded_call_runs_at_once() -> None:
+    llm, result = run([call({"city": "Paris"}), "14."], policy=CONFIRM)
+    assert RUNS == ["Paris"] and len(llm.calls) == 2 and result.end == "answer"
+
+
+@pytest.mark.parametrize(("args", "ungrounded"), [
+    ({"city": "Beijing"}, True),
+    ({"city": "paris"}, False),
+    ({"city": "Paris", "unit": "kelvin"}, False),  # one value from the request is enough (derived ones pass)
+    ({"amount": 1000000, "from_currency": "JPY"}, False),  # "1,000,000" in the request
+    ({"amount": 2.0}, False),  # 2.0 is the 2 the user wrote
+    ({"city": "北京"}, False),
+    ({"city": "上海"}, True),
+    ({}, False),  # nothing to check
+])
+def test_grounding(args: dict[str, Any], ungrounded: bool) -> None:
+    text = conversation_text([Message.system("You are helpful."),
+                              Message.user("Weather in Paris? Convert 1,000,000 JPY, times 2. 北京呢？")])
+    assert is_ungrounded(ToolCall(name="f", arguments=json.dumps(args, ensure_ascii=False)), text) is ungrounded
+
+
+def test_restated_results_keep_the_tools_on_offer() -> None:
+    llm, result = run([call({"city": "Paris"}), "14."], policy=EpisodePolicy(restate_results=True))
+    system, user = llm.calls[1][0]
+    assert "<tools>" in (system.content or "")
+    assert user.content.startswith("Weather in Paris?\n\nThe tools were already called")
+    assert "Call a tool only for something these results do not contain." in user.content
+    assert result.end == "answer"
