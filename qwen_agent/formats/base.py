@@ -113,8 +113,6 @@ class ToolChoice:
         return self.mode
 
 
-Choice = ToolChoice  # the name the first draft of this contract used
-
 
 class TurnReader:
     """Reads one streamed turn. `feed(delta)` returns content safe to show now; `finish()` the whole turn.
