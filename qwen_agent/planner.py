@@ -189,15 +189,4 @@ class ReactPlanner(FormatPlanner):
         super().__init__("react", lang=lang, stop=stop)
 
 
-class FunctionCallingPlanner(FormatPlanner):
-    """`FormatPlanner` under its earlier name: keyword arguments as before, ReAct unless `tool_format` says."""
-
-    def __init__(
-        self, tool_choice: Any = "auto", parallel_tool_calls: bool = True, lang: Lang = "en",
-        stop: Sequence[str] = (), tool_format: str | ToolFormat | None = "react",
-    ) -> None:
-        super().__init__(tool_format, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, lang=lang,
-                         stop=stop)
-
-
-__all__ = ["FormatPlanner", "FunctionCallingPlanner", "Planner", "ReactPlanner", "Turn"]
+__all__ = ["FormatPlanner", "Planner", "ReactPlanner", "Turn"]

@@ -22,7 +22,7 @@ from qwen_agent.function_calling import (
     tool_calls_to_openai,
 )
 from qwen_agent.llm.scripted import ScriptedLLM
-from qwen_agent.planner import FormatPlanner, FunctionCallingPlanner
+from qwen_agent.planner import FormatPlanner
 from qwen_agent.schema import Message, ToolCall, ToolSpec
 from qwen_agent.tools import tool
 
@@ -182,7 +182,7 @@ def test_planner_runs_agent_in_function_calling_mode():
         '{"city": "Paris"}',  # forced call: the prefill already wrote the Action line
         "Thought: I now know the final answer\nFinal Answer: It is sunny in Paris.",
     ])
-    agent = Agent(llm, [get_weather], planner=FunctionCallingPlanner(tool_choice="get_weather"))
+    agent = Agent(llm, [get_weather], planner=FormatPlanner("react", tool_choice="get_weather"))
     result = agent.run_result("Weather in Paris?")
     assert result.answer == "It is sunny in Paris."
     assert [s.kind for s in result.steps] == ["turn", "observation", "turn", "final"]
@@ -196,7 +196,7 @@ def test_planner_runs_agent_in_function_calling_mode():
 
 
 def test_planner_rejects_named_tool_it_does_not_have():
-    agent = Agent(ScriptedLLM(["x"]), [], planner=FunctionCallingPlanner(tool_choice="missing"))
+    agent = Agent(ScriptedLLM(["x"]), [], planner=FormatPlanner("react", tool_choice="missing"))
     with pytest.raises(ConfigurationError, match="not among the tools"):
         agent.run("hi")
 

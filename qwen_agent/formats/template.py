@@ -33,6 +33,14 @@ class ChatTemplateFormat(ToolFormat):
         self.send_choice = send_choice
         self.name = f"{inner.name} (chat template)"  # type: ignore[misc]
 
+    @property  # type: ignore[override]
+    def think_opened(self) -> bool:
+        return self.inner.think_opened
+
+    @property  # type: ignore[override]
+    def call_markers(self) -> tuple[str, ...]:
+        return self.inner.call_markers
+
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
         if not tools:
             return Rendered(messages)
