@@ -278,7 +278,12 @@ def make_llm(args: argparse.Namespace) -> LLM:
         return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
     if args.base_url:
         raise ConfigurationError("--base-url names a server: it does not go with --backend transformers")
-    extra = {"dtype": args.dtype} if getattr(args, "dtype", None) else {}
+    extra: dict[str, Any] = {"dtype": args.dtype} if getattr(args, "dtype", None) else {}
+    if getattr(args, "quantize", None) is not None:  # a benchmark with --quantize loads the model as the CLI does
+        from qwen_agent.settings import Settings, quantize_for
+
+        extra.update(quantize=quantize_for("transformers", args.quantize),
+                     gguf_cache_dir=Settings.from_env().converted_dir)
     return get_llm("transformers", model=args.model, **extra)
 
 

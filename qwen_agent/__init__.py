@@ -7,7 +7,7 @@ Importing the package loads no model, kernel, server or heavy dependency; see `q
 from qwen_agent.agent import Agent, EpisodePolicy
 from qwen_agent.errors import QwenAgentError
 from qwen_agent.llm import LLM, ScriptedLLM, get_llm
-from qwen_agent.planner import FormatPlanner, FunctionCallingPlanner, ReactPlanner
+from qwen_agent.planner import FormatPlanner, ReactPlanner
 from qwen_agent.schema import AgentResult, GenerationConfig, Message, Step, ToolCall, ToolSpec
 from qwen_agent.tools import Tool, ToolRegistry, tool
 
@@ -19,7 +19,6 @@ __all__ = [
     "AgentResult",
     "EpisodePolicy",
     "FormatPlanner",
-    "FunctionCallingPlanner",
     "GenerationConfig",
     "Message",
     "QwenAgentError",

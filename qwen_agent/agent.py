@@ -21,7 +21,7 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
-from qwen_agent.grounding import conversation_text, is_ungrounded
+from qwen_agent.grounding import conversation_text, is_echo, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.answer_turn import answer_turn_prompt, ungrounded_prompt
@@ -227,7 +227,8 @@ class Agent:
             for call in calls:
                 if call.id in repeats:
                     yield Step(kind="notice", index=index, decision="repeat_not_run", tool_call=call,
-                               reason="repeated call not run again: the same call already ran in this episode")
+                               reason="repeated call not run again: the same call, or its own earlier result fed "
+                                      "back to it, already ran in this episode")
             if len(repeats) == len(calls):  # the model only repeats itself: its turn is left out
                 break
             messages.append(turn.message)
@@ -297,10 +298,11 @@ class Agent:
             try:
                 if isinstance(ask, _Plan):
                     specs = self.tools.specs() if specs is None else specs
+                    planner = _answering(self.planner) if ask.answer_turn else self.planner
                     with telemetry.model_turn(ask.messages) as got:
-                        got(self.planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
-                                              on_text, **controls))
-                    reply = got.turn
+                        got(planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
+                                         on_text, **controls))
+                    reply = self._without_calls(got.turn, specs) if ask.answer_turn else got.turn
                 else:
                     with telemetry.current():
                         reply = run_sync(lambda ask=ask: self.runner.run(ask.calls))
@@ -334,8 +336,9 @@ class Agent:
                     if specs is None:  # listing a provider's tools may start its servers: not on the loop
                         specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
                     with telemetry.model_turn(ask.messages) as got:
-                        got(await self._aplan(ask.messages, [] if ask.answer_turn else specs, on_text, controls))
-                    reply = got.turn
+                        got(await self._aplan(_answering(self.planner) if ask.answer_turn else self.planner,
+                                              ask.messages, [] if ask.answer_turn else specs, on_text, controls))
+                    reply = self._without_calls(got.turn, specs) if ask.answer_turn else got.turn
                 else:
                     with telemetry.current():
                         reply = await self.runner.run(ask.calls)
@@ -347,12 +350,24 @@ class Agent:
         format_for = getattr(self.planner, "format_for", None)
         return format_for(self.llm).name if format_for else type(self.planner).__name__
 
-    async def _aplan(self, messages: list[Message], specs: list[ToolSpec], on_text: TextCallback | None,
-                     controls: dict[str, Any]) -> Turn:
+    def _without_calls(self, turn: Turn, specs: list[ToolSpec]) -> Turn:
+        """An answer turn whose text is a tool call after all (no tools were on offer, so nothing read it as
+        one): only the text around the call is the answer."""
+        request = getattr(self.planner, "request", None)
+        if request is None or not specs:
+            return turn
+        parsed = request(self.llm, specs).format.parse(turn.raw, tools=specs)
+        if not parsed.tool_calls:
+            return turn
+        message = turn.message.model_copy(update={"content": parsed.content or ""})
+        return turn.model_copy(update={"message": message})
+
+    async def _aplan(self, planner: Planner, messages: list[Message], specs: list[ToolSpec],
+                     on_text: TextCallback | None, controls: dict[str, Any]) -> Turn:
         args = (self.llm, messages, specs, self.config, on_text)
-        aplan = getattr(self.planner, "aplan", None)
+        aplan = getattr(planner, "aplan", None)
         if aplan is None:  # a custom planner with only `plan`: run it in a worker thread
-            return await in_thread(lambda: self.planner.plan(*args, **controls))
+            return await in_thread(lambda: planner.plan(*args, **controls))
         return await aplan(*args, **controls)
 
     def _start(self, query: Query, history: Sequence[Message]) -> list[Message]:
@@ -439,11 +454,18 @@ class _Ran:
         self._by_identity: dict[tuple[str, str], Message] = {}
 
     def has(self, call: ToolCall) -> bool:
-        return call.identity() in self._by_identity
+        return self._earlier(call) is not None
 
     def result_of(self, call: ToolCall, call_id: str) -> Message:
-        earlier = self._by_identity[call.identity()]
-        return Message.tool(earlier.content or "", tool_call_id=call_id, name=call.name)
+        earlier = self._earlier(call)
+        return Message.tool(earlier.content or "" if earlier else "", tool_call_id=call_id, name=call.name)
+
+    def _earlier(self, call: ToolCall) -> Message | None:
+        """The result that already answers `call`: the same call's, or the one it only feeds back to its tool."""
+        same = self._by_identity.get(call.identity())
+        if same is not None:
+            return same
+        return next((r for c, r in self.calls if c.name == call.name and is_echo(call, r.content or "")), None)
 
     def returned(self, result: Message) -> bool:
         """An earlier call of the same tool returned exactly this."""
@@ -468,6 +490,12 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
     prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
     return [*earlier, Message.user(prompt)]
+
+
+def _answering(planner: Planner) -> Planner:
+    """The planner for the answer turn, which offers no tools (a forced `tool_choice` does not apply there)."""
+    answering = getattr(planner, "answering", None)
+    return answering() if answering else planner
 
 
 def _controls(cancel: threading.Event | None, on_raw: TextCallback | None) -> dict[str, Any]:

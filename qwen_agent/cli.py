@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="an interactive multi-turn session (empty line or Ctrl-D ends it)")
     _agent_options(chat)
     chat.set_defaults(func=_cmd_chat)
-    fetch = sub.add_parser("fetch-model", help="download, verify and cache the small real Qwen; print its path")
+    fetch = sub.add_parser("fetch-model", help="download, verify and cache a small real Qwen; print its path")
+    fetch.add_argument("--size", choices=["0.5b", "1.5b"], default="0.5b",
+                       help="Qwen2.5-Coder-0.5B-Instruct (default, 491 MB) or -1.5B-Instruct (1.1 GB), Q4_K_M GGUF")
     fetch.set_defaults(func=_cmd_fetch_model)
     _add_server_command(sub)
     from qwen_agent.mcp_server.cli import add_mcp_server_command
@@ -193,10 +195,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_model(args: argparse.Namespace) -> int:
-    from qwen_agent.model_fetch import SMALL_QWEN, fetch_gguf
+    from qwen_agent.model_fetch import MODELS_BY_SIZE, fetch_gguf
 
-    print(f"fetching {SMALL_QWEN.filename} ({SMALL_QWEN.size / 1e6:.0f} MB) if not cached ...", file=sys.stderr)
-    print(fetch_gguf(Settings.from_env().cache_dir / "models"))
+    spec = MODELS_BY_SIZE[args.size]
+    print(f"fetching {spec.filename} ({spec.size / 1e6:.0f} MB) if not cached ...", file=sys.stderr)
+    print(fetch_gguf(Settings.from_env().cache_dir / "models", spec))
     return 0
 
 

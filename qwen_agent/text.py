@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+
+def partial_marker_len(text: str, markers: Sequence[str], start: int = 0) -> int:
+    """Length of the longest end of `text[start:]` that begins one of `markers` without completing it: text a
+    stream may still grow into that marker (a stop string, a call's opening tag, `</think>`), so not to show yet."""
+    longest = 0
+    room = len(text) - start
+    for marker in markers:
+        for n in range(min(len(marker) - 1, room), longest, -1):
+            if text.endswith(marker[:n]):
+                longest = n
+                break
+    return longest
+
 
 def truncate_middle(text: str, limit: int) -> str:
     """`text` cut to about `limit` characters, keeping its head and tail and saying how much was cut."""

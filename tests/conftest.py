@@ -124,3 +124,13 @@ def real_qwen_gguf() -> Path:
     from qwen_agent.settings import Settings
 
     return fetch_gguf(Settings.from_env().cache_dir / "models")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that loads the real model must also be `slow`, so the quick loop (`-m "not slow"`) never fetches
+    or runs it; one that uses the model's fixture must say `real_model`."""
+    wrong = [item.nodeid for item in items
+             if ("real_qwen_gguf" in getattr(item, "fixturenames", ()) or item.get_closest_marker("real_model"))
+             and not (item.get_closest_marker("real_model") and item.get_closest_marker("slow"))]
+    if wrong:
+        raise pytest.UsageError("mark these tests both real_model and slow: " + ", ".join(wrong))

@@ -78,6 +78,35 @@ def test_repeats_are_recognised_after_normalisation(again: dict[str, Any]) -> No
     assert ("notice", "repeat_not_run") in kinds(result)
 
 
+def test_a_call_feeding_back_its_own_earlier_result_is_a_repeat() -> None:
+    """The real 0.5B runs `2**100`, then runs its result as code; the second call tells it nothing new."""
+    calls: list[str] = []
+
+    @tool
+    def python(code: str) -> str:
+        """Run Python.
+
+        Args:
+            code: the code
+        """
+        calls.append(code)
+        return str(eval(code, {}))  # noqa: S307 - a test tool over fixed scripted input
+
+    llm = ScriptedLLM([call({"code": "2**100"}, "python"), call({"code": str(2**100)}, "python"),
+                       "It is 1267650600228229401496703205376."])
+    result = Agent(llm, [python], tool_format="hermes").run_result("2**100?")
+    assert calls == ["2**100"]  # the echo was not run; the model was asked for its answer
+    assert ("notice", "repeat_not_run") in kinds(result) and result.end == "answer_turn"
+    assert result.answer == "It is 1267650600228229401496703205376."
+
+
+def test_an_answer_turn_that_writes_a_call_anyway_is_not_an_answer() -> None:
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), call({"city": "Rome"})])
+    assert RUNS == ["Paris"]
+    assert result.end == "max_steps" and result.answer == "Paris: 14 celsius"  # the last result, not the markup
+    assert "<tool_call>" not in (result.steps[-2].message.content or "")
+
+
 def test_a_repeated_tool_with_different_arguments_still_runs() -> None:
     _, result = run([call({"city": "Paris"}), call({"city": "Paris", "unit": "fahrenheit"}), "Both done."],
                     query="Weather in Paris, in celsius and in fahrenheit?")
@@ -100,6 +129,13 @@ def test_with_skip_repeats_off_the_repeat_runs() -> None:
     _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), "14."],
                     policy=EpisodePolicy(skip_repeats=False, answer_turn=False))
     assert RUNS == ["Paris", "Paris"] and result.end == "answer"
+
+
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_the_answer_turn_works_with_a_forced_tool_choice(choice: str) -> None:
+    """A forced call is forced once; the answer turn offers no tools, so nothing is forced there."""
+    _, result = run([call({"city": "Paris"}), call({"city": "Paris"}), "14 in Paris."], tool_choice=choice)
+    assert RUNS == ["Paris"] and result.end == "answer_turn" and result.answer == "14 in Paris."
 
 
 def test_max_steps_asks_for_the_answer_from_every_result() -> None:

@@ -21,6 +21,7 @@ WEATHER = {"type": "function", "function": {
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_default_cpu_setting_writes_the_tool_call(real_qwen_gguf):
     """Loaded from the GGUF (through the converted-checkpoint cache), in bf16 where the CPU has it, the model
     answers a weather question with a call to the offered tool, and a reused prefix changes nothing."""
@@ -40,6 +41,7 @@ def test_default_cpu_setting_writes_the_tool_call(real_qwen_gguf):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_int8_writes_the_same_tool_call(real_qwen_gguf):
     """With int8 weights (over the CPU's default dtype) the model makes the same call to the offered tool."""
     cache = Settings.from_env().converted_dir

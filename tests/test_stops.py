@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_agent.llm.scripted import ScriptedLLM
-from qwen_agent.llm.stops import StopMatcher, find_stop, partial_stop_len, trim_at_stop
+from qwen_agent.llm.stops import StopMatcher, find_stop, trim_at_stop
 from qwen_agent.prompts.react import STOP_WORDS
+from qwen_agent.text import partial_marker_len
 
 
 def test_find_stop_earliest_wins() -> None:
@@ -15,10 +16,10 @@ def test_find_stop_earliest_wins() -> None:
     assert find_stop("nothing here", STOP_WORDS) is None
 
 
-def test_partial_stop_len() -> None:
-    assert partial_stop_len("text Observ", STOP_WORDS) == len("Observ")
-    assert partial_stop_len("text O", STOP_WORDS) == 1
-    assert partial_stop_len("text", STOP_WORDS) == 0
+def test_partial_marker_len() -> None:
+    assert partial_marker_len("text Observ", STOP_WORDS) == len("Observ")
+    assert partial_marker_len("text O", STOP_WORDS) == 1
+    assert partial_marker_len("text", STOP_WORDS) == 0
 
 
 def test_trim_at_stop() -> None:

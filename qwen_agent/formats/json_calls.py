@@ -70,7 +70,9 @@ def call_from_object(obj: Any, tools: Sequence[ToolSpec], *, trusted: bool) -> T
     tool = match_tool(name, tools)
     if tool is None and not trusted:
         return None
-    return ToolCall(name=tool.name if tool else name.strip(), arguments=_arguments_text(obj, tool))
+    call = ToolCall(name=tool.name if tool else name.strip(), arguments=_arguments_text(obj, tool))
+    call_id = obj.get("id")  # a server's call id, kept by `server_reply_text`; a model rarely writes one
+    return call.model_copy(update={"id": call_id}) if isinstance(call_id, str) and call_id.strip() else call
 
 
 def _arguments_text(obj: dict[str, Any], tool: ToolSpec | None) -> str:

@@ -8,7 +8,8 @@ nothing.
 
 Streaming uses the same scan: `read` with `final=False` answers `PENDING` while more text could change what a
 block means, and the reader shows plain text only up to there. Every text settled while streaming is settled the
-same way in the whole reading, so the shown text is always a prefix of the final content.
+same way in the whole reading, so the shown text is always a prefix of the final content; the one exception is
+a lone `</think>` (see `thinking`): the text shown before it was reasoning, and the reader's `shown` starts over.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from qwen_agent.formats.base import ParsedTurn, ToolFormat, TurnReader
 from qwen_agent.formats.schema_echo import without_schema_echo
 from qwen_agent.formats.thinking import ThinkSplit, split_thinking
 from qwen_agent.schema import ToolCall, ToolSpec
+from qwen_agent.text import partial_marker_len
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,9 @@ NOT_A_BLOCK = Block(end=-1)  # `read`: what looked like a start is plain text
 def find_marker(text: str, pos: int, marker: str) -> int:
     """The first index >= pos where `marker` starts, or where `text` ends with a beginning of it; -1 if none."""
     full = text.find(marker, pos)
-    for k in range(min(len(marker) - 1, len(text) - pos), 0, -1):
-        if text.endswith(marker[:k]):
-            partial = len(text) - k
-            return partial if full == -1 else min(full, partial)
+    k = partial_marker_len(text, (marker,), pos)
+    if k:
+        return len(text) - k if full == -1 else min(full, len(text) - k)
     return full
 
 
@@ -138,7 +138,7 @@ class NativeFormat(ToolFormat):
     Subclasses give `call_markers` (what ends unclosed reasoning) and `_scanners`.
     """
 
-    call_markers: ClassVar[tuple[str, ...]] = ("<tool_call>",)
+    call_markers: tuple[str, ...] = ("<tool_call>",)
 
     def __init__(self, *, think_opened: bool = False) -> None:
         self.think_opened = think_opened
@@ -169,6 +169,7 @@ class NativeReader(TurnReader):
         self._scanners = fmt._scanners(list(tools))
         self._buffer = prefill
         self._pos: int | None = None  # where the answer starts, once reasoning is settled
+        self._watch_close = False  # the answer seemed to start at 0: a lone `</think>` may yet make it reasoning
         self._content = ""  # answer text of the settled part, unstripped
         self._broken = False
 
@@ -185,11 +186,16 @@ class NativeReader(TurnReader):
             return ""
 
     def _advance(self) -> str:
-        if self._pos is None:
+        if self._pos is None or self._watch_close:
             split = self._native._split(self._buffer, final=False)
             if split is None:
                 return ""
-            self._pos = split.body_start
+            if self._pos is None:
+                self._pos = split.body_start
+                self._watch_close = split.body_start == 0
+            elif split.body_start > 0:  # a lone `</think>`: what was shown was reasoning; the answer starts over
+                self._pos, self._content, self.shown = split.body_start, "", ""
+                self._watch_close = False
         settled = scan(self._buffer, self._pos, self._scanners, final=False)
         self._content += settled.content
         self._pos = settled.end

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from qwen_agent.formats.base import Choice, Rendered
+from qwen_agent.formats.base import Rendered, ToolChoice
 from qwen_agent.formats.hermes import CALL_CLOSE, CALL_OPEN, group_tool_results
 from qwen_agent.formats.json_calls import dumps_json, match_tool, read_calls
 from qwen_agent.formats.native import (
@@ -106,14 +106,14 @@ class Qwen3CoderFormat(NativeFormat):
     """
 
     name: ClassVar[str] = "qwen3_coder"
-    call_markers: ClassVar[tuple[str, ...]] = (CALL_OPEN, FUNCTION_OPEN)
+    call_markers: tuple[str, ...] = (CALL_OPEN, FUNCTION_OPEN)
 
     def __init__(self, *, default_system: str = CODER_DEFAULT_SYSTEM, think_opened: bool = False) -> None:
         super().__init__(think_opened=think_opened)
         self.default_system = default_system
 
     # --- render ------------------------------------------------------------------------------------------
-    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: Choice) -> Rendered:
+    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
         show_tools = bool(tools) and choice.mode != "none"
         has_system = bool(messages) and messages[0].role == "system"
         system = (messages[0].content or "") if has_system else None
@@ -136,7 +136,7 @@ class Qwen3CoderFormat(NativeFormat):
         return Message.assistant(f"{lead}\n\n{calls}" if lead else calls)
 
     @staticmethod
-    def _prefill(choice: Choice) -> str:
+    def _prefill(choice: ToolChoice) -> str:
         if choice.mode == "function" and choice.name:
             return f"{CALL_OPEN}\n{FUNCTION_OPEN}{choice.name}>\n"
         return CALL_OPEN + "\n" if choice.mode in ("required", "function") else ""

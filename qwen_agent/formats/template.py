@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from qwen_agent.formats.base import ParsedTurn, Rendered, ToolChoice, ToolFormat, TurnReader
 from qwen_agent.schema import ChatPrompt, Message, ToolSpec
 
+CALL_OPEN = "<tool_call>"
+#: `<tool_call>` as it is left in a server's content beside the calls it parsed (U+2060 WORD JOINER after `<`):
+#: it reads the same, and no Hermes reader takes it for markup
+ESCAPED_CALL_OPEN = "<\u2060tool_call>"
+
 
 class ChatTemplateFormat(ToolFormat):
     """`inner`'s reading, the backend's rendering.
@@ -27,6 +32,14 @@ class ChatTemplateFormat(ToolFormat):
         self.inner = inner
         self.send_choice = send_choice
         self.name = f"{inner.name} (chat template)"  # type: ignore[misc]
+
+    @property  # type: ignore[override]
+    def think_opened(self) -> bool:
+        return self.inner.think_opened
+
+    @property  # type: ignore[override]
+    def call_markers(self) -> tuple[str, ...]:
+        return self.inner.call_markers
 
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
         if not tools:
@@ -45,17 +58,27 @@ class ChatTemplateFormat(ToolFormat):
         return self.inner.reader(tools, prefill)
 
 
-def server_reply_text(content: str, reasoning: str = "", calls: Sequence[tuple[str, str]] = ()) -> str:
-    """A server's structured reply (reasoning, content, calls as (name, arguments JSON text)) as the text a
-    Hermes-reading format reads back: `<think>` reasoning, the content, then one `<tool_call>` per call."""
+def server_reply_text(content: str, reasoning: str = "", calls: Sequence[tuple[str, str, str]] = ()) -> str:
+    """A server's structured reply (reasoning, content, calls as (name, arguments JSON text, id)) as the text a
+    Hermes-reading format reads back: `<think>` reasoning, the content, then one `<tool_call>` per call, its
+    JSON carrying the server's call id so the call keeps it end to end.
+
+    Content is read for calls only when the server parsed none (a small model's call the server's parser
+    missed): next to calls the server did parse, call markup in the content is escaped, so it stays text."""
     head = f"<think>\n{reasoning}\n</think>\n\n" if reasoning else ""
-    return head + content + "".join(tool_call_text(name, args) for name, args in calls)
+    if calls:
+        content = content.replace(CALL_OPEN, ESCAPED_CALL_OPEN)
+    return head + content + "".join(tool_call_text(name, args, call_id) for name, args, call_id in calls)
 
 
-def tool_call_text(name: str, arguments: str) -> str:
-    """One call in Hermes markup; arguments that are not JSON text are kept as a JSON string."""
+def tool_call_text(name: str, arguments: str, call_id: str = "") -> str:
+    """One call in Hermes markup (with `"id"` when given); arguments that are not JSON text are kept as a
+    JSON string."""
     try:
         args = json.loads(arguments) if arguments.strip() else {}
     except ValueError:
         args = arguments
-    return "\n<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"
+    call: dict[str, object] = {"name": name, "arguments": args}
+    if call_id:
+        call["id"] = call_id
+    return "\n<tool_call>\n" + json.dumps(call, ensure_ascii=False) + "\n</tool_call>"

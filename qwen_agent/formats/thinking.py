@@ -6,6 +6,11 @@ Two ways a turn can start, set by the format's `think_opened` flag:
 - opened (Qwen3-Thinking-2507, Qwen3.5, later QwQ templates): the prompt already ends with `<think>`, so the
   output holds only `</think>`; everything before it is reasoning.
 
+A lone `</think>` (no `<think>` before it, no call marker before it) ends reasoning in either case: a thinking
+model whose prompt opened the block writes exactly that, and whoever reads it (a server in front of the model)
+may not know the template. While streaming, the text before it first looks like an answer; a reader that showed
+it starts its content over at the close (`lone_close` says where).
+
 Inside reasoning nothing is a tool call. When `</think>` never comes, a call marker (`<tool_call>`) ends the
 reasoning: the model started acting without closing its thoughts. An output cut off mid-thought is all reasoning.
 """
@@ -40,7 +45,19 @@ def split_thinking(
         return _split_at_close(text, lead + len(THINK_OPEN), call_markers, final)
     if not final and THINK_OPEN.startswith(rest):  # empty or a partial "<thi": may still open reasoning
         return None
+    close = lone_close(text, call_markers)
+    if close is not None:
+        return ThinkSplit(_clean(text[:close]), close + len(THINK_CLOSE))
     return ThinkSplit("", 0)
+
+
+def lone_close(text: str, call_markers: Sequence[str]) -> int | None:
+    """Where a `</think>` with no `<think>` before it stands in `text`, when no call marker comes before it
+    (a `</think>` after a call's start belongs to the call's text); None when there is none."""
+    close = text.find(THINK_CLOSE)
+    if close == -1 or THINK_OPEN in text[:close] or any(m in text[:close] for m in call_markers):
+        return None
+    return close
 
 
 def _split_at_close(text: str, start: int, call_markers: Sequence[str], final: bool) -> ThinkSplit | None:

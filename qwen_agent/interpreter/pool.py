@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from qwen_agent.errors import ConfigurationError, SandboxError
 from qwen_agent.interpreter.config import SandboxConfig
@@ -17,7 +18,7 @@ class KernelPool:
 
     A session handed out by `acquire` is never handed out again: `release` closes it (kernel and work dir)
     and a fresh one is started in the background. `close()` kills every kernel the pool made, including
-    sessions not yet released.
+    sessions not yet released and kernels still starting (a refill, or a start inside `acquire`).
 
     Args:
         size: how many ready sessions to keep.
@@ -34,6 +35,7 @@ class KernelPool:
         self._font = font_family
         self._ready: list[KernelSession] = []
         self._out: set[KernelSession] = set()
+        self._starting: set[KernelSession] = set()  # being started, by the filler or by `acquire`
         self._cond = threading.Condition()
         self._wanted = size
         self._closed = False
@@ -53,9 +55,9 @@ class KernelPool:
                 self._out.add(session)
                 self._cond.notify_all()
         if session is None:  # none ready (size 0, still starting, or failing): start one here
-            session = KernelSession(sandbox=self.sandbox, font_family=self._font).start()
-            with self._cond:
-                self._out.add(session)
+            session = self._start_session()
+            if not self._file(session, self._out.add):
+                self._check_open()
         return session
 
     def release(self, session: KernelSession) -> None:
@@ -68,15 +70,19 @@ class KernelPool:
         session.close()
 
     def close(self) -> None:
-        """Kill every kernel of the pool (ready and handed out). Idempotent."""
+        """Kill every kernel of the pool (ready, handed out, or still starting); when it returns, none is left
+        and none will start. Idempotent."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
             sessions = [*self._ready, *self._out]
+            starting = list(self._starting)
             self._ready.clear()
             self._out.clear()
             self._cond.notify_all()
+        for session in starting:  # kills a kernel mid-start; its starter sees the pool closed and stops
+            session.close()
         self._filler.join()
         for session in sessions:
             session.close()
@@ -86,11 +92,6 @@ class KernelPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def ready_count(self) -> int:
-        with self._cond:
-            return len(self._ready)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until `size` sessions are ready; False on timeout. Raises the error if starting fails."""
@@ -113,8 +114,10 @@ class KernelPool:
                 if self._closed:
                     return
             try:
-                session = KernelSession(sandbox=self.sandbox, font_family=self._font).start()
+                session = self._start_session()
             except Exception as exc:  # keep trying a few times, then report through acquire/wait_ready
+                if self._closed:
+                    return
                 failures += 1
                 logger.warning("kernel pool: start failed (%d): %s", failures, exc)
                 if failures >= 3:
@@ -124,9 +127,39 @@ class KernelPool:
                     return
                 continue
             failures = 0
+            if not self._file(session, self._ready.append):
+                return
+
+    def _start_session(self) -> KernelSession:
+        """A started session, in `_starting` (where `close` sees it) until the caller files it with `_file`.
+        Raises SandboxError when the pool closes meanwhile; the session is closed then."""
+        session = KernelSession(sandbox=self.sandbox, font_family=self._font)
+        with self._cond:
+            closed = self._closed
+            if not closed:
+                self._starting.add(session)
+        if closed:
+            session.close()
+            self._check_open()
+        try:
+            session.start()
+        except BaseException:
             with self._cond:
-                if self._closed:
-                    session.close()
-                    return
-                self._ready.append(session)
+                self._starting.discard(session)
+            session.close()
+            self._check_open()  # closed while starting: say that, rather than the start's own error
+            raise
+        return session
+
+    def _file(self, session: KernelSession, add: Callable[[KernelSession], None]) -> bool:
+        """Move a started session out of `_starting` with `add` (into `_ready` or `_out`); False when the pool
+        has closed meanwhile (the session is closed then)."""
+        with self._cond:
+            self._starting.discard(session)
+            filed = not self._closed
+            if filed:
+                add(session)
                 self._cond.notify_all()
+        if not filed:
+            session.close()
+        return filed

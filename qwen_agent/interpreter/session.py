@@ -109,6 +109,7 @@ class KernelSession:
         self.work_dir = self.work_dir.resolve()
         self._font = font_family
         self._kernel: Kernel | None = None
+        self._starting: Kernel | None = None  # a kernel between launch and its first answer (see `close`)
         self._pending: threading.Thread | None = None
         self._pending_error: BaseException | None = None
         self._lock = threading.RLock()
@@ -138,14 +139,15 @@ class KernelSession:
         """Kill the kernel and its processes; remove the work dir if the session made it. Idempotent.
 
         Safe from another thread while `execute` runs: the kernel is killed at once and that call returns
-        a "died" result.
+        a "died" result. While `start` runs, the starting kernel is killed at once and `start` raises
+        SandboxError.
         """
         if self._closed:
             return
         self._closed = True
-        running = self._kernel
-        if running is not None:
-            running.kill_process()  # at once: a running execute sees the death and returns
+        for kernel in (self._kernel, self._starting):
+            if kernel is not None:
+                kernel.kill_process()  # at once: a running execute sees the death and returns, a start fails
         with self._lock:
             if self._pending is not None:
                 self._pending.join()
@@ -318,7 +320,17 @@ class KernelSession:
             self._kernel.kill()
             self._kernel = None
         kernel = Kernel(self.config, self.level, self.work_dir, self._font)
-        kernel.wait_ready(self.config.startup_timeout)
+        self._starting = kernel
+        try:
+            if self._closed:  # closed while launching: `close` did not see this kernel yet
+                kernel.kill_process()
+            kernel.wait_ready(self.config.startup_timeout)
+        except Exception as exc:
+            if self._closed:
+                raise SandboxError("this KernelSession was closed while its kernel was starting") from exc
+            raise
+        finally:
+            self._starting = None
         self._kernel = kernel
 
     def _restart_in_background(self, old: Kernel) -> None:

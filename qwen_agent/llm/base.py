@@ -29,8 +29,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 from qwen_agent.aio import in_thread, iterate_in_thread
-from qwen_agent.llm.stops import StopMatcher, partial_stop_len, trim_at_stop
+from qwen_agent.llm.stops import StopMatcher, trim_at_stop
 from qwen_agent.schema import ChatPrompt, Chunk, Generation, GenerationConfig, Message, Usage
+from qwen_agent.text import partial_marker_len
 
 Prompt = str | Sequence[Message]
 
@@ -195,7 +196,7 @@ def trim_generation(raw: Generation, stop: Sequence[str]) -> Generation:
     if hit is not None:
         return Generation(text=text, finish_reason="stop", stop_string=hit, usage=raw.usage)
     if raw.finish_reason == "length":
-        text = text[: len(text) - partial_stop_len(text, stop)]
+        text = text[: len(text) - partial_marker_len(text, stop)]
     return Generation(text=text, finish_reason=raw.finish_reason, stop_string=raw.stop_string, usage=raw.usage)
 
 

@@ -43,7 +43,8 @@ class OpenAICompatLLM(LLM):
 
     A `ChatPrompt` with tools (tool_format "server") sends them as OpenAI `tools` / `tool_choice`; the
     server's structured reply (its `reasoning_content` or `reasoning`, content, `tool_calls`) comes back as
-    the Hermes text the format reads (`<think>`, content, `<tool_call>`), so the text contract holds.
+    the Hermes text the format reads (`<think>`, content, `<tool_call>`), so the text contract holds; each
+    call keeps the server's id and arguments (see `server_reply_text`).
 
     A last assistant message is continued, using the `continue_final_message` flag of vLLM and
     `qwen-agent serve`; servers without it start a new assistant turn instead.
@@ -226,7 +227,7 @@ def _reasoning(obj: Any) -> str:
 
 
 def _reply_text(message: Any) -> str:
-    calls = [(c.function.name, c.function.arguments or "") for c in message.tool_calls or []]
+    calls = [(c.function.name, c.function.arguments or "", c.id or "") for c in message.tool_calls or []]
     return server_reply_text(message.content or "", _reasoning(message), calls)
 
 
@@ -260,7 +261,7 @@ class _StreamedReply:
 
     def __init__(self) -> None:
         self.thinking = False
-        self.calls: dict[int, list[str]] = {}
+        self.calls: dict[int, list[str]] = {}  # index -> [name, arguments, id], each sent in pieces
 
     def feed(self, delta: Any) -> str:
         out = ""
@@ -271,14 +272,15 @@ class _StreamedReply:
         if delta.content:
             out += self._end_thinking() + delta.content
         for c in delta.tool_calls or []:
-            entry = self.calls.setdefault(c.index or 0, ["", ""])
+            entry = self.calls.setdefault(c.index or 0, ["", "", ""])
+            entry[2] = entry[2] or c.id or ""  # the id comes with a call's first piece
             if c.function is not None:
                 entry[0] += c.function.name or ""
                 entry[1] += c.function.arguments or ""
         return out
 
     def finish(self) -> str:
-        calls = [(name, args) for _, (name, args) in sorted(self.calls.items())]
+        calls = [(name, args, call_id) for _, (name, args, call_id) in sorted(self.calls.items())]
         self.calls = {}
         return self._end_thinking() + server_reply_text("", "", calls)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qwen_agent.text import partial_marker_len
+
 
 def find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
     """Earliest occurrence of any stop string in `text` as (index, stop), or None."""
@@ -20,17 +22,6 @@ def find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
         if i != -1 and (best is None or i < best[0] or (i == best[0] and len(stop) > len(best[1]))):
             best = (i, stop)
     return best
-
-
-def partial_stop_len(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest suffix of `text` that is a proper prefix of some stop string."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
 
 
 def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
@@ -65,7 +56,7 @@ class StopMatcher:
             self.stopped = hit[1]
             self._held = ""
             return text[: hit[0]]
-        hold = partial_stop_len(text[-self._window :] if self._window else "", self.stops)
+        hold = partial_marker_len(text[-self._window :] if self._window else "", self.stops)
         self._held = text[len(text) - hold :] if hold else ""
         return text[: len(text) - hold]
 

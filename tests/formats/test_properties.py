@@ -36,7 +36,8 @@ def test_never_raises_and_stream_agrees(fmt, text: str, cuts: list[int], caplog:
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert (streamed.content, streamed.reasoning) == (whole.content, whole.reasoning)
     assert [(c.name, c.arguments) for c in streamed.tool_calls] == [(c.name, c.arguments) for c in whole.tool_calls]
-    assert whole.content.startswith(shown)
+    assert whole.content.startswith(reader.shown)  # what the reader shows is where the content starts
+    assert shown.endswith(reader.shown)  # ... after a lone `</think>` made what it showed before reasoning
 
 
 @pytest.mark.parametrize("fmt", [HermesFormat(), Qwen3CoderFormat()], ids=lambda f: f.name)
@@ -104,4 +105,4 @@ def test_damaged_corpus_outputs_never_crash_and_stream_the_same(data: st.DataObj
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert (streamed.content, streamed.reasoning) == (whole.content, whole.reasoning)
     assert [(c.name, c.arguments) for c in streamed.tool_calls] == [(c.name, c.arguments) for c in whole.tool_calls]
-    assert whole.content.startswith(shown)
+    assert whole.content.startswith(reader.shown) and shown.endswith(reader.shown)

@@ -13,7 +13,7 @@ from qwen_agent.prompts.chatml import render_chatml
 from qwen_agent.schema import Message, ToolCall
 from tests.formats.corpus_util import TOOLS
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
 
 def checkpoint_template(gguf: Path) -> str:

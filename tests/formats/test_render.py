@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from qwen_agent.formats.base import Choice
+from qwen_agent.formats.base import ToolChoice
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.formats.qwen3_coder import Qwen3CoderFormat
 from qwen_agent.prompts.chatml import render_chatml
@@ -155,7 +155,7 @@ def test_qwen3_coder_history_values_print_as_the_template_does() -> None:
 
 @pytest.mark.parametrize("fmt", [HermesFormat(), Qwen3CoderFormat()], ids=lambda f: f.name)
 def test_choice_none_hides_the_tools(fmt) -> None:
-    text = text_of(fmt, conversation(), choice=Choice("none"))
+    text = text_of(fmt, conversation(), choice=ToolChoice("none"))
     assert "# Tools" not in text and "<tools>" not in text
     assert "Weather in Paris?" in text
 
@@ -166,12 +166,12 @@ def test_choice_none_hides_the_tools(fmt) -> None:
 ], ids=["hermes", "qwen3_coder"])
 def test_forced_choices_prefill_the_call(fmt, required: str, named: str) -> None:
     msgs = [Message.user("Convert 10 USD.")]
-    assert fmt.render(msgs, TOOLS, Choice("auto")).prefill == ""
-    assert fmt.render(msgs, TOOLS, Choice("required")).prefill == required
-    assert fmt.render(msgs, TOOLS, Choice("function", "convert")).prefill == named
-    assert fmt.render(msgs, [], Choice("required")).prefill == ""  # nothing to force without tools
+    assert fmt.render(msgs, TOOLS, ToolChoice("auto")).prefill == ""
+    assert fmt.render(msgs, TOOLS, ToolChoice("required")).prefill == required
+    assert fmt.render(msgs, TOOLS, ToolChoice("function", "convert")).prefill == named
+    assert fmt.render(msgs, [], ToolChoice("required")).prefill == ""  # nothing to force without tools
     # the prefill is not part of the prompt: the request adds it as the assistant turn's start
-    assert fmt.render(msgs, TOOLS, Choice("required")).prompt[-1].role == "user"
+    assert fmt.render(msgs, TOOLS, ToolChoice("required")).prompt[-1].role == "user"
 
 
 @pytest.mark.parametrize("fmt", [HermesFormat(), Qwen3CoderFormat()], ids=lambda f: f.name)

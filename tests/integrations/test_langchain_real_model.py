@@ -28,7 +28,7 @@ from tests.conftest import REPO
 
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
-pytestmark = [pytest.mark.real_model, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.real_model, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SERVED = "qwen2.5-coder-0.5b"
 

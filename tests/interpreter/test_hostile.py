@@ -77,14 +77,27 @@ def test_thread_bomb_is_capped(box: KernelSession):
     time.sleep(0.6)
 
 
+def _host_survives(box: KernelSession, code: str) -> None:
+    """Run `code` beside a host process the kernel's user could signal were it not isolated; it must live on,
+    and the session must answer again (in a fresh kernel when the code killed its own)."""
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        run(box, code)  # the kernel may die of it, or be refused (kill(-1) finds no one to signal)
+        assert bystander.poll() is None  # not killed
+        assert run(box, "print(6 * 7)").stdout.strip() == "42"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_kill_parent_does_not_reach_host(box: KernelSession):
     need(pid_isolated(box), "without a pid namespace the kernel's parent is the host process")
-    run(box, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    _host_survives(box, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
 
 
 def test_kill_everything_stays_inside(box: KernelSession):
     need(pid_isolated(box), "kill(-1) without a pid namespace would hit the host")
-    run(box, "import os, signal\nos.kill(-1, signal.SIGKILL)")
+    _host_survives(box, "import os, signal\nos.kill(-1, signal.SIGKILL)")
 
 
 def test_host_pid_is_invisible(box: KernelSession):

@@ -6,7 +6,6 @@ reason when either is not there yet.
 
 from __future__ import annotations
 
-import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -18,16 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_server(request):
-    if importlib.util.find_spec("qwen_agent.llm.local.transformers") is None:
-        pytest.skip("qwen_agent.llm.local.transformers (TransformersLLM) is not on this branch yet")
-    try:
-        model_dir = request.getfixturevalue("tiny_qwen2_dir")
-    except pytest.FixtureLookupError:
-        pytest.skip("the tiny_qwen2_dir fixture is not in tests/conftest.py yet")
+def tiny_server(tiny_qwen2_dir):
     from qwen_agent.llm import get_llm
 
-    llm = get_llm("transformers", model=str(model_dir))
+    llm = get_llm("transformers", model=str(tiny_qwen2_dir))
     with running(llm, model_name="tiny") as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=120)
         client.worker = server.app.state.qwen.worker  # to see how requests were batched

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwen_agent.llm.local.call_grammar import CallGuide
 from qwen_agent.llm.local.decoding import RepetitionPenalty, TextTail, make_generator, sample_next
 from qwen_agent.llm.stops import StopMatcher
 from qwen_agent.schema import Chunk, FinishReason, GenerationConfig, Usage
@@ -42,6 +43,7 @@ class BatchModel:
         budget: (prompt length, config) -> most new tokens; raises on a prompt that does not fit.
         prefill: token ids -> (last-position logits [1, vocab], a batch-1 cache holding them, tokens reused).
         remember: (token ids, batch-1 cache holding them): offered a finished row's cache for prefix reuse.
+        guide: prompt -> the constraint of its tool calls (`qwen_agent.llm.local.call_grammar`), or None.
     """
 
     model: Any
@@ -53,6 +55,7 @@ class BatchModel:
     budget: Callable[[int, GenerationConfig], int]
     prefill: Callable[[list[int]], tuple[Any, Any, int]]
     remember: Callable[[list[int], Any], None]
+    guide: Callable[[Any], CallGuide | None] = lambda prompt: None
 
 
 @dataclass(eq=False)
@@ -68,6 +71,7 @@ class Row:
     fed: list[int]  # the tokens whose keys and values the cache holds for this row
     reused: int = 0
     penalty: RepetitionPenalty | None = None  # the config's repetition penalty, over this row's tokens
+    guide: CallGuide | None = None  # constrains this row's tool calls
     next_token: int | None = None
     finish: FinishReason | None = None
     chunks: list[Chunk] = field(default_factory=list)
@@ -82,6 +86,8 @@ class Row:
 
     def take(self, token: int, eos_ids: Sequence[int]) -> None:
         """The model chose `token`: show its text, or end the row (what `_decode_one` + `LLM.stream` do)."""
+        if self.guide is not None:
+            self.guide.advance(token)
         if token in eos_ids:
             self._end("stop")
             return
@@ -140,7 +146,8 @@ class DecodeBatch:
         ids = self.backend.encode(prompt)
         max_new = self.backend.budget(len(ids), config)
         row = Row(len(ids), max_new, config, TextTail(self.backend.decode, stop), StopMatcher(stop),
-                  make_generator(config, self.device), [], penalty=RepetitionPenalty.for_config(config, [ids]))
+                  make_generator(config, self.device), [], penalty=RepetitionPenalty.for_config(config, [ids]),
+                  guide=self.backend.guide(prompt))
         if max_new == 0:
             row._end("length")
             return row
@@ -186,12 +193,14 @@ class DecodeBatch:
 
     # --- the cache ----------------------------------------------------------------------------------------
     def _choose(self, logits: Any, rows: list[Row]) -> list[int]:
-        """Each row's next token under its own settings: argmax for greedy rows without a repetition penalty,
-        else its own penalty and generator."""
+        """Each row's next token under its own settings: argmax for greedy rows without a repetition penalty or
+        a tool call under way, else its own call grammar, penalty and generator."""
         tokens = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
-            if not row.config.greedy or row.penalty is not None:
-                tokens[i] = int(sample_next(logits[i : i + 1], row.config, row.generator, row.penalty)[0])
+            constrained = row.guide is not None and row.guide.active
+            if constrained or not row.config.greedy or row.penalty is not None:
+                own = row.guide.mask(logits[i : i + 1]) if constrained else logits[i : i + 1]  # type: ignore[union-attr]
+                tokens[i] = int(sample_next(own, row.config, row.generator, row.penalty)[0])
         return tokens
 
     def _stack(self, row: Row, cache: Any) -> None:

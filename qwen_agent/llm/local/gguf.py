@@ -41,12 +41,6 @@ def converted_dir(cache_root: Path, gguf_path: Path, dtype: str) -> Path:
     return Path(cache_root) / f"{gguf_path.stem}-{stat.st_size}-{stat.st_mtime_ns}-{dtype}"
 
 
-def cached_conversion(cache_root: Path, gguf_path: Path, dtype: str) -> Path | None:
-    """The converted checkpoint folder if a complete one is cached, else None."""
-    folder = converted_dir(cache_root, gguf_path, dtype)
-    return folder if (folder / COMPLETE_MARKER).is_file() else None
-
-
 def load_gguf_model(transformers: Any, gguf_path: Path, dtype: Any, **kwargs: Any) -> Any:
     """The model of a GGUF file, dequantized straight into `dtype` (tensor by tensor)."""
     require_gguf()

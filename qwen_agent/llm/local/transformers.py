@@ -25,6 +25,7 @@ from typing import Any
 
 from qwen_agent.errors import ConfigurationError, ContextLengthError, MissingDependencyError, ModelError
 from qwen_agent.llm.base import LLM, Prompt, check_prompt
+from qwen_agent.llm.local.call_grammar import CallGrammar, CallGuide, llguidance_present
 from qwen_agent.llm.local.continuous import BatchModel, DecodeBatch, Row
 from qwen_agent.llm.local.decode_sessions import CompiledSession, DynamicSession, cache_field, make_session
 from qwen_agent.llm.local.decoding import (
@@ -117,6 +118,11 @@ class TransformersLLM(LLM):
         gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
             size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
             at every load.
+        constrain_calls: once the model opens a tool call (or from the first token, for a forced one), only
+            let it write a call to an offered tool whose arguments match the tool's schema
+            (`qwen_agent.llm.local.call_grammar`; needs the `grammar` extra, else off with a warning). Off by
+            default until its accuracy on the real models is measured (docs/local-backend.md). An attribute of the
+            same name turns it on and off later.
     """
 
     def __init__(
@@ -136,12 +142,14 @@ class TransformersLLM(LLM):
         revision: str | None = None,
         quantize: str | None = None,
         gguf_cache_dir: str | Path | None = None,
+        constrain_calls: bool = False,
     ) -> None:
         super().__init__(config)
         torch, transformers = _import_torch_transformers()
         self._torch = torch
         self.model_name = model
         self.reuse_prefix = reuse_prefix
+        self.constrain_calls = constrain_calls
         self._compile_len = max_cache_len if compile_decode else None
         check_checkpoint_path(model)
         check_quantize(quantize, gptq=False)
@@ -193,6 +201,7 @@ class TransformersLLM(LLM):
         compile_decode: bool = False,
         max_cache_len: int = 8192,
         model_name: str | None = None,
+        constrain_calls: bool = False,
     ) -> TransformersLLM:
         """Wrap a model already in memory (e.g. built from a config, or loaded with custom options).
 
@@ -201,7 +210,7 @@ class TransformersLLM(LLM):
             tokenizer: its transformers tokenizer, or a `QwenTokenizer` (ChatML for chat prompts).
             config: default generation settings.
             reuse_prefix: keep the KV cache between calls and reuse the longest shared token prefix.
-            compile_decode, max_cache_len: as for the constructor.
+            compile_decode, max_cache_len, constrain_calls: as for the constructor.
             model_name: the name shown in logs; default: the model config's `_name_or_path`.
         """
         from qwen_agent.llm.tokenizer import QwenTokenizer
@@ -212,6 +221,7 @@ class TransformersLLM(LLM):
         self._torch = torch
         self.model_name = model_name or getattr(model.config, "_name_or_path", "") or "in-memory model"
         self.reuse_prefix = reuse_prefix
+        self.constrain_calls = constrain_calls
         self._compile_len = max_cache_len if compile_decode else None
         self.quantize = None
         self.is_qwen1 = getattr(model.config, "model_type", None) == QWEN1_MODEL_TYPE
@@ -238,6 +248,21 @@ class TransformersLLM(LLM):
         self._session = make_session(model, self._logits_kw, compile_len)
         self.compiled = isinstance(self._session, CompiledSession)
         self._lock = threading.Lock()
+        self._call_grammar: CallGrammar | None = None  # built at the first constrained call (about a second)
+
+    def _call_guide(self, prompt: Prompt) -> CallGuide | None:
+        """The constraint of a prompt's tool calls (`ChatPrompt.calls`), when this backend constrains them."""
+        calls = getattr(prompt, "calls", None)
+        if calls is None or not self.constrain_calls:
+            return None
+        if self._call_grammar is None:
+            if not llguidance_present():
+                logger.warning("tool calls unconstrained: pip install 'qwen_agent[grammar]' to constrain them")
+                self.constrain_calls = False
+                return None
+            vocab = getattr(self.model.config, "vocab_size", None) or len(self.codec.tokenizer)  # type: ignore[attr-defined]
+            self._call_grammar = CallGrammar(self.codec.tokenizer, vocab, sorted(self.codec.eos_ids))  # type: ignore[attr-defined]
+        return self._call_grammar.guide(calls)
 
     # --- loading ------------------------------------------------------------------------------------------
     def _load_model(self, transformers: Any, model: str, hub: dict[str, Any], device_map: Any) -> Any:
@@ -300,7 +325,7 @@ class TransformersLLM(LLM):
             session = self._session if owned else None
             if session is None or not session.fits(len(ids) + max_new):
                 session = DynamicSession(self.model, self._logits_kw)
-            yield from self._decode_one(ids, stop, config, max_new, session)
+            yield from self._decode_one(ids, stop, config, max_new, session, self._call_guide(prompt))
         finally:
             if owned:
                 self._lock.release()
@@ -345,6 +370,7 @@ class TransformersLLM(LLM):
             eos_ids=self.codec.eos_ids, budget=self._budget,
             prefill=self._prefill_row if shared_cache else self._prefill_private,
             remember=self._remember_row if shared_cache else lambda ids, cache: None,
+            guide=self._call_guide,
         ))  # fmt: skip
 
     def _prefill_row(self, ids: list[int]) -> tuple[Any, Any, int]:
@@ -375,7 +401,8 @@ class TransformersLLM(LLM):
 
     # --- the decode loops ---------------------------------------------------------------------------------
     def _decode_one(
-        self, ids: list[int], stop: list[str], config: GenerationConfig, max_new: int, session: Any
+        self, ids: list[int], stop: list[str], config: GenerationConfig, max_new: int, session: Any,
+        guide: CallGuide | None = None,
     ) -> Iterator[Chunk]:
         reused = session.prepare(ids, reuse=self.reuse_prefix)
         tail = TextTail(self.codec.decode, stop)
@@ -385,7 +412,11 @@ class TransformersLLM(LLM):
         finish: Any = "length"
         last = ""
         for step in range(max_new):
+            if guide is not None:
+                logits = guide.mask(logits)
             token = int(sample_next(logits, config, generator, penalty)[0])
+            if guide is not None:
+                guide.advance(token)
             if token in self.codec.eos_ids:
                 finish = "stop"
                 break
