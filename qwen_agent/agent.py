@@ -198,8 +198,7 @@ class Agent:
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            restate = self.policy.restate_results and ran.calls
-            turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls, follow_up=True) if restate else messages)
+            turn: Turn = yield _Plan(messages)
             record.usage = record.usage + turn.usage
             yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                        seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
@@ -418,8 +417,6 @@ class EpisodePolicy:
         answer_turn: when the model only repeats itself (every call of a turn already ran, or every new call
             brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
             answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
-        restate_results: every turn after tool results is asked as the question and the results so far stated
-            plainly in one user message, the tools still on offer, instead of the native call/result history.
         confirm_ungrounded: a call none of whose argument values appears in the conversation
             (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
             values from the request or answer directly; what it then calls runs.
@@ -427,7 +424,6 @@ class EpisodePolicy:
 
     skip_repeats: bool = True
     answer_turn: bool = True
-    restate_results: bool = False
     confirm_ungrounded: bool = False
 
 
@@ -481,14 +477,13 @@ class _Ran:
         return self.calls[-1][1].content or "" if self.calls else ""
 
 
-def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]], *,
-                         follow_up: bool = False) -> list[Message]:
+def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]]) -> list[Message]:
     """The conversation for the answer turn: earlier exchanges without their tool traffic, then one user message
     with this question and every result, stated plainly."""
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
-    prompt = answer_turn_prompt(messages[last_user].content or "", results, follow_up=follow_up)
+    prompt = answer_turn_prompt(messages[last_user].content or "", results)
     return [*earlier, Message.user(prompt)]
 
 

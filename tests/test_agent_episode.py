@@ -252,12 +252,3 @@ def test_grounding(args: dict[str, Any], ungrounded: bool) -> None:
     text = conversation_text([Message.system("You are helpful."),
                               Message.user("Weather in Paris? Convert 1,000,000 JPY, times 2. 北京呢？")])
     assert is_ungrounded(ToolCall(name="f", arguments=json.dumps(args, ensure_ascii=False)), text) is ungrounded
-
-
-def test_restated_results_keep_the_tools_on_offer() -> None:
-    llm, result = run([call({"city": "Paris"}), "14."], policy=EpisodePolicy(restate_results=True))
-    system, user = llm.calls[1][0]
-    assert "<tools>" in (system.content or "")
-    assert user.content.startswith("Weather in Paris?\n\nThe tools were already called")
-    assert "Call a tool only for something these results do not contain." in user.content
-    assert result.end == "answer"

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import operator
 import re
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _harness as h
-from qwen_agent import Agent, GenerationConfig, Tool, tool
+from qwen_agent import Agent, EpisodePolicy, GenerationConfig, Tool, tool
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.settings import add_quantize_option
 
@@ -251,10 +252,24 @@ def failures(task: dict[str, Any], executed: Sequence[tuple[str, dict[str, Any]]
 
 
 # --- running ------------------------------------------------------------------------------------------------
+def policy_from(names: str) -> EpisodePolicy:
+    """The `--policy` value as an `EpisodePolicy` (ConfigurationError on an unknown field)."""
+    if names == "default":
+        return EpisodePolicy()
+    if names == "none":
+        return EpisodePolicy(**{f.name: False for f in dataclasses.fields(EpisodePolicy)})
+    fields = {f.name for f in dataclasses.fields(EpisodePolicy)}
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if unknown := [n for n in wanted if n not in fields]:
+        raise ConfigurationError(f"unknown --policy field(s) {unknown}; use some of {sorted(fields)}")
+    return EpisodePolicy(**dict.fromkeys(wanted, True))
+
+
+
 def run_task(llm: Any, fmt: str, task: dict[str, Any], config: GenerationConfig, lock: Any,
-             max_steps: int = 3) -> h.Record:
+             max_steps: int = 3, policy: EpisodePolicy | None = None) -> h.Record:
     executed: Executions = []
-    agent = Agent(llm, counted_tools(executed), tool_format=fmt, max_steps=max_steps, config=config)
+    agent = Agent(llm, counted_tools(executed), tool_format=fmt, max_steps=max_steps, config=config, policy=policy)
     with lock:
         start = time.monotonic()
         result = agent.run_result(task["query"], on_text=_ignore)  # streamed: a looping turn is cut
@@ -345,6 +360,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3,
                    help="model turns per episode (default 3); 1 scores the first turn only, no answer")
+    p.add_argument("--policy", default="default", metavar="NAME[,NAME...]",
+                   help="the loop's remedies (qwen_agent.EpisodePolicy): 'default', 'none' (every remedy off: "
+                        "the loop as Qwen-Agent runs it), or fields to turn on beside the defaults, e.g. "
+                        "confirm_ungrounded")
     return p.parse_args(argv)
 
 
@@ -360,7 +379,7 @@ def run(args: argparse.Namespace) -> None:
     # run compares the formats on the same tasks
     with llm, h.ResultStore(output) as store:
         h.run_cases(cases, lambda c: run_task(llm, c["format"], c["task"], h.generation_config(args, llm), lock,
-                                              args.max_steps),
+                                              args.max_steps, policy_from(args.policy)),
                     store, workers=args.workers, desc="episodes", progress=not args.no_progress)
         records = [store.records[c["id"]] for c in cases if c["id"] in store.records]
     rows = [summary(records, f) for f in formats]

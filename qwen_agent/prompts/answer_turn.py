@@ -28,32 +28,15 @@ ANSWER_TURN = {
     ),
 }
 
-#: the turn after tool results when `EpisodePolicy.restate_results` is on: the tools stay on offer
-FOLLOW_UP = {
-    "en": (
-        "{question}\n\n"
-        "The tools were already called for this question. What they returned:\n"
-        "{results}\n\n"
-        "If these results answer the question, write the final answer from them, in plain words. Call a tool "
-        "only for something these results do not contain."
-    ),
-    "zh": (
-        "{question}\n\n"
-        "已经为这个问题调用过工具，工具返回的结果：\n"
-        "{results}\n\n"
-        "如果这些结果已经能回答问题，请根据结果用自然语言直接写出最终答案；只有结果中没有的信息才需要再调用工具。"
-    ),
-}
-
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]], *, follow_up: bool = False) -> str:
+def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]]) -> str:
     """One user message: `question` and each `(call, what it returned)`, in the question's language (Chinese
-    when it holds Chinese characters, else English); `follow_up`: tools stay on offer (`FOLLOW_UP`)."""
+    when it holds Chinese characters, else English)."""
     lines = "\n".join(f"- {call} -> {_one_line(returned)}" for call, returned in results)
     lang = "zh" if _CJK.search(question) else "en"
-    return render((FOLLOW_UP if follow_up else ANSWER_TURN)[lang], question=question.strip(), results=lines)
+    return render(ANSWER_TURN[lang], question=question.strip(), results=lines)
 
 
 def _one_line(text: str) -> str:
