@@ -51,11 +51,21 @@ def resolve_tool_format(tool_format: str | ToolFormat | None, llm: LLM, lang: La
     ReAct for a checkpoint whose template has no tools (Qwen-1), else Hermes rendered by us. "hermes" /
     "qwen3_coder": that format, rendered by the template when the template renders it. "react": ReAct in
     `lang`. "server": OpenAI `tools` sent to a server that parses calls itself (the openai backend).
-    `lang` alone (tool_format None) means ReAct in that language.
+    `lang` alone (tool_format None) means ReAct in that language; `lang` with a format that is not ReAct is a
+    mistake (only ReAct has instructions in a language), not silently ignored.
 
     Raises:
-        ConfigurationError: an unknown name, or "server" with a backend that cannot send tools.
+        ConfigurationError: an unknown name, "server" with a backend that cannot send tools, or `lang` with a
+            format other than ReAct.
     """
+    fmt = _resolve(tool_format, llm, lang)
+    if lang and not isinstance(fmt, ReactFormat):
+        raise ConfigurationError(f"lang={lang!r} sets the language of ReAct's instructions, but the tool format is "
+                                 f"{fmt.name!r}; pass tool_format='react' for ReAct in that language, or drop lang")
+    return fmt
+
+
+def _resolve(tool_format: str | ToolFormat | None, llm: LLM, lang: Lang | None) -> ToolFormat:
     if isinstance(tool_format, ToolFormat):
         return tool_format
     if tool_format is None:

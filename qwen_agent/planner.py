@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from typing import Any, Protocol
@@ -70,12 +71,13 @@ class FormatPlanner:
         self.parallel_tool_calls = parallel_tool_calls
         self.lang = lang
         self.extra_stop = list(stop)
-        self._resolved: tuple[int, ToolFormat] | None = None
+        self._resolved: tuple[weakref.ref[LLM], ToolFormat] | None = None
 
     def format_for(self, llm: LLM) -> ToolFormat:
         """The format used with `llm` ("auto" resolved once per backend)."""
-        if self._resolved is None or self._resolved[0] != id(llm):
-            self._resolved = (id(llm), resolve_tool_format(self.tool_format, llm, self.lang))
+        # a weak reference, not id(): a new backend may reuse a freed one's address
+        if self._resolved is None or self._resolved[0]() is not llm:
+            self._resolved = (weakref.ref(llm), resolve_tool_format(self.tool_format, llm, self.lang))
         return self._resolved[1]
 
     def request(self, llm: LLM, tools: Sequence[ToolSpec]) -> FunctionCallingRequest:

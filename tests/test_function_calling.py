@@ -277,3 +277,19 @@ def test_a_turn_repeating_a_call_is_cut_while_streaming_and_repeats_are_dropped(
     assert shown == []
     whole = planner.plan(ScriptedLLM([one * 3]), [Message.user("Oslo?")], [WEATHER], None)
     assert len(whole.message.tool_calls) == 1  # without streaming: read whole, repeats dropped
+
+
+def test_lang_with_a_format_that_is_not_react_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="tool_format='react'"):
+        Agent(ScriptedLLM(["x"]), [], tool_format="hermes", lang="zh").run("hi")
+    assert isinstance(FormatPlanner(None, lang="zh").format_for(ScriptedLLM([])), ReactFormat)
+
+
+def test_the_planner_resolves_auto_again_for_another_backend():
+    class Qwen1Like(ScriptedLLM):
+        def template_tool_format(self):
+            return ""  # a template with no tools: ReAct
+
+    planner = FormatPlanner("auto")
+    assert planner.format_for(ScriptedLLM([])).name == "hermes"
+    assert isinstance(planner.format_for(Qwen1Like([])), ReactFormat)
