@@ -232,8 +232,8 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
             "pdf_inputs": False, "video_inputs": False, "tool_calling": True, "tool_choice": True,
             "tool_call_streaming": True, "structured_output": True,
         }
-        window = getattr(self.llm, "context_window", None)
-        if isinstance(window, int):
+        window = self.llm.context_window
+        if window is not None:
             profile["max_input_tokens"] = window
         return profile
 

@@ -9,6 +9,9 @@ A backend subclasses `LLM` and implements hooks; the public methods around them 
 | `_agenerate(prompt, stop, config)`     | no       | async `_generate`; default: `_generate` in a worker thread    |
 | `_astream(prompt, stop, config)`       | no       | async iterator of `Chunk`s; default: `_stream` in a thread    |
 | `_close()` / `_aclose()`               | no       | release servers, GPU memory, connections                      |
+| `count_tokens(text)`                   | no       | exact token count; default: an estimate (4 bytes a token)     |
+| `context_window` (attribute)           | no       | the model's token limit, when known; default None             |
+| `open_batch()`                         | no       | a continuous-batching decode loop for the server; default None |
 
 `prompt` is either a `str` (raw text completion: the model continues exactly these characters) or a list of
 `Message` (chat: the backend applies the model's chat template). The base class trims stop strings on the
@@ -27,6 +30,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 from qwen_agent.aio import in_thread, iterate_in_thread
 from qwen_agent.llm.stops import StopMatcher, trim_at_stop
@@ -45,9 +49,22 @@ class LLM(ABC):
     model_name: str = "unknown"
     #: the backend can send a `ChatPrompt`'s tools to a server that parses tool calls itself
     accepts_openai_tools: bool = False
+    #: tokens the model attends to, when known: the server then refuses a prompt that cannot fit, up front
+    context_window: int | None = None
 
     def __init__(self, config: GenerationConfig | None = None) -> None:
         self.default_config = config or GenerationConfig()
+
+    # --- optional features: a backend that has them overrides these -------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text`: exact where the backend has the model's tokenizer (the local one), else an estimate
+        of four UTF-8 bytes a token."""
+        return (len(text.encode("utf-8")) + 3) // 4
+
+    def open_batch(self) -> Any | None:
+        """A continuous-batching decode loop the server's worker drives (`qwen_agent.server.batching`), or None:
+        requests then take turns."""
+        return None
 
     # --- public API ---------------------------------------------------------------------------------------
     def generate(

@@ -90,8 +90,8 @@ def create_app(
         lang: a shortcut for ReAct in that language when no tool_format is given.
         limits: request body size, JSON depth and body deadline (`Limits()` by default).
     """
-    counter = count_tokens or getattr(llm, "count_tokens", None) or _estimate_tokens
-    window = context_window if context_window is not None else getattr(llm, "context_window", None)
+    counter = count_tokens or llm.count_tokens
+    window = context_window if context_window is not None else llm.context_window
     if window is not None:
         counter = cap_token_counter(counter, window)
     fmt = resolve_tool_format(tool_format, llm, lang)
@@ -198,10 +198,6 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise p.APIError(400, f"the request body is not valid JSON: {e}") from None
-
-
-def _estimate_tokens(text: str) -> int:
-    return (len(text.encode("utf-8")) + 3) // 4
 
 
 def _check_context(state: _Server, prompt: Prompt, requested: int | None, param: str) -> int:

@@ -66,8 +66,7 @@ class ModelWorker:
         self._queued = 0  # serial mode: requests handed to the worker thread that it has not started
         self._busy = 0  # serial mode: 1 while the worker thread runs a request
         self._lock = threading.Lock()
-        open_batch = getattr(llm, "open_batch", None)
-        batch = open_batch() if callable(open_batch) else None
+        batch = llm.open_batch()
         self.batches = BatchLoop(batch, max_batch) if batch is not None else None
 
     @property
