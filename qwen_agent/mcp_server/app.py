@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from qwen_agent.access import bearer_problem
 from qwen_agent.errors import ConfigurationError, ToolArgumentError
 from qwen_agent.interpreter import SandboxConfig
 from qwen_agent.mcp_server.sessions import KernelSessions
@@ -153,14 +154,11 @@ def _cut(text: str, limit: int) -> str:
 
 def _require_key(app: Any, api_key: str) -> Any:
     """ASGI middleware: 401 unless `Authorization: Bearer <api_key>` (compared in constant time)."""
-    import hmac
-
-    expected = f"Bearer {api_key}".encode()
 
     async def guarded(scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            given = dict(scope.get("headers", [])).get(b"authorization", b"")
-            if not hmac.compare_digest(given, expected):
+            given = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            if bearer_problem(given, api_key):
                 body = b'{"error": "missing or wrong API key: send Authorization: Bearer <key>"}'
                 await send({"type": "http.response.start", "status": 401,
                             "headers": [(b"content-type", b"application/json")]})

@@ -10,9 +10,8 @@ import argparse
 import importlib
 from typing import Any
 
+from qwen_agent.access import is_loopback
 from qwen_agent.errors import ConfigurationError
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_mcp_server_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,7 +49,7 @@ def import_tool(spec: str) -> Any:
 
 
 def check_exposure(host: str, api_key: str | None) -> None:
-    if host not in LOOPBACK and not api_key:
+    if not api_key and not is_loopback(host):
         raise ConfigurationError(f"refusing to serve sandboxed Python on {host!r} without --api-key: anyone who "
                                  "can reach the port could run code. Use 127.0.0.1 or set --api-key.")
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from qwen_agent.access import bearer_problem
 from qwen_agent.errors import ContextLengthError, MissingDependencyError, ModelError, QwenAgentError
 from qwen_agent.formats import ToolFormat
 from qwen_agent.function_calling import FunctionCallingRequest, ToolCallStream, resolve_tool_format
@@ -21,12 +22,7 @@ from qwen_agent.schema import GenerationConfig, Message, Usage
 from qwen_agent.server import protocol as p
 from qwen_agent.server.metrics import CountRequests, ServerMetrics
 from qwen_agent.server.openapi import install_openapi
-from qwen_agent.server.request_limits import (
-    Limits,
-    RequestLimitsMiddleware,
-    bearer_problem,
-    cap_token_counter,
-)
+from qwen_agent.server.request_limits import Limits, RequestLimitsMiddleware, cap_token_counter
 from qwen_agent.server.worker import ModelWorker
 from qwen_agent.settings import DEFAULT_MODEL
 from qwen_agent.telemetry.metrics import CONTENT_TYPE

@@ -22,7 +22,6 @@ answer, so the client gets it on a connection it can keep using; past that the a
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
@@ -30,6 +29,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from qwen_agent.access import bearer_problem
 
 logger = logging.getLogger("qwen_agent.server")
 
@@ -259,16 +260,6 @@ def _check_framing(scope: Scope) -> None:
         # RFC 9112 6.3: a request framed both ways may be read differently by a proxy in front (request
         # smuggling); refuse it and close the connection, as the RFC requires.
         raise Refusal(400, "the request has both Content-Length and Transfer-Encoding", drain=False)
-
-
-def bearer_problem(authorization: str, api_key: str) -> str | None:
-    """What is wrong with an `Authorization` header that must carry `Bearer <api_key>`, or None."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return "missing API key: send 'Authorization: Bearer <key>'"
-    if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-        return "incorrect API key provided"
-    return None
 
 
 def _check_key(scope: Scope, api_key: str) -> None:

@@ -8,7 +8,6 @@ anything must carry the `X-Requested-By` header, which a cross-site form cannot 
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qwen_agent.access import bearer_token, is_loopback, key_matches
 from qwen_agent.agent import Agent
 from qwen_agent.conversations import StoreError
 from qwen_agent.errors import MissingDependencyError
@@ -38,7 +38,6 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("fastapi", "server", "The web UI") from e
 
 STATIC = Path(__file__).parent / "static"
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 CSRF_HEADER = "x-requested-by"
 COOKIE = "qwen_agent_ui_key"
 
@@ -111,7 +110,7 @@ def create_ui_app(agent: Agent, *, api_key: str | None = None, limits: UILimits 
 
 
 def _check_request(request: Request, api_key: str | None) -> None:
-    if api_key is None and _host_name(request.headers.get("host", "")) not in LOOPBACK_NAMES:
+    if api_key is None and not is_loopback(_host_name(request.headers.get("host", ""))):
         raise UIError(403, "this UI answers on loopback addresses only; start it with an access key to serve others")
     path = request.url.path
     if not path.startswith("/ui/api/") and path != "/metrics":
@@ -120,9 +119,8 @@ def _check_request(request: Request, api_key: str | None) -> None:
         raise UIError(403, f"missing the {CSRF_HEADER} header (requests from other sites are refused)")
     if api_key is None or path in ("/ui/api/login", "/ui/api/info"):
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    given = token.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE, "")
-    if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
+    given = bearer_token(request.headers.get("authorization", "")) or request.cookies.get(COOKIE)
+    if not key_matches(given, api_key):
         raise UIError(401, "this UI needs its access key")
 
 
@@ -165,7 +163,7 @@ def _api_routes(app: FastAPI, store: Conversations, agent: Agent, lim: UILimits,
     async def login(request: Request) -> JSONResponse:
         body = await _json(request)
         key = body.get("key") if isinstance(body, dict) else None
-        if api_key is None or not isinstance(key, str) or not hmac.compare_digest(key.encode(), api_key.encode()):
+        if api_key is None or not isinstance(key, str) or not key_matches(key, api_key):
             raise UIError(401, "wrong access key")
         resp = JSONResponse({"ok": True})
         resp.set_cookie(COOKIE, key, httponly=True, samesite="strict")

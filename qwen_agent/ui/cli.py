@@ -8,7 +8,6 @@ too. Importing this module is cheap: fastapi and uvicorn load when the command r
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 import threading
 import webbrowser
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qwen_agent.access import is_loopback
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.settings import Settings
 
@@ -44,15 +44,7 @@ def add_ui_command(subparsers: Any, agent_options: Callable[[argparse.ArgumentPa
 
 def check_exposure(host: str, key: str | None) -> None:
     """Refuse to serve a code-running agent beyond this machine without an access key."""
-    if key:
-        return
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not key and not is_loopback(host):
         raise ConfigurationError(f"--host {host} would let anyone who reaches it run code through the agent: "
                                  "pass --ui-key KEY (the page asks for it) or bind 127.0.0.1")
 
