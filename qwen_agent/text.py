@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 
 def partial_marker_len(text: str, markers: Sequence[str], start: int = 0) -> int:
@@ -31,3 +32,26 @@ def truncate_middle(text: str, limit: int) -> str:
         cut += head - nl
         head = nl
     return f"{text[:head]}\n[... {cut} characters omitted ...]\n{text[len(text) - tail:]}"
+
+
+def text_of_parts(content: Any, *, sep: str = "", skip: Collection[str] = ()) -> str | None:
+    """The text of a message's `content` in OpenAI's shape (a string, None, or a list of parts: strings or
+    `{"type": "text", "text": ...}`), the parts joined by `sep`; parts of a type in `skip` are left out.
+
+    Raises:
+        ValueError: a part that is not text (an image, audio), naming its type.
+    """
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list | tuple):
+        raise ValueError("content must be a string or a list of text parts")
+    parts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if isinstance(part, str):
+            parts.append(part)
+        elif kind == "text":
+            parts.append(str(part.get("text", "")))
+        elif kind not in skip:
+            raise ValueError(f"content part of type {kind!r} is not supported; only text is")
+    return sep.join(parts)

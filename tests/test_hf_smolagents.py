@@ -107,7 +107,7 @@ def test_message_conversion_maps_tool_roles_and_rejects_images() -> None:
         {"role": "tool-response", "content": [{"type": "text", "text": "result"}]},
     ])
     assert [(m.role, m.content) for m in converted] == [("system", "sys"), ("assistant", "called"), ("user", "result")]
-    with pytest.raises(ValueError, match="only takes text"):
+    with pytest.raises(ValueError, match="'image' is not supported; only text is"):
         to_qwen_messages([{"role": "user", "content": [{"type": "image", "image": b""}]}])
     with pytest.raises(ValueError, match="unknown smolagents message role"):
         to_qwen_messages([{"role": "wizard", "content": "x"}])

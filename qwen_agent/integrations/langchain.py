@@ -26,6 +26,7 @@ from qwen_agent.function_calling import (
 from qwen_agent.integrations.response_format import ResponseFormat
 from qwen_agent.llm.base import LLM as QwenLLM
 from qwen_agent.schema import Chunk, GenerationConfig, Message, ToolCall, ToolSpec, Usage, new_call_id
+from qwen_agent.text import text_of_parts
 from qwen_agent.tools.base import Tool, check_tool_name
 
 try:
@@ -446,20 +447,7 @@ def _assistant_message(message: AIMessage) -> Message:
 
 
 def _text(content: Any, skip: frozenset[str] = frozenset()) -> str:
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(block.get("text", ""))
-        elif isinstance(block, dict) and block.get("type") in skip:
-            continue
-        else:
-            kind = block.get("type") if isinstance(block, dict) else type(block).__name__
-            raise ValueError(f"content block of type {kind!r} is not supported; only text is")
-    return "".join(parts)
+    return text_of_parts(content, skip=skip) or ""
 
 
 # --- tools ----------------------------------------------------------------------------------------------------

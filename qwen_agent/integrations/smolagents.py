@@ -26,6 +26,7 @@ from qwen_agent.formats import ToolFormat
 from qwen_agent.function_calling import build_request, resolve_tool_format
 from qwen_agent.llm.base import LLM
 from qwen_agent.schema import GenerationConfig, Message, ToolSpec, Usage
+from qwen_agent.text import text_of_parts
 from qwen_agent.tools.base import Tool
 
 try:
@@ -132,15 +133,7 @@ def to_qwen_messages(messages: Sequence[Any]) -> list[Message]:
 
 
 def _text_of(content: Any) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    parts = []
-    for part in content:
-        if not isinstance(part, dict) or part.get("type") != "text":
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise ValueError(f"QwenModel only takes text content; got a {kind!r} part")
-        parts.append(part["text"])
-    return "\n".join(parts)
+    return text_of_parts(content, sep="\n") or ""  # smolagents' parts are blocks of their own: one a line
 
 
 # --- tools ---------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from qwen_agent.errors import ConfigurationError
 from qwen_agent.formats import ToolFormat
 from qwen_agent.function_calling import FunctionCallingRequest, build_request, tool_calls_from_openai
 from qwen_agent.schema import GenerationConfig, Message, ToolCall, ToolSpec, Usage
+from qwen_agent.text import text_of_parts
 
 # Bounds on what one request may ask for: each stop string, tool and message costs work on every request
 # (10,000 stop strings made one reply take a minute of the model thread; 10,000 tools, 12 s of the event
@@ -154,7 +155,7 @@ def _parse_message(m: Any) -> Message:
     if not isinstance(m, dict):
         raise ValueError("each message must be an object")
     role = m.get("role")
-    content = _text_content(m.get("content"))
+    content = text_of_parts(m.get("content"))
     if role in ("system", "developer", "user"):
         return Message(role="user" if role == "user" else "system", content=content or "", name=m.get("name"))
     if role == "assistant":
@@ -167,20 +168,6 @@ def _parse_message(m: Any) -> Message:
     if role in ("tool", "function"):
         return Message.tool(content or "", tool_call_id=m.get("tool_call_id"), name=m.get("name"))
     raise ValueError(f"unknown role {role!r}; use system, developer, user, assistant or tool")
-
-
-def _text_content(content: Any) -> str | None:
-    if content is None or isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise ValueError(f"content part of type {kind!r} is not supported; only text is")
-            texts.append(str(part.get("text", "")))
-        return "".join(texts)
-    raise ValueError("content must be a string or a list of text parts")
 
 
 def parse_tools(req: ChatRequest) -> list[ToolSpec]:
