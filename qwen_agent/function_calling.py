@@ -274,6 +274,11 @@ class ToolCallStream:
         return content[len(self._shown) :], turn
 
     @property
+    def text(self) -> str:
+        """Everything fed so far."""
+        return self._text
+
+    @property
     def shown(self) -> str:
         return self._shown
 

@@ -110,7 +110,7 @@ class FormatPlanner:
                     break  # the model is repeating a call: stop generating, keep what it asked for
         finally:
             chunks.close()
-        return turn.finish()
+        return turn.finish(llm)
 
     async def aplan(
         self, llm: LLM, messages: Sequence[Message], tools: Sequence[ToolSpec], config: GenerationConfig | None,
@@ -127,7 +127,7 @@ class FormatPlanner:
             async for chunk in chunks:
                 if turn.feed(chunk):
                     break  # leaving the block closes the stream: the model stops generating
-        return turn.finish()
+        return turn.finish(llm)
 
 
 class _PendingTurn:
@@ -173,11 +173,18 @@ class _PendingTurn:
         self.usage = chunk.usage or self.usage
         return "\n" in chunk.text and self.reader.repeats_a_call()
 
-    def finish(self) -> Turn:
-        rest, turn = self.reader.finish(self.usage)
+    def finish(self, llm: LLM) -> Turn:
+        """The whole turn. A stream cut short (a looping turn) never got the backend's usage: it is counted
+        here with the backend's tokenizer (the prompt's messages by their text, without the template's
+        markup)."""
+        rest, turn = self.reader.finish(self.usage or self._counted(llm))
         if rest:
             self.on_text(rest)
         return self._timed(turn)
+
+    def _counted(self, llm: LLM) -> Usage:
+        prompt = self.prompt if isinstance(self.prompt, str) else "\n".join(m.content or "" for m in self.prompt)
+        return Usage(prompt_tokens=llm.count_tokens(prompt), completion_tokens=llm.count_tokens(self.reader.text))
 
 
 def _ignore(text: str) -> None:

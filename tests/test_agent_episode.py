@@ -159,6 +159,17 @@ def test_the_async_loop_applies_the_same_remedies() -> None:
     assert RUNS == ["Paris"] and result.end == "answer_turn" and result.answer == "14 in Paris."
 
 
+def test_a_turn_cut_for_repeating_a_call_still_counts_its_tokens() -> None:
+    """The planner stops a streamed turn that writes the same call twice; the backend's usage never came, so the
+    turn is counted with the backend's tokenizer (here the base class's estimate)."""
+    twice = call({"city": "Paris"}) + "\n" + call({"city": "Paris"}) + "\n" + call({"city": "Paris"})
+    llm = ScriptedLLM([twice, "14."], chunk_size=20)
+    result = Agent(llm, [get_weather], tool_format="hermes").run_result("Weather in Paris?", on_text=lambda _: None)
+    first = result.steps[0]
+    assert first.usage is not None and first.usage.completion_tokens > 0 and first.usage.prompt_tokens > 0
+    assert RUNS == ["Paris"]
+
+
 def test_steps_carry_usage_and_seconds() -> None:
     _, result = run([call({"city": "Paris"}), "14."])
     turn, observation = result.steps[0], result.steps[1]
