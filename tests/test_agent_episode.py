@@ -59,9 +59,10 @@ def test_an_identical_repeat_is_not_run_again_and_the_model_is_asked_for_the_ans
     # the answer turn: no tools on offer, the question and the result stated plainly
     system, user = llm.calls[2][0]
     assert "<tools>" not in (system.content or "")
-    assert user.content == ("Weather in Paris?\n\nThe tools were already called for this question. What they "
-                            'returned:\n- get_weather({"city": "Paris"}) -> Paris: 14 celsius\n\nWrite the final '
-                            "answer to the question above from these results, in plain words. Do not call any tool.")
+    assert user.content == ("The tools were already called for my question. What they returned:\n"
+                            '- get_weather({"city": "Paris"}) -> Paris: 14 celsius\n\n'
+                            "My question: Weather in Paris?\n"
+                            "Answer my question from these results, in plain words. Do not call any tool.")
     # the conversation keeps the call that ran and the answer, not the repeat that did not
     assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant"]
     assert result.messages[-1].content == "It is 14 degrees in Paris."
@@ -263,3 +264,10 @@ def test_grounding(args: dict[str, Any], ungrounded: bool) -> None:
     text = conversation_text([Message.system("You are helpful."),
                               Message.user("Weather in Paris? Convert 1,000,000 JPY, times 2. 北京呢？")])
     assert is_ungrounded(ToolCall(name="f", arguments=json.dumps(args, ensure_ascii=False)), text) is ungrounded
+
+
+def test_the_answer_turn_speaks_the_questions_language_and_ends_with_it() -> None:
+    llm, _ = run([call({"city": "北京"}), call({"city": "北京"}), "北京 14 度。"], query="北京现在天气怎么样？")
+    asked = llm.calls[2][0][-1].content
+    assert asked.startswith("已经为我的问题调用过工具")
+    assert "我的问题：北京现在天气怎么样？\n" in asked and asked.index("- get_weather") < asked.index("我的问题")

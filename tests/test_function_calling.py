@@ -232,8 +232,8 @@ def test_a_call_that_brings_nothing_new_makes_the_next_turn_answer():
     # the agent's answer turn: the question and the result in one user message, no tool traffic
     answer_prompt = llm.calls[2][0]
     assert [m.role for m in answer_prompt] == ["system", "user"]
-    assert answer_prompt[-1].content.startswith("2**10?\n\nThe tools were already called")
-    assert '- calc({"code": "2**10"}) -> 1024\n\n' in answer_prompt[-1].content
+    assert answer_prompt[-1].content.startswith("The tools were already called for my question.")
+    assert '- calc({"code": "2**10"}) -> 1024\n\nMy question: 2**10?\n' in answer_prompt[-1].content
     assert result.end == "answer_turn"
 
 

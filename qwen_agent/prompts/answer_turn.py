@@ -13,18 +13,20 @@ from typing import Any
 
 from qwen_agent.prompts.render import render
 
+# The question comes last, after the results: given it first, the 0.5B answered every Chinese question of
+# benchmarks.real_tool_use by repeating the question itself.
 ANSWER_TURN = {
     "en": (
-        "{question}\n\n"
-        "The tools were already called for this question. What they returned:\n"
+        "The tools were already called for my question. What they returned:\n"
         "{results}\n\n"
-        "Write the final answer to the question above from these results, in plain words. Do not call any tool."
+        "My question: {question}\n"
+        "Answer my question from these results, in plain words. Do not call any tool."
     ),
     "zh": (
-        "{question}\n\n"
-        "已经为这个问题调用过工具，工具返回的结果：\n"
+        "已经为我的问题调用过工具，工具返回的结果：\n"
         "{results}\n\n"
-        "请根据这些结果，用自然语言直接写出上述问题的最终答案，不要再调用任何工具。"
+        "我的问题：{question}\n"
+        "请根据这些结果，用自然语言回答我的问题，不要再调用任何工具。"
     ),
 }
 
