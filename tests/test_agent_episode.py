@@ -270,4 +270,4 @@ def test_the_answer_turn_speaks_the_questions_language_and_ends_with_it() -> Non
     llm, _ = run([call({"city": "北京"}), call({"city": "北京"}), "北京 14 度。"], query="北京现在天气怎么样？")
     asked = llm.calls[2][0][-1].content
     assert asked.startswith("已经为我的问题调用过工具")
-    assert "我的问题：北京现在天气怎么样？\n" in asked and asked.index("- get_weather") < asked.index("我的问题")
+    assert "我的问题：北京现在天气怎么样？\n" in asked and asked.index("- get_weather") < asked.index("我的问题：")
