@@ -297,10 +297,9 @@ class Agent:
             try:
                 if isinstance(ask, _Plan):
                     specs = self.tools.specs() if specs is None else specs
-                    planner = _answering(self.planner) if ask.answer_turn else self.planner
+                    planner, offered = self._turn_setup(ask, specs)
                     with telemetry.model_turn(ask.messages) as got:
-                        got(planner.plan(self.llm, ask.messages, [] if ask.answer_turn else specs, self.config,
-                                         on_text, **controls))
+                        got(planner.plan(self.llm, ask.messages, offered, self.config, on_text, **controls))
                     reply = self._without_calls(got.turn, specs) if ask.answer_turn else got.turn
                 else:
                     with telemetry.current():
@@ -334,9 +333,9 @@ class Agent:
                 if isinstance(ask, _Plan):
                     if specs is None:  # listing a provider's tools may start its servers: not on the loop
                         specs = self.tools.specs() if self.tools.listed else await in_thread(self.tools.specs)
+                    planner, offered = self._turn_setup(ask, specs)
                     with telemetry.model_turn(ask.messages) as got:
-                        got(await self._aplan(_answering(self.planner) if ask.answer_turn else self.planner,
-                                              ask.messages, [] if ask.answer_turn else specs, on_text, controls))
+                        got(await self._aplan(planner, ask.messages, offered, on_text, controls))
                     reply = self._without_calls(got.turn, specs) if ask.answer_turn else got.turn
                 else:
                     with telemetry.current():
@@ -348,6 +347,10 @@ class Agent:
     def _format_name(self) -> str:
         format_for = getattr(self.planner, "format_for", None)
         return format_for(self.llm).name if format_for else type(self.planner).__name__
+
+    def _turn_setup(self, ask: _Plan, specs: list[ToolSpec]) -> tuple[Planner, list[ToolSpec]]:
+        """The planner and the tools on offer for this turn (none, and nothing forced, for the answer turn)."""
+        return (_answering(self.planner), []) if ask.answer_turn else (self.planner, specs)
 
     def _without_calls(self, turn: Turn, specs: list[ToolSpec]) -> Turn:
         """An answer turn whose text is a tool call after all (no tools were on offer, so nothing read it as
