@@ -94,10 +94,10 @@ class FormatPlanner:
         on_text: TextCallback | None = None, *, cancel: threading.Event | None = None,
         on_raw: TextCallback | None = None,
     ) -> Turn:
-        """One turn. With `on_text`, the model's answer text is passed to it as it streams, and a turn that
-        starts repeating a call it already made is cut there (small models loop). With `cancel`, the turn is
-        streamed and `RunCancelled` raised once it is set (the model stops generating). `on_raw` receives
-        every piece of the model's text, markup included."""
+        """One turn. With `on_text`, the model's answer text is passed to it as it streams. A turn with tools
+        on offer is always streamed, and cut once it writes the same call twice (small models loop). With
+        `cancel`, the turn is streamed and `RunCancelled` raised once it is set (the model stops generating).
+        `on_raw` receives every piece of the model's text, markup included."""
         turn = _PendingTurn(self.request(llm, tools).for_turn(messages), messages, self.extra_stop, on_text, cancel,
                             on_raw)
         if turn.plain:
@@ -142,7 +142,8 @@ class _PendingTurn:
         self.on_text = on_text or _ignore
         self.on_raw = on_raw or _ignore
         self.cancel = cancel
-        self.plain = on_text is None and cancel is None and on_raw is None  # nobody watches: no need to stream
+        # streamed whenever tools are on offer, so a turn that writes the same call again and again is cut there
+        self.plain = on_text is None and cancel is None and on_raw is None and not req.uses_tools
         self.reader = ToolCallStream(req)
         self.usage: Usage | None = None
         self.started = time.monotonic()

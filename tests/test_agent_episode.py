@@ -271,3 +271,31 @@ def test_the_answer_turn_speaks_the_questions_language_and_ends_with_it() -> Non
     asked = llm.calls[2][0][-1].content
     assert asked.startswith("已经为我的问题调用过工具")
     assert "我的问题：北京现在天气怎么样？\n" in asked and asked.index("- get_weather") < asked.index("我的问题：")
+
+
+class _CountingText(ScriptedLLM):
+    """Counts the characters of text the planner had the model produce (streamed or whole)."""
+
+    def __init__(self, responses: list[str]) -> None:
+        super().__init__(responses, chunk_size=8)
+        self.produced = 0
+
+    def _generate(self, prompt: Any, stop: Any, config: Any) -> Any:
+        out = super()._generate(prompt, stop, config)
+        self.produced += len(out.text)
+        return out
+
+    def _stream(self, prompt: Any, stop: Any, config: Any) -> Iterator[Chunk]:
+        for chunk in super()._stream(prompt, stop, config):
+            self.produced += len(chunk.text)
+            yield chunk
+
+
+def test_a_turn_writing_the_same_call_over_and_over_is_cut_without_any_watcher() -> None:
+    """The real 0.5B, given its result, writes the same bare JSON call line after line until its token limit; the
+    planner streams every turn that has tools on offer and stops at the second copy, watcher or not."""
+    line = json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})
+    llm = _CountingText(["\n".join([line] * 40), "14 in Paris."])
+    result = Agent(llm, [get_weather], tool_format="hermes").run_result("Weather in Paris?")
+    assert RUNS == ["Paris"] and result.answer == "14 in Paris."
+    assert llm.produced < 3 * len(line) + len("14 in Paris.")  # about two copies, not forty

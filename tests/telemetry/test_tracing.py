@@ -115,7 +115,8 @@ def test_async_episode(exporter) -> None:
     assert call.parent.span_id == root.context.span_id
     assert seen["span"] == call.context.span_id
     assert {s.context.trace_id for s in exporter.get_finished_spans()} == {root.context.trace_id}
-    assert "gen_ai.response.time_to_first_chunk" not in spans["chat scripted"][0].attributes  # not streamed
+    # with tools on offer every turn is streamed (a looping turn can be cut), so each has its first chunk's time
+    assert all(s.attributes["gen_ai.response.time_to_first_chunk"] >= 0 for s in spans["chat scripted"])
 
 
 def test_failed_and_unknown_tools(exporter) -> None:
