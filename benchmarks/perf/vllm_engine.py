@@ -58,7 +58,7 @@ def checkpoint_folder(model: str | Path) -> Path:
         return model
     import torch
     import transformers
-    from qwen_agent.llm.gguf import convert_gguf
+    from qwen_agent.llm.local.gguf import convert_gguf
 
     from qwen_agent.settings import Settings
 
