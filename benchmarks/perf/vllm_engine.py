@@ -58,8 +58,8 @@ def checkpoint_folder(model: str | Path) -> Path:
         return model
     import torch
     import transformers
-    from qwen_agent.llm.local.gguf import convert_gguf
 
+    from qwen_agent.llm.local.gguf import convert_gguf
     from qwen_agent.settings import Settings
 
     return convert_gguf(transformers, model, torch.bfloat16, "bfloat16", Settings.from_env().converted_dir)
