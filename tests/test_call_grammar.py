@@ -1,6 +1,7 @@
 """Constrained tool calls (`qwen_agent.llm.local.call_grammar`) on a tiny random-weight Qwen2 checkpoint: whatever the
 random model wants, a call it is held to parses and validates against the tool's schema; free text is left alone;
-a forced call is held from its first token; the continuous batch holds its rows the same way."""
+a forced call is held from its first token; the continuous batch holds its rows the same way. Every call shape the
+Hermes reader takes engages the grammar: `<tool_call>`, a ```json fence, a bare object at a line's start."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import pytest
 
 from qwen_agent.formats import get_format
+from qwen_agent.formats.json_calls import call_from_object, read_object_at
 from qwen_agent.function_calling import build_request
 from qwen_agent.schema import CallConstraint, ChatPrompt, GenerationConfig, Message, ToolSpec
 
@@ -161,3 +163,126 @@ def test_batch_rows_are_constrained_each_on_its_own(tiny):
     calls = request.read(rows[0].text).message.tool_calls or []
     assert len(calls) == 1 and valid(calls[0]), rows[0].text
     assert rows[1].text.startswith(alone[:20]) and len(alone) > 20
+
+
+# --- untagged Hermes calls: a ```json fence, a bare object at a line's start ----------------------------------
+PRETTY_FENCE = '```json\n{\n  "name": "convert",\n  "arguments": {\n    "amount": 2.5,\n    "to": "EUR"\n  }\n}\n```'
+ONE_LINE = '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c", "days": 3}}'
+
+
+def hermes_guide(llm, prefill: str = ""):
+    return llm._call_guide(ChatPrompt(QUESTION, calls=CallConstraint(format="hermes", tools=tuple(TOOLS),
+                                                                     prefill=prefill)))
+
+
+def feed(llm, guide, pieces: list[str]) -> list[tuple[str, bool, bool]]:
+    """Each piece tokenized alone and fed to `guide` token by token, as the decode loop feeds it: (token text,
+    constrained, allowed by the mask) per token. A refused token is fed anyway (the guide then frees the turn)."""
+    import torch
+
+    tokenizer = llm.codec.tokenizer
+    vocab = llm.model.config.vocab_size
+    seen = []
+    for piece in pieces:
+        for token in tokenizer(piece, add_special_tokens=False)["input_ids"]:
+            masked = guide.mask(torch.zeros(1, vocab))
+            seen.append((tokenizer.decode([token]), guide.active, bool(masked[0, token] == 0)))
+            guide.advance(token)
+    return seen
+
+
+def allowed_throughout(seen) -> bool:
+    return all(ok for _, _, ok in seen)
+
+
+@pytest.mark.parametrize("call", [PRETTY_FENCE, ONE_LINE, "```json\n" + ONE_LINE + "\n```",
+                                  '{\n  "name": "convert",\n  "arguments": {"amount": 1, "to": "USD"}\n}'],
+                         ids=["pretty-fence", "bare-one-line", "one-line-fence", "bare-pretty"])
+def test_an_untagged_call_engages_the_grammar_and_frees_the_turn_after_it(tiny, call):
+    """The shapes the real 0.5B and 1.5B write: held from the name on (every token of the call allowed, the
+    grammar active), free again after the object (or the fence) closes, for the text and a second call."""
+    guide = hermes_guide(tiny)
+    seen = feed(tiny, guide, ["I will check.\n", call, "\nDone.\n", call])
+    assert allowed_throughout(seen), [t for t in seen if not t[2]]
+    assert guide.calls == 2 and not guide.active
+    active = [text for text, on, _ in seen if on]
+    assert any("arguments" in text for text in active)  # held from the name on
+    assert not any(on for text, on, _ in seen if "Done" in text or "check" in text)  # the text around: free
+
+
+@pytest.mark.parametrize("opener", ['```json\n{\n  "name": "convert"', '{"name": "convert"'],
+                         ids=["fence", "bare"])
+@pytest.mark.parametrize("bad", [', "arguments": {"amount": 2.5, "to": "EUR", "type": "string"}}',
+                                 ', "arguments": {"amount": "2.5", "to": "EUR"}}',
+                                 ', "arguments": {"amount": 2.5, "to": "GBP"}}',
+                                 ', "arguments": {"amount": 2.5}}',
+                                 ', "arguments": {"amount": 2.5, "to": "EUR"}, "type": "function"}'],
+                         ids=["extra-key", "string-for-number", "not-in-enum", "required-key-missing",
+                              "extra-key-beside-arguments"])
+def test_an_untagged_call_cannot_break_the_tools_schema(tiny, opener, bad):
+    """Once the name is written, the token that would start an extra key, a wrong type, a value outside the
+    enum, or close the arguments before a required key is refused by the mask."""
+    guide = hermes_guide(tiny)
+    seen = feed(tiny, guide, [opener + bad])
+    refused = [(text, on) for text, on, ok in seen if not ok]
+    assert refused and all(on for _, on in refused), seen  # refused by the grammar, inside the call
+    assert guide.calls == 1
+    good = feed(tiny, hermes_guide(tiny), [opener + ', "arguments": {"amount": 2.5, "to": "EUR"}}'])
+    assert allowed_throughout(good)
+
+
+def test_a_second_call_in_the_same_fence_is_held_too(tiny):
+    guide = hermes_guide(tiny)
+    two = '```json\n{"name": "convert", "arguments": {"amount": 1, "to": "EUR"}}\n{"name": "get_weather", ' \
+          '"arguments": {"city": "Rome", "unit": "f", "days": 2}}\n```'
+    assert allowed_throughout(feed(tiny, guide, [two]))
+    assert not guide.active
+    bad = '```json\n{"name": "convert", "arguments": {"amount": 1, "to": "EUR"}}\n{"name": "search", ' \
+          '"arguments": {}}\n```'
+    assert not allowed_throughout(feed(tiny, hermes_guide(tiny), [bad]))  # only offered tools in there
+
+
+@pytest.mark.parametrize("text", ['{"name": "Alice", "age": 3}', '```json\n{"name": "Alice", "age": 3}\n```',
+                                  '```json\n{"city": "Paris"}\n```', 'Use {"name": "convert"} like this.',
+                                  "```python\nprint(1)\n```"],
+                         ids=["json-answer", "fenced-json-answer", "fence-without-name", "mid-line", "code"])
+def test_json_that_is_not_a_call_stays_free(tiny, text):
+    """An object whose name is no offered tool, a fence of other JSON or code, an object in the middle of a line
+    (the reader counts none of them as a call): never constrained."""
+    guide = hermes_guide(tiny)
+    seen = feed(tiny, guide, ["Here it is:\n", text, "\n"])
+    assert not any(on for _, on, _ in seen) and guide.calls == 0
+
+
+@pytest.mark.parametrize("prefill", ['```json\n{\n  "name": "convert"', '{"name": "get_weather"'],
+                         ids=["fence", "bare"])
+def test_the_random_model_writes_a_valid_untagged_call_once_it_is_opened(tiny, prefill):
+    """The turn starts with an untagged call's head (as the real models write it): whatever the random model
+    wants, the calls the Hermes reader finds are valid (in a fence it may add calls: the last one may be cut by
+    the token limit); without the grammar, none is."""
+
+    def untagged_calls(text: str) -> list:
+        if text.startswith("```"):  # the fence: its calls as the reader finds them
+            return list(get_format("hermes").parse(text, tools=TOOLS).tool_calls)
+        # a bare object: the one the grammar held (the random model writes on after it, on the same line, and
+        # the reader takes no object with text after it on its line)
+        obj, _ = read_object_at(text, 0)
+        call = call_from_object(obj, TOOLS, trusted=True)
+        return [call] if call else []
+
+    request = build_request(get_format("hermes"), TOOLS, "auto")
+    messages = [*request.render(QUESTION).prompt, Message.assistant(prefill)]
+    constraint = CallConstraint(format="hermes", tools=tuple(TOOLS), prefill=prefill)
+    for constrained in (True, False):
+        tiny.constrain_calls = constrained
+        try:
+            outs = [tiny.generate(ChatPrompt(messages, calls=constraint), config=config) for config in SAMPLED]
+        finally:
+            tiny.constrain_calls = True
+        for out in outs:
+            calls = untagged_calls(prefill + out.text)
+            if constrained:  # every call but the last is finished; the first one too (the token limit is
+                # far beyond one call)
+                assert calls and valid(calls[0]) and all(valid(c) for c in calls[:-1]), prefill + out.text
+            else:
+                assert not any(valid(c) for c in calls), prefill + out.text

@@ -364,6 +364,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="the loop's remedies (qwen_agent.EpisodePolicy): 'default', 'none' (every remedy off: "
                         "the loop as Qwen-Agent runs it), or fields to turn on beside the defaults, e.g. "
                         "confirm_ungrounded")
+    p.add_argument("--constrain-calls", choices=("on", "off"),
+                   help="local backend: hold each tool call the model opens to an offered tool and its schema "
+                        "(qwen_agent.llm.local.call_grammar); default: the backend's default")
     return p.parse_args(argv)
 
 
@@ -374,6 +377,10 @@ def run(args: argparse.Namespace) -> None:
     tasks = mixed(h.read_jsonl(DATA))[: args.limit]
     output = args.output or Path("runs/real_tool_use") / f"{h.run_label(args)}.jsonl"
     llm = h.make_llm(args)
+    if args.constrain_calls is not None:
+        if not hasattr(llm, "constrain_calls"):
+            raise ConfigurationError("--constrain-calls needs the local backend (--backend transformers)")
+        llm.constrain_calls = args.constrain_calls == "on"
     lock = h.generation_lock(args) or _NoLock()
     cases = [{**t, "id": f"{f}:{t['id']}", "format": f, "task": t} for t in tasks for f in formats]  # a partial
     # run compares the formats on the same tasks
@@ -395,7 +402,8 @@ def run(args: argparse.Namespace) -> None:
           h.pct(r["false_positive_rate"]), h.pct(r["right_in_episode"]), h.pct(r["parallel_in_one_turn"]),
           h.pct(r["parallel_over_turns"]), h.pct(r["answered_with_result"])] for r in rows])
     h.write_report(output, "\n\n".join([episodes, first_turn, per_task(records)]),
-                   {"model": str(args.model), "formats": rows})
+                   {"model": str(args.model), "constrain_calls": getattr(llm, "constrain_calls", None),
+                    "formats": rows})
 
 
 def per_task(records: Sequence[h.Record]) -> str:

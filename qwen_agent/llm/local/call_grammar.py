@@ -1,11 +1,21 @@
 """Tool calls that can only be valid: constrained decoding of a call once the model opens one (local backend).
 
-The model writes freely (answer text, reasoning) until it writes its format's call opener (Hermes
-`<tool_call>`, ReAct `Action:`); from there a grammar decides which tokens may come next, until the call is
-closed, and then the model is free again (several calls may follow). The grammar says: the name is one of the
-offered tools, and the arguments are JSON that matches that tool's schema (types, enums, required keys), laid
-out as the chat template writes it. A forced call (`tool_choice="required"` or a named tool) is the same
-grammar from the first token: its opener is already in the turn's prefill, which is read like model output.
+The model writes freely (answer text, reasoning) until it opens a call in one of the shapes its format's
+reader takes; from there a grammar decides which tokens may come next, until the call is closed, and then the
+model is free again (several calls may follow). The shapes (`CallShape`: an opener, and the grammar of what
+follows it):
+
+- Hermes `<tool_call>`: the name is one of the offered tools, and the arguments are JSON that matches that
+  tool's schema (types, enums, required keys), laid out as the chat template writes it, then `</tool_call>`;
+- Hermes untagged, as small Qwen2.5 models mostly write their calls: a ```json fence, or a bare object at the
+  start of a line, whose `{"name": "<an offered tool>"` is written. The rest is held: the arguments match that
+  tool's schema (whitespace free, so pretty-printed JSON passes), the object closes, and a fence closes. Such an
+  object only opens a call once its name is an offered tool's, as the reader counts it: a JSON answer whose
+  "name" is anything else stays free text;
+- ReAct `Action:`: an offered tool's name, then `Action Input:` with arguments that match its schema.
+
+A forced call (`tool_choice="required"` or a named tool) is the `<tool_call>` grammar from the first token: its
+opener is already in the turn's prefill, which is read like model output.
 
 Masks come from llguidance (the `grammar` extra), which vLLM and SGLang also use for structured output. The
 text before an opener costs nothing: the grammar only runs inside a call (about 1 ms a token there, against
@@ -17,7 +27,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from qwen_agent.formats.hermes import CALL_CLOSE, CALL_OPEN
@@ -29,7 +41,28 @@ REACT_OPEN = "Action:"
 REACT_STOP = "Observation:"
 # JSON laid out as the chat templates' `tojson` writes it: `{"a": 1, "b": [2, 3]}`
 _LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+# untagged calls: one line (`, ` and `: `) or pretty-printed (a line break and its indent); one gap holds at most
+# one line break, so a call cannot fill the turn with blanks
+_WS = r"(?:\r?\n[ \t]{0,24}|[ ]{1,4})"
+_FLEXIBLE = {"whitespace_flexible": True, "whitespace_pattern": _WS}
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
+# the text before an untagged call's name: `{"name": "` at a line's start, or after a fence's first line
+_BARE_HEAD = r'\n[ \t]*\{\s*"name"\s*:\s*'
+_FENCE_HEAD = r'```(?:json)?[ \t]*\r?\n[ \t]*\{\s*"name"\s*:\s*'
+_WINDOW = 160  # free text kept to spot an opener in (longer than any opener but a pathological one)
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """One way the model opens a call.
+
+    Attributes:
+        opener: a regex over the model's free text that matches once the call is committed to.
+        grammar: llguidance's grammar of the text that follows the opener, up to the call's end.
+    """
+
+    opener: str
+    grammar: str
 
 
 def llguidance_present() -> bool:
@@ -54,25 +87,24 @@ class CallGrammar:
         self._vocab_size = vocab_size
         self._eos = sorted(eos_ids)
         self._ll: Any = None
-        self._grammars: dict[str, str | None] = {}
+        self._shapes: dict[str, tuple[CallShape, ...]] = {}
 
     def guide(self, constraint: CallConstraint | None) -> CallGuide | None:
         """A fresh per-generation guide for `constraint`; None when there is none or its format is not
         constrained (Qwen3-Coder), or its grammar cannot be built (logged)."""
         if constraint is None or not constraint.tools:
             return None
-        opener = {"hermes": CALL_OPEN, "react": REACT_OPEN}.get(constraint.format)
-        if opener is None:
+        if constraint.format not in ("hermes", "react"):
             logger.debug("tool calls in the %s format are not constrained", constraint.format)
             return None
         ll = self._llguidance_tokenizer()
         key = constraint.model_dump_json(exclude={"prefill"})
-        if key not in self._grammars:
-            self._grammars[key] = self._build(constraint, ll)
-        grammar = self._grammars[key]
-        if grammar is None:
+        if key not in self._shapes:
+            self._shapes[key] = self._build(constraint, ll)
+        shapes = self._shapes[key]
+        if not shapes:
             return None
-        return CallGuide(ll, grammar, opener, self._token_text, constraint.prefill)
+        return CallGuide(ll, shapes, self._token_text, constraint.prefill)
 
     def _token_text(self, token: int) -> str:
         return self._tokenizer.decode([token])
@@ -92,36 +124,71 @@ class CallGrammar:
                 self._ll = from_tokenizer(self._tokenizer, n_vocab=self._vocab_size, eos_token=self._eos)
         return self._ll
 
-    def _build(self, constraint: CallConstraint, ll: Any) -> str | None:
-        """The grammar text of what follows the opener; tools whose schema llguidance refuses get arguments
-        that are any JSON object (logged); None when even that fails."""
+    def _build(self, constraint: CallConstraint, ll: Any) -> tuple[CallShape, ...]:
+        """The call shapes of the constraint's format; a shape whose grammar cannot be built is left out
+        (logged)."""
+        tools = constraint.tools
+        if constraint.format == "react":
+            return self._shapes_of([(re.escape(REACT_OPEN), lambda loose: _react_body(tools, loose))], ll)
+        close = self._literal(CALL_CLOSE, ll)
+        bodies: list[tuple[str, Callable[[bool], str]]] = [
+            (re.escape(CALL_OPEN), lambda loose: _tagged_body(tools, loose, close))]
+        for tool in tools:
+            name = re.escape(json.dumps(tool.name, ensure_ascii=False))
+            bodies += [(_FENCE_HEAD + name, lambda loose, t=tool: _untagged_body(t, tools, loose, fenced=True)),
+                       (_BARE_HEAD + name, lambda loose, t=tool: _untagged_body(t, tools, loose, fenced=False))]
+        return self._shapes_of(bodies, ll)
+
+    @staticmethod
+    def _shapes_of(bodies: Sequence[tuple[str, Callable[[bool], str]]], ll: Any) -> tuple[CallShape, ...]:
+        """Each (opener, lark text of its grammar, strict or loose) compiled; a tool whose schema llguidance
+        refuses gets arguments that are any JSON object (logged)."""
         import llguidance
 
-        body = {"hermes": self._hermes_body, "react": _react_body}[constraint.format]
-        for loose in (False, True):
-            lark = body(constraint.tools, loose, ll)
-            grammar = llguidance.LLMatcher.grammar_from_lark(lark)
-            error = llguidance.LLMatcher.validate_grammar(grammar, ll)
-            if not error or error.startswith("WARNING"):
-                if loose:
-                    logger.warning("a tool's parameter schema cannot be enforced; its arguments are only "
-                                   "constrained to a JSON object")
-                return grammar
-            logger.debug("call grammar refused (%s): %s", "loose" if loose else "strict", error)
-        logger.warning("tool calls are not constrained this turn: no grammar could be built")
-        return None
+        shapes = []
+        for opener, body in bodies:
+            for loose in (False, True):
+                grammar = llguidance.LLMatcher.grammar_from_lark(body(loose))
+                error = llguidance.LLMatcher.validate_grammar(grammar, ll)
+                if not error or error.startswith("WARNING"):
+                    if loose:
+                        logger.warning("a tool's parameter schema cannot be enforced; its arguments are only "
+                                       "constrained to a JSON object")
+                    shapes.append(CallShape(opener, grammar))
+                    break
+                logger.debug("call grammar refused (%s): %s", "loose" if loose else "strict", error)
+            else:
+                logger.warning("tool calls opened by %r are not constrained: no grammar could be built", opener)
+        return tuple(shapes)
 
-    def _hermes_body(self, tools: Sequence[ToolSpec], loose: bool, ll: Any) -> str:
-        """`\\n{"name": ..., "arguments": {...}}\\n</tool_call>`: the object's name picks the arguments' schema."""
-        schema = {"anyOf": [_call_object(t, loose) for t in tools], "x-guidance": _LAYOUT}
-        return f'start: "\\n" call "\\n" {self._literal(CALL_CLOSE, ll)}\ncall: %json {json.dumps(schema)}\n'
-
-    def _literal(self, text: str, ll: Any) -> str:
+    @staticmethod
+    def _literal(text: str, ll: Any) -> str:
         """`text` in a lark grammar: the special token it is in this vocabulary, else the string."""
         ids = ll.tokenize_str(text, parse_special=True)
         if len(ids) == 1 and ll.is_special_token(ids[0]):
             return f"<[{ids[0]}]>"
         return json.dumps(text)
+
+
+def _tagged_body(tools: Sequence[ToolSpec], loose: bool, close: str) -> str:
+    """`\\n{"name": ..., "arguments": {...}}\\n</tool_call>`: the object's name picks the arguments' schema."""
+    schema = {"anyOf": [_call_object(t, loose) for t in tools], "x-guidance": _LAYOUT}
+    return f'start: "\\n" call "\\n" {close}\ncall: %json {json.dumps(schema)}\n'
+
+
+def _untagged_body(tool: ToolSpec, tools: Sequence[ToolSpec], loose: bool, *, fenced: bool) -> str:
+    """What follows `{"name": "<tool>"` in an untagged call: its arguments, the object closed; in a fence, any
+    further call objects (each naming an offered tool), then the closing fence."""
+    args = {**(_ANY_OBJECT if loose else _arguments(tool)), "x-guidance": _FLEXIBLE}
+    lines = ['start: COMMA "\\"arguments\\"" COLON args WS? "}"' + (" rest" if fenced else ""),
+             f"args: %json {json.dumps(args)}",
+             f"COMMA: /({_WS})?,({_WS})?/",
+             f"COLON: /({_WS})?:({_WS})?/",
+             f"WS: /{_WS}/"]
+    if fenced:
+        calls = {"anyOf": [_call_object(t, loose) for t in tools], "x-guidance": _FLEXIBLE}
+        lines += ['rest: WS? ("```" | ("," WS?)? call rest)', f"call: %json {json.dumps(calls)}"]
+    return "\n".join(lines) + "\n"
 
 
 def _call_object(tool: ToolSpec, loose: bool) -> dict[str, Any]:
@@ -140,7 +207,7 @@ def _arguments(tool: ToolSpec) -> dict[str, Any]:
     return schema
 
 
-def _react_body(tools: Sequence[ToolSpec], loose: bool, ll: Any) -> str:
+def _react_body(tools: Sequence[ToolSpec], loose: bool) -> str:
     """` name\\nAction Input: {...}\\nObservation:` (the stop string that ends the turn)."""
     lines = [f"start: \" \" ({' | '.join(f't{i}' for i in range(len(tools)))}) {json.dumps(chr(10) + REACT_STOP)}"]
     for i, tool in enumerate(tools):
@@ -151,24 +218,26 @@ def _react_body(tools: Sequence[ToolSpec], loose: bool, ll: Any) -> str:
 
 
 class CallGuide:
-    """One generation's constraint: free until the opener, then the grammar's mask until the call closes.
+    """One generation's constraint: free until an opener, then that shape's grammar until the call closes.
 
     Use: `logits = guide.mask(logits)` before choosing each token, `guide.advance(token)` after.
 
     Args:
         ll: llguidance's tokenizer.
-        grammar: the grammar of what follows the opener.
-        opener: the text that opens a call.
-        token_text: token id -> its text (to spot the opener).
+        shapes: the ways a call may open; where two openers match the same text, the one starting first wins
+            (a fence before the bare object inside it).
+        token_text: token id -> its text (to spot an opener).
         prefill: what the turn already starts with; read as if the model had written it.
     """
 
-    def __init__(self, ll: Any, grammar: str, opener: str, token_text: Callable[[int], str], prefill: str) -> None:
+    def __init__(self, ll: Any, shapes: Sequence[CallShape], token_text: Callable[[int], str],
+                 prefill: str) -> None:
         self._ll = ll
-        self._grammar = grammar
-        self._opener = opener
+        self._shapes = tuple(shapes)
+        self._openers = re.compile("|".join(f"(?P<s{i}>{s.opener})" for i, s in enumerate(self._shapes)))
         self._token_text = token_text
-        self._recent = ""  # free text since the last call, as far back as an opener could start
+        self._recent = "\n"  # free text since the last call, as far back as an opener could start; the turn's
+        # start is a line's start
         self._matcher: Any = None
         self.calls = 0  # calls opened so far
         self._read_free(prefill)
@@ -207,18 +276,18 @@ class CallGuide:
 
     def _read_free(self, text: str) -> None:
         window = self._recent + text
-        at = window.find(self._opener)
-        if at == -1:
-            self._recent = window[-(len(self._opener) - 1):]
+        found = self._openers.search(window)
+        if found is None:
+            self._recent = window[-_WINDOW:]
             return
-        self._open(window[at + len(self._opener):])
+        self._open(self._shapes[int(found.lastgroup[1:])], window[found.end():])  # type: ignore[index]
 
-    def _open(self, rest: str) -> None:
+    def _open(self, shape: CallShape, rest: str) -> None:
         import llguidance
 
         self.calls += 1
         self._recent = ""
-        self._matcher = llguidance.LLMatcher(self._ll, self._grammar, log_level=0)
+        self._matcher = llguidance.LLMatcher(self._ll, shape.grammar, log_level=0)
         if rest and not self._matcher.consume_tokens(self._ll.tokenize_str(rest)):
             logger.warning("constrained tool call: the text after the opener does not fit the grammar (%r); "
                            "this call is free", rest[:80])
