@@ -242,13 +242,22 @@ def test_a_second_call_in_the_same_fence_is_held_too(tiny):
     assert not allowed_throughout(feed(tiny, hermes_guide(tiny), [bad]))  # only offered tools in there
 
 
-@pytest.mark.parametrize("text", ['{"name": "Alice", "age": 3}', '```json\n{"name": "Alice", "age": 3}\n```',
-                                  '```json\n{"city": "Paris"}\n```', 'Use {"name": "convert"} like this.',
-                                  "```python\nprint(1)\n```"],
-                         ids=["json-answer", "fenced-json-answer", "fence-without-name", "mid-line", "code"])
+@pytest.mark.parametrize("opener", ['```json\n{\n  "name": "', '{"name": "'], ids=["fence", "bare"])
+def test_an_untagged_call_names_an_offered_tool(tiny, opener):
+    """The 0.5B invents tools (`compare_populations`): once `{"name": "` is written, only an offered name fits."""
+    seen = feed(tiny, hermes_guide(tiny), [opener + 'compare_populations", "arguments": {}}'])
+    assert any(on and not ok for _, on, ok in seen)
+    assert allowed_throughout(feed(tiny, hermes_guide(tiny), [opener + 'convert", "arguments": '
+                                                                       '{"amount": 3, "to": "USD"}}']))
+
+
+@pytest.mark.parametrize("text", ['```json\n{"city": "Paris"}\n```', '```json\n[1, 2]\n```',
+                                  'Use {"name": "convert"} like this.', "```python\nprint(1)\n```",
+                                  '{"answer": "Paris"}'],
+                         ids=["fence-without-name", "fenced-list", "mid-line", "code", "object-without-name"])
 def test_json_that_is_not_a_call_stays_free(tiny, text):
-    """An object whose name is no offered tool, a fence of other JSON or code, an object in the middle of a line
-    (the reader counts none of them as a call): never constrained."""
+    """A fence of other JSON or code, an object that does not start with a name, an object in the middle of a
+    line (the reader counts none of them as a call): never constrained."""
     guide = hermes_guide(tiny)
     seen = feed(tiny, guide, ["Here it is:\n", text, "\n"])
     assert not any(on for _, on, _ in seen) and guide.calls == 0
