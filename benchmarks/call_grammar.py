@@ -26,6 +26,7 @@ from qwen_agent import GenerationConfig, get_llm
 from qwen_agent.function_calling import build_request
 from qwen_agent.llm.base import LLM
 from qwen_agent.schema import Message, ToolSpec
+from qwen_agent.settings import add_quantize_option
 
 SPEED_QUERY = "What's the weather in Paris, Tokyo and Cairo, in celsius, for the next three days?"
 
@@ -35,13 +36,16 @@ def load() -> str:
     return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
-def speed(llm: Any, rounds: int) -> dict[str, Any]:
-    """Decode tokens/s of forced calls (every token under the grammar) and the share of that time the grammar
-    took (its mask and its token bookkeeping, timed around `CallGuide`). The unconstrained 0.5B cannot be the
-    baseline here: given a forced call's opener it ends its turn at once (0 tokens, measured), so the rate
-    without the grammar is the same run's time less the grammar's."""
+def speed(llm: Any, rounds: int, shape: str = "tagged") -> dict[str, Any]:
+    """Decode tokens/s of calls held from their first token (every token under the grammar, the worst case) and
+    the share of that time the grammar took (its mask and its token bookkeeping, timed around `CallGuide`).
+    `shape`: "tagged", a forced `<tool_call>`; "fenced", a turn that starts with ```json and `{"name": "`, as
+    the real models write their calls. The unconstrained 0.5B cannot be the baseline here: given a forced
+    call's opener it ends its turn at once (0 tokens, measured), so the rate without the grammar is the same
+    run's time less the grammar's."""
     from qwen_agent.formats import get_format
     from qwen_agent.llm.local.call_grammar import CallGuide
+    from qwen_agent.schema import CallConstraint, ChatPrompt
 
     spent = [0.0]
 
@@ -55,22 +59,29 @@ def speed(llm: Any, rounds: int) -> dict[str, Any]:
         return run
 
     tools = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in rtu.TOOLS]
-    prompt = build_request(get_format("hermes"), tools, "required").render([Message.user(SPEED_QUERY)])
+    if shape == "tagged":
+        prompt: Any = build_request(get_format("hermes"), tools, "required").render([Message.user(SPEED_QUERY)]).prompt
+    else:
+        head = '```json\n{\n  "name": "'
+        rendered = build_request(get_format("hermes"), tools, "auto").render([Message.user(SPEED_QUERY)]).prompt
+        prompt = ChatPrompt([*rendered, Message.assistant(head)],
+                            calls=CallConstraint(format="hermes", tools=tuple(tools), prefill=head))
     config = GenerationConfig(max_tokens=48)
-    llm.generate(prompt.prompt, config=config)  # warm: the grammar's tokenizer, the prefix cache
+    llm.constrain_calls = True
+    llm.generate(prompt, config=config)  # warm: the grammar's tokenizer, the prefix cache
     mask, advance = CallGuide.mask, CallGuide.advance
     CallGuide.mask, CallGuide.advance = timed(mask), timed(advance)  # type: ignore[method-assign]
     tokens, seconds = 0, 0.0
     try:
         for _ in range(rounds):
             start = time.perf_counter()
-            tokens += llm.generate(prompt.prompt, config=config).usage.completion_tokens
+            tokens += llm.generate(prompt, config=config).usage.completion_tokens
             seconds += time.perf_counter() - start
     finally:
         CallGuide.mask, CallGuide.advance = mask, advance  # type: ignore[method-assign]
     on, off = tokens / seconds, tokens / (seconds - spent[0])
-    return {"tokens_per_s_on": on, "tokens_per_s_off": off, "ratio_on_off": on / off, "tokens": tokens,
-            "grammar_ms_per_token": 1000 * spent[0] / tokens, "load": load()}
+    return {"shape": shape, "tokens_per_s_on": on, "tokens_per_s_off": off, "ratio_on_off": on / off,
+            "tokens": tokens, "grammar_ms_per_token": 1000 * spent[0] / tokens, "load": load()}
 
 
 def invalid_calls(calls: Sequence[Sequence[Any]]) -> int:
@@ -122,19 +133,23 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=3, help="model turns per episode (1: first turns only)")
     p.add_argument("--speed-rounds", type=int, default=4, help="alternating rounds of the speed test (default 4)")
     p.add_argument("--skip-accuracy", action="store_true", help="only the per-token cost")
+    add_quantize_option(p)
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_agent.settings import Settings
+    from qwen_agent.settings import Settings, quantize_for
 
     args = parse(argv)
-    llm: LLM = get_llm("transformers", model=args.model, gguf_cache_dir=Settings.from_env().converted_dir)
+    llm: LLM = get_llm("transformers", model=args.model, gguf_cache_dir=Settings.from_env().converted_dir,
+                       quantize=quantize_for("transformers", args.quantize))  # the CLI's weights (int8 here)
     with llm:
-        cost = speed(llm, args.speed_rounds)
-        print(f"decode tokens/s, forced Hermes calls: constrained {cost['tokens_per_s_on']:.2f}, without the "
-              f"grammar's time {cost['tokens_per_s_off']:.2f}, ratio {cost['ratio_on_off']:.3f}; grammar "
-              f"{cost['grammar_ms_per_token']:.2f} ms/token over {cost['tokens']} tokens ({cost['load']})", flush=True)
+        for shape in ("tagged", "fenced"):
+            cost = speed(llm, args.speed_rounds, shape)
+            print(f"decode tokens/s, {shape} calls held from their first token: constrained "
+                  f"{cost['tokens_per_s_on']:.2f}, without the grammar's time {cost['tokens_per_s_off']:.2f}, ratio "
+                  f"{cost['ratio_on_off']:.3f}; grammar {cost['grammar_ms_per_token']:.2f} ms/token over "
+                  f"{cost['tokens']} tokens ({cost['load']})", flush=True)
         if args.skip_accuracy:
             return 0
         rows = accuracy(llm, [f.strip() for f in args.formats.split(",") if f.strip()], args.limit, args.max_steps)

@@ -247,3 +247,23 @@ def test_summary_puts_exact_episodes_turns_executions_and_seconds_first(tmp_path
     assert "| hermes | 1 | 100.0 |" in printed  # the one scripted episode was exact
     assert "| weather_paris |  | hermes | yes | exact | 2 | 1 |" in printed
     assert b.per_task([hello]).splitlines()[-1] == "| none_greeting | yes | hermes | no | - | 3 | 3 |"
+
+
+def test_constrain_calls_sets_the_local_backends_switch_and_refuses_other_backends(tmp_path, monkeypatch):
+    """`--constrain-calls on|off` sets the local backend's `constrain_calls`; a backend without it (a server, the
+    scripted model) is a clear error, not a silently unconstrained run."""
+    from qwen_agent.errors import ConfigurationError
+
+    class Local(ScriptedLLM):
+        constrain_calls = True
+
+    out = tmp_path / "r.jsonl"
+    llm = Local(["Hello!"])
+    monkeypatch.setattr(b.h, "make_llm", lambda _args: llm)
+    b.run(b.parse(["--model", "local", "--formats", "hermes", "--limit", "1", "--constrain-calls", "off",
+                   "--output", str(out), "--no-progress"]))
+    assert llm.constrain_calls is False
+    assert json.loads(out.with_suffix(".json").read_text())["constrain_calls"] is False
+    monkeypatch.setattr(b.h, "make_llm", lambda _args: ScriptedLLM(["Hello!"]))
+    with pytest.raises(ConfigurationError, match="local backend"):
+        b.run(b.parse(["--model", "scripted", "--constrain-calls", "on", "--output", str(tmp_path / "s.jsonl")]))
