@@ -295,3 +295,10 @@ def test_the_random_model_writes_a_valid_untagged_call_once_it_is_opened(tiny, p
                 assert calls and valid(calls[0]) and all(valid(c) for c in calls[:-1]), prefill + out.text
             else:
                 assert not any(valid(c) for c in calls), prefill + out.text
+
+
+def test_calls_are_constrained_by_default_where_llguidance_is_installed(tiny_qwen2_dir):
+    """The default (None) turns the grammar on, llguidance being installed here; False keeps it off."""
+    with TransformersLLM(str(tiny_qwen2_dir), dtype="float32") as llm:
+        assert llm.constrain_calls is True
+        assert llm._call_guide(build_request(get_format("hermes"), TOOLS, "auto").render(QUESTION).prompt)

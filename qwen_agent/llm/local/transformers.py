@@ -118,11 +118,13 @@ class TransformersLLM(LLM):
         gguf_cache_dir: with a `.gguf` model, keep its conversion to safetensors here (keyed by the file's
             size, mtime and the dtype), so later loads take seconds instead of re-dequantizing; None: convert
             at every load.
-        constrain_calls: once the model opens a tool call (or from the first token, for a forced one), only
-            let it write a call to an offered tool whose arguments match the tool's schema
-            (`qwen_agent.llm.local.call_grammar`; needs the `grammar` extra, else off with a warning). Off by
-            default until its accuracy on the real models is measured (docs/local-backend.md). An attribute of the
-            same name turns it on and off later.
+        constrain_calls: once the model opens a tool call in any shape the format's reader takes (Hermes
+            `<tool_call>`, a ```json fence or a bare `{"name": "` line; ReAct `Action:`), or from the first
+            token for a forced one, only let it write a call to an offered tool whose arguments match the tool's
+            schema (`qwen_agent.llm.local.call_grammar`). None (the default): on where the `grammar` extra
+            (llguidance) is installed, measured to help both real models at a small per-token cost
+            (docs/local-backend.md); True without it: off, with a warning. An attribute of the same name turns
+            it on and off later.
     """
 
     def __init__(
@@ -142,14 +144,14 @@ class TransformersLLM(LLM):
         revision: str | None = None,
         quantize: str | None = None,
         gguf_cache_dir: str | Path | None = None,
-        constrain_calls: bool = False,
+        constrain_calls: bool | None = None,
     ) -> None:
         super().__init__(config)
         torch, transformers = _import_torch_transformers()
         self._torch = torch
         self.model_name = model
         self.reuse_prefix = reuse_prefix
-        self.constrain_calls = constrain_calls
+        self.constrain_calls = llguidance_present() if constrain_calls is None else constrain_calls
         self._compile_len = max_cache_len if compile_decode else None
         check_checkpoint_path(model)
         check_quantize(quantize, gptq=False)
@@ -201,7 +203,7 @@ class TransformersLLM(LLM):
         compile_decode: bool = False,
         max_cache_len: int = 8192,
         model_name: str | None = None,
-        constrain_calls: bool = False,
+        constrain_calls: bool | None = None,
     ) -> TransformersLLM:
         """Wrap a model already in memory (e.g. built from a config, or loaded with custom options).
 
@@ -221,7 +223,7 @@ class TransformersLLM(LLM):
         self._torch = torch
         self.model_name = model_name or getattr(model.config, "_name_or_path", "") or "in-memory model"
         self.reuse_prefix = reuse_prefix
-        self.constrain_calls = constrain_calls
+        self.constrain_calls = llguidance_present() if constrain_calls is None else constrain_calls
         self._compile_len = max_cache_len if compile_decode else None
         self.quantize = None
         self.is_qwen1 = getattr(model.config, "model_type", None) == QWEN1_MODEL_TYPE
