@@ -50,7 +50,6 @@ from typing import Any
 from benchmarks import _harness as h
 from qwen_agent import Agent, EpisodePolicy, GenerationConfig, Tool, tool
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.settings import add_quantize_option
 
 DATA = Path(__file__).parents[1] / "data" / "real_tool_use.jsonl"
 FORMATS = ("auto", "hermes", "qwen3_coder", "react")
@@ -355,7 +354,6 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.real_tool_use", description=__doc__.split("\n\n")[0])
     h.add_model_args(p, max_tokens=256, output_default="runs/real_tool_use/<model>.jsonl")
-    add_quantize_option(p)
     p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {FORMATS} (default auto,react)")
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3,

@@ -90,7 +90,7 @@ def test_serve_process_answers_openai_client(tmp_path):
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--backend", "scripted", "--script", str(script),
-         "--served-model-name", "demo", "--port", str(port), "--api-key", "k", "--log-level", "warning",
+         "--served-model-name", "demo", "--port", str(port), "--require-key", "k", "--log-level", "warning",
          "--tool-format", "hermes"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
     )

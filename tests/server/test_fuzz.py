@@ -1,5 +1,5 @@
 """Fuzz each HTTP app from its own OpenAPI document (see tests/server/fuzz.py), against a real server on 127.0.0.1:
-`qwen-agent serve --backend scripted --api-key K`, `qwen-agent mcp-server`, and the web UI's API (in process,
+`qwen-agent serve --backend scripted --require-key K`, `qwen-agent mcp-server`, and the web UI's API (in process,
 over the scripted model and a code interpreter)."""
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ def scripted_openai_server() -> Iterator[str]:
         script = Path(tmp) / "replies.json"
         script.write_text(json.dumps(REPLIES))
         with serve_cli("serve", "--backend", "scripted", "--script", str(script), "--served-model-name", "qwen",
-                       "--api-key", KEY, "--max-request-bytes", "65536", "--log-level", "warning") as root:
+                       "--require-key", KEY, "--max-request-bytes", "65536", "--log-level", "warning") as root:
             yield root
 
 
 @contextmanager
 def mcp_http_server() -> Iterator[str]:
-    with serve_cli("mcp-server", "--transport", "http", "--api-key", KEY, "--pool-size", "0",
+    with serve_cli("mcp-server", "--transport", "http", "--require-key", KEY, "--pool-size", "0",
                    "--timeout", "5") as root:
         yield root
 
