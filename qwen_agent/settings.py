@@ -1,7 +1,7 @@
 """The one place that reads environment variables (and says what the CLI's `--quantize` values mean).
 
-The command-line flags that choose a model, with these variables as their defaults, are in
-`qwen_agent.llm_options`.
+These defaults are those of the library (`Agent()` without a model). The command-line flags that choose a model
+take these variables as their defaults and infer the backend when none is named (`qwen_agent.llm_options`).
 
 | variable                | meaning                                               | default                      |
 |-------------------------|-------------------------------------------------------|------------------------------|
