@@ -30,7 +30,7 @@ from pathlib import Path
 
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm import LLM, ScriptedLLM
-from qwen_agent.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings
+from qwen_agent.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, quantize_for
 
 BACKEND_NAMES = ("openai", "transformers", "scripted")
 
@@ -83,11 +83,12 @@ def llm_from_args(args: argparse.Namespace) -> LLM:
     """
     env = Settings.from_env()
     backend = resolve_backend(args, env)
-    _check_flags_apply(args, backend)
-    if backend == "scripted":
-        return _scripted(args.script)
     if backend not in BACKEND_NAMES:  # from $QWEN_AGENT_BACKEND, which argparse did not check
         raise ConfigurationError(f"QWEN_AGENT_BACKEND={backend!r}: use one of {', '.join(BACKEND_NAMES)}")
+    _check_flags_apply(args, backend)
+    quantize_for(backend, args.quantize)  # an explicit --quantize int8 off the transformers backend is an error
+    if backend == "scripted":
+        return _scripted(args.script)
     model = args.model or (env.model if env.named("model") else None)
     if backend == "transformers" and not model:
         raise ConfigurationError(

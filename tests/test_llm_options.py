@@ -143,6 +143,8 @@ def test_environment_supplies_model_url_and_key(monkeypatch, upstream):
     (["--base-url", "http://127.0.0.1:9/v1", "--device", "cpu"], "--device applies to --backend transformers"),
     (["--base-url", "http://127.0.0.1:9/v1", "--quantize", "int8"], "--quantize int8 applies to --backend transformers"),
     (["--backend", "scripted"], "--backend scripted needs --script FILE"),
+    (["--backend", "scripted", "--script", "r.json", "--quantize", "int8"],
+     "--quantize int8 applies to --backend transformers, not scripted"),
     (["--model", "m", "--script", "r.json"], "--script applies to --backend scripted, not transformers"),
 ])
 def test_flags_of_another_backend_are_errors(flags, message):
@@ -154,7 +156,7 @@ def test_flags_of_another_backend_are_errors(flags, message):
 def test_an_unknown_backend_in_the_environment_is_an_error(monkeypatch):
     monkeypatch.setenv("QWEN_AGENT_BACKEND", "vllm")
     with pytest.raises(ConfigurationError, match="QWEN_AGENT_BACKEND='vllm': use one of openai, transformers"):
-        llm_from_args(COMMANDS["run"](["--model", "m"]))
+        llm_from_args(COMMANDS["run"](["--model", "m", "--base-url", "http://127.0.0.1:9/v1"]))
 
 
 def test_bad_scripts_are_clear_errors(tmp_path):
