@@ -94,7 +94,7 @@ def llm_from_args(args: argparse.Namespace) -> LLM:
         raise ConfigurationError(
             "--backend transformers needs --model: a checkpoint folder, a .gguf file, or a hub name; "
             "`qwen-agent fetch-model` downloads a small Qwen and prints its path "
-            '(--model "$(qwen-agent fetch-model)")')
+            '(--model "$(qwen-agent fetch-model)"); for a model on a server, give --base-url URL')
     settings = env.model_copy(update={"backend": backend, "model": model or DEFAULT_MODEL,
                                       "base_url": args.base_url or env.base_url,
                                       "api_key": args.api_key or env.api_key})
