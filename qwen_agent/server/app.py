@@ -81,8 +81,8 @@ def create_app(
             checkpoint's own limit).
         count_tokens: counts prompt tokens for that check; default `llm.count_tokens` when the backend has
             one, else an estimate of one token per 4 bytes of UTF-8.
-        tool_format: how `tools` requests are shown to the model and its calls read ("auto", "hermes",
-            "qwen3_coder", "react", "server"; see `qwen_agent.function_calling.resolve_tool_format`).
+        tool_format: how `tools` requests are shown to the model and its calls read: a name in
+            `qwen_agent.formats.FORMATS` ("auto", "hermes", ...; see `function_calling.resolve_tool_format`).
         lang: a shortcut for ReAct in that language when no tool_format is given.
         limits: request body size, JSON depth and body deadline (`Limits()` by default).
     """
