@@ -130,7 +130,7 @@ def _add_routes(app: FastAPI, state: _Server) -> None:
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Any:
         _check_auth(state, request)
-        req = p.validate(p.ChatRequest, await _json_body(request))
+        req = p.validate(p.ChatCompletionRequest, await _json_body(request))
         return await _chat(state, req, RequestClock(request.headers))
 
     @app.post("/v1/completions", response_model=None)
@@ -237,7 +237,7 @@ class _ChatPlan:
     prompt_tokens: int
 
 
-def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
+def _plan_chat(state: _Server, req: p.ChatCompletionRequest) -> _ChatPlan:
     _check_model(state, req.model)
     messages = p.parse_messages(req.messages)
     fc = p.function_calling_request(req, state.tool_format)
@@ -256,7 +256,7 @@ def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
                      req.legacy_functions, n)
 
 
-async def _chat(state: _Server, req: p.ChatRequest, clock: RequestClock) -> Any:
+async def _chat(state: _Server, req: p.ChatCompletionRequest, clock: RequestClock) -> Any:
     plan = _plan_chat(state, req)
     rid = p.new_id("chatcmpl")
     if req.stream:
