@@ -140,7 +140,7 @@ ChatMessage = Annotated[dict[str, Any], Documented(SystemMessage | UserMessage |
 
 
 # --- requests -------------------------------------------------------------------------------------------------
-class SamplingFields(BaseModel):
+class _Request(BaseModel):
     """Fields shared by /v1/chat/completions and /v1/completions, with their bounds. Unknown fields are
     accepted and ignored."""
 
@@ -158,8 +158,6 @@ class SamplingFields(BaseModel):
     stream: bool = False
     stream_options: Annotated[dict[str, Any], Documented(StreamOptions)] | None = None
 
-
-class _Request(SamplingFields):
     def stop_list(self) -> list[str]:
         if self.stop is None:
             return []
