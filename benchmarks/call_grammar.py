@@ -23,6 +23,7 @@ from typing import Any
 from benchmarks import _harness as h
 from benchmarks.tool_use import real_tool_use as rtu
 from qwen_agent import GenerationConfig
+from qwen_agent.formats import FORMATS
 from qwen_agent.function_calling import build_request
 from qwen_agent.llm.base import LLM
 from qwen_agent.llm_options import add_llm_arguments, llm_from_args, resolve_backend
@@ -118,7 +119,7 @@ def accuracy(llm: Any, formats: Sequence[str], limit: int | None, max_steps: int
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.call_grammar", description=__doc__.split("\n\n")[0])
     add_llm_arguments(p)  # the CLI's model flags; the grammar needs --backend transformers (a local checkpoint)
-    p.add_argument("--formats", default="auto,react", help="comma-separated (default auto,react)")
+    p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {list(FORMATS)} (default auto,react)")
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3, help="model turns per episode (1: first turns only)")
     p.add_argument("--speed-rounds", type=int, default=4, help="alternating rounds of the speed test (default 4)")
