@@ -105,7 +105,8 @@ class HermesFormat(NativeFormat):
         elif system is not None:
             prompt.append(Message.system(system))
         last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
-        history = [self._history(m, self.resend_reasoning and i > last_query) for i, m in enumerate(rest)]
+        history = [self.verbatim(m, tools) or self._history(m, self.resend_reasoning and i > last_query)
+                   for i, m in enumerate(rest)]
         prompt += group_tool_results(history, tool_responses)
         return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
 

@@ -124,7 +124,7 @@ class Qwen3CoderFormat(NativeFormat):
             prompt.append(Message.system(head + TOOLS_HEAD + "".join(map(render_tool, tools)) + TOOLS_TAIL))
         elif system is not None:
             prompt.append(Message.system(system))
-        prompt += group_tool_results([self._history(m) for m in rest], tool_responses)
+        prompt += group_tool_results([self.verbatim(m, tools) or self._history(m) for m in rest], tool_responses)
         return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
 
     @staticmethod
