@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from benchmarks import _harness as h
 from benchmarks.perf.server_load import start_server
 from benchmarks.perf.server_load_real import MODEL, run_pass
@@ -43,20 +45,53 @@ from qwen_agent import GenerationConfig
 from qwen_agent.llm import get_llm
 
 
-def throughput(urls: list[str], model: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+class CPUClock:
+    """CPU seconds (user + system) spent by a server process and all its descendants: on a shared machine
+    tokens per CPU second say how efficient an engine is, whatever share of the cores the others left it."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.root = psutil.Process(pid) if pid else None
+
+    def seconds(self) -> float | None:
+        if self.root is None:
+            return None
+        total = 0.0
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
+
+
+def listening_pid(url: str) -> int | None:
+    """The process listening on `url`'s loopback port (to count the CPU of a server started elsewhere)."""
+    port = int(url.split(":")[-1].split("/")[0])
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return conn.pid
+    return None
+
+
+def throughput(urls: list[str], model: str, args: argparse.Namespace, clock: CPUClock) -> list[dict[str, Any]]:
     """One pass per concurrency level of `args.clients` (after a short warm-up request)."""
     asyncio.run(run_pass(urls, model, 1, 1, 4, args.timeout))
     rows = []
     for clients in [int(c) for c in args.clients.split(",")]:
+        cpu_before = clock.seconds()
         p = asyncio.run(run_pass(urls, model, clients, args.requests, args.max_tokens, args.timeout))
+        cpu = clock.seconds() - cpu_before if cpu_before is not None else None
         rows.append({"clients": clients, "tokens": p.tokens, "seconds": round(p.seconds, 1),
-                     "tokens_per_s": round(p.tokens / p.seconds, 2), "errors": len(p.errors), "load": p.load})
-        print(f"  {clients} stream(s): {p.tokens} tokens in {p.seconds:.1f} s = {p.tokens / p.seconds:.2f} tokens/s "
-              f"({len(p.errors)} errors; load avg {p.load:.1f})", flush=True)
+                     "tokens_per_s": round(p.tokens / p.seconds, 2), "errors": len(p.errors), "load": p.load,
+                     "cpu_seconds": cpu and round(cpu, 1), "tokens_per_cpu_s": cpu and round(p.tokens / cpu, 2)})
+        per_cpu = f", {cpu:.1f} CPU s = {p.tokens / cpu:.2f} tokens per CPU s" if cpu else ""
+        print(f"  {clients} stream(s): {p.tokens} tokens in {p.seconds:.1f} s = {p.tokens / p.seconds:.2f} tokens/s"
+              f"{per_cpu} ({len(p.errors)} errors; load avg {p.load:.1f})", flush=True)
     return rows
 
 
-def episodes(urls: list[str], model: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def episodes(urls: list[str], model: str, args: argparse.Namespace, clock: CPUClock | None = None
+             ) -> list[dict[str, Any]]:
     """The same tasks at each worker count of `args.workers`; worker i talks to URL i mod n."""
     tasks = mixed(h.read_jsonl(DATA))[: args.episodes]
     llms = [get_llm("openai", model=model, base_url=url, timeout=args.timeout) for url in urls]
@@ -64,33 +99,37 @@ def episodes(urls: list[str], model: str, args: argparse.Namespace) -> list[dict
     rows = []
     try:
         for workers in [int(w) for w in args.workers.split(",")]:
-            start = time.monotonic()
+            start, cpu_before = time.monotonic(), clock.seconds() if clock else None
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 records = list(pool.map(
                     lambda i: run_task(llms[i % len(llms)], "auto", tasks[i], config, contextlib.nullcontext()),
                     range(len(tasks))))
             seconds = time.monotonic() - start
+            cpu = clock.seconds() - cpu_before if clock and cpu_before is not None else None
             row = {"workers": workers, "episodes": len(records), "seconds": round(seconds, 1),
                    "episodes_per_min": round(len(records) / seconds * 60, 2),
                    "exact": sum(bool(r.get("exact")) for r in records),
-                   "completion_tokens": sum(r["completion_tokens"] for r in records), "load": os.getloadavg()[0]}
+                   "completion_tokens": sum(r["completion_tokens"] for r in records), "load": os.getloadavg()[0],
+                   "cpu_seconds": cpu and round(cpu, 1)}
             rows.append(row)
             print(f"  {workers} worker(s): {row['episodes']} episodes in {seconds:.1f} s = "
                   f"{row['episodes_per_min']:.2f} episodes/min, {row['exact']} exact, {row['completion_tokens']} "
-                  f"completion tokens (load avg {row['load']:.1f})", flush=True)
+                  f"completion tokens, {row['cpu_seconds']} engine CPU s (load avg {row['load']:.1f})", flush=True)
     finally:
         for llm in llms:
             llm.close()
     return rows
 
 
-def measure(name: str, urls: list[str], model: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure(name: str, urls: list[str], model: str, args: argparse.Namespace, pid: int | None = None
+            ) -> dict[str, Any]:
     print(f"{name}:", flush=True)
     out: dict[str, Any] = {"urls": urls}
+    clock = CPUClock(pid if pid else listening_pid(urls[0]) if len(urls) == 1 else None)
     if args.clients:
-        out["throughput"] = throughput(urls, model, args)
+        out["throughput"] = throughput(urls, model, args, clock)
     if args.workers:
-        out["episodes"] = episodes(urls, model, args)
+        out["episodes"] = episodes(urls, model, args, clock)
     return out
 
 
@@ -102,7 +141,8 @@ def run_engine(engine: str, gguf: Path, args: argparse.Namespace) -> dict[str, A
         proc, url = start_server(["--backend", "transformers", "--model", str(gguf), "--served-model-name", MODEL],
                                  startup=args.startup)
         try:
-            return measure(f"qwen-agent serve (int8, continuous batching, {threads} thread(s))", [url], MODEL, args)
+            return measure(f"qwen-agent serve (int8, continuous batching, {threads} thread(s))", [url], MODEL, args,
+                           proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -113,7 +153,7 @@ def run_engine(engine: str, gguf: Path, args: argparse.Namespace) -> dict[str, A
         return measure(name, [args.vllm_base_url], SERVED_MODEL, args)
     with tempfile.TemporaryDirectory() as tmp, VLLMServer(checkpoint_folder(gguf), Path(tmp) / "vllm.log",
                                                           startup=args.startup) as server:
-        return measure(name, [server.base_url], SERVED_MODEL, args)
+        return measure(name, [server.base_url], SERVED_MODEL, args, server.proc.pid if server.proc else None)
 
 
 def main(argv: list[str] | None = None) -> int:
