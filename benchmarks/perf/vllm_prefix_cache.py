@@ -120,6 +120,34 @@ def episode(base_url: str, model: str, tool_format: str, steps: int) -> list[tup
     return llm.rows
 
 
+def local_episode(model: Path, steps: int) -> list[tuple[str, float, float]]:
+    """The same episode on our embedded engine (`--backend transformers`, tool_format "auto": the checkpoint's
+    template renders the tools): (kind, prompt tokens, tokens its prefix cache reused) per model turn, from the
+    backend's own usage (`cached_tokens`). It keeps one sequence's cache, the last request's."""
+    from qwen_agent.llm import get_llm
+
+    rows: list[tuple[str, float, float]] = []
+    history: list[Message] = []
+    done = 0
+    with get_llm("transformers", model=str(model)) as llm, \
+            Agent(llm, [add], config=GenerationConfig(temperature=0.0, max_tokens=96), max_steps=3) as agent:
+        for question in QUESTIONS:
+            first = len(rows)
+            result = agent.run_result(question, history=history)
+            history = result.messages
+            kind = "tools"
+            for step in result.steps:
+                if step.kind == "notice" and step.decision == "answer_turn":
+                    kind = "no tools"
+                if step.kind == "turn" and step.usage is not None:
+                    rows.append((kind, step.usage.prompt_tokens, step.usage.cached_tokens))
+                    done += 1
+            print(f"  local: {question!r}: {', '.join(f'{k} {h:.0f}/{q:.0f}' for k, q, h in rows[first:])}", flush=True)
+            if done >= steps:
+                break
+    return rows
+
+
 def _prime(base_url: str, model: str, tool_format: str) -> None:
     """Leave only the shared head of every prompt (system turn and tool descriptions) in the cache, as on a
     server whose other agents offer the same tools: one unrelated question, one token of answer."""
@@ -152,7 +180,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="cold: an empty cache; warm: the tool descriptions already cached (a server shared by "
                          "agents with the same tools); both by default")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--local", type=Path, nargs="?", const=Path(), metavar="GGUF",
+                    help="measure our embedded engine instead (default: the small real Qwen), no vLLM")
     args = ap.parse_args(argv)
+    if args.local is not None:
+        from qwen_agent.model_fetch import fetch_gguf
+        from qwen_agent.settings import Settings
+
+        model = args.local if args.local != Path() else fetch_gguf(Settings.from_env().cache_dir / "models")
+        summary = _summary(local_episode(model, args.steps), cold=True)
+        print(f"local: {summary['hit']:.0f} of {summary['queried']:.0f} prompt tokens reused = "
+              f"{summary['hit_rate']:.1%}; by kind {summary['by_kind']}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"local": summary}, indent=1))
+        return 0
     server = None
     if args.base_url is None:
         server = VLLMServer(small_qwen_folder(), Path(os.environ.get("TMPDIR", "/tmp")) / "vllm-prefix.log",
