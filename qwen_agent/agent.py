@@ -21,10 +21,10 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
-from qwen_agent.grounding import conversation_text, is_echo, is_ungrounded
+from qwen_agent.grounding import conversation_text, is_echo, is_partly_ungrounded, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
-from qwen_agent.prompts.answer_turn import answer_turn_prompt, ungrounded_prompt
+from qwen_agent.prompts.answer_turn import after_results_prompt, answer_turn_prompt, ungrounded_prompt
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import (
     AgentResult,
@@ -197,8 +197,9 @@ class Agent:
         ran = _Ran()
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
+        asked_at: list[int] = []  # where `ask_after_results` follows a turn's results (prompts only)
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            turn: Turn = yield _Plan(messages)
+            turn: Turn = yield _Plan(_asking_after_results(messages, asked_at) if asked_at else messages)
             record.usage = record.usage + turn.usage
             yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                        seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
@@ -223,6 +224,16 @@ class Agent:
                 yield Step(kind="final", index=index, answer=turn.message.content or "", reason="the model answered")
                 return
             repeats = {c.id for c in calls if self.policy.skip_repeats and ran.has(c)}
+            if calls[0].id in repeats and self.policy.skip_ungrounded_after_repeat:
+                text = conversation_text(messages)
+                wandering = [c for c in calls[1:] if c.id not in repeats and is_partly_ungrounded(c, text)]
+                for call in wandering:
+                    yield Step(kind="notice", index=index, decision="ungrounded_after_repeat", tool_call=call,
+                               reason="call not run: the turn opened by repeating an earlier call, and this one "
+                                      "uses values found nowhere in the conversation")
+                if wandering:
+                    calls = [c for c in calls if c not in wandering]
+                    turn = turn.model_copy(update={"message": turn.message.model_copy(update={"tool_calls": calls})})
             for call in calls:
                 if call.id in repeats:
                     yield Step(kind="notice", index=index, decision="repeat_not_run", tool_call=call,
@@ -244,6 +255,8 @@ class Agent:
                 result = results.get(call.id) or ran.result_of(call, call.id)
                 messages.append(result)
                 ran.add(call, result)
+            if self.policy.ask_after_results:
+                asked_at.append(len(messages))
             if stale:  # every new call brought back what an earlier call already did: nothing more to learn
                 break
         else:
@@ -420,6 +433,11 @@ class EpisodePolicy:
         answer_turn: when the model only repeats itself (every call of a turn already ran, or every new call
             brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
             answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
+        ask_after_results: after each turn's results the model reads, in a user message of the prompt (not of
+            `AgentResult.messages`), its question again and to answer from the results or call what is missing.
+        skip_ungrounded_after_repeat: in a turn that opens by repeating a call already run, the calls that follow
+            run only if every argument value appears in the conversation (results included): small Qwens replay
+            their call and go on listing calls of every tool with invented values.
         confirm_ungrounded: a call none of whose argument values appears in the conversation
             (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
             values from the request or answer directly; what it then calls runs.
@@ -428,6 +446,8 @@ class EpisodePolicy:
     skip_repeats: bool = True
     answer_turn: bool = True
     confirm_ungrounded: bool = False
+    ask_after_results: bool = False
+    skip_ungrounded_after_repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -488,6 +508,21 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
     prompt = answer_turn_prompt(messages[last_user].content or "", results)
     return [*earlier, Message.user(prompt)]
+
+
+def _asking_after_results(messages: Sequence[Message], asked_at: Sequence[int]) -> list[Message]:
+    """`messages` with the after-results question inserted at each position of `asked_at` (earlier ones kept, so
+    every prompt extends the one before)."""
+    last_user = max(i for i, m in enumerate(messages) if m.role == "user")
+    ask = Message.user(after_results_prompt(messages[last_user].content or ""))
+    prompt: list[Message] = []
+    for i, message in enumerate(messages):
+        if i in asked_at:
+            prompt.append(ask)
+        prompt.append(message)
+    if len(messages) in asked_at:
+        prompt.append(ask)
+    return prompt
 
 
 def _answering(planner: Planner) -> Planner:

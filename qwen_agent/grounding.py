@@ -30,6 +30,11 @@ def is_ungrounded(call: ToolCall, text: str) -> bool:
     return bool(values) and not any(_grounded(v, text) for v in values)
 
 
+def is_partly_ungrounded(call: ToolCall, text: str) -> bool:
+    """True when some argument value of `call` appears nowhere in `text` (stricter than `is_ungrounded`)."""
+    return not all(_grounded(v, text) for v in argument_values(call))
+
+
 def argument_values(call: ToolCall) -> list[str]:
     """The call's argument values (nested ones too), each normalised as `conversation_text` is; empty ones and
     booleans left out."""

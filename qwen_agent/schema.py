@@ -274,7 +274,7 @@ class Chunk(BaseModel):
 StepKind = Literal["turn", "observation", "notice", "final", "stopped"]
 
 #: what the loop decided on its own (a `notice` step's `decision`)
-Decision = Literal["repeat_not_run", "answer_turn", "max_steps", "ungrounded_call"]
+Decision = Literal["repeat_not_run", "answer_turn", "max_steps", "ungrounded_call", "ungrounded_after_repeat"]
 
 #: how an episode ended (`AgentResult.end`)
 EpisodeEnd = Literal["answer", "answer_turn", "max_steps", "cancelled"]

@@ -299,3 +299,38 @@ def test_a_turn_writing_the_same_call_over_and_over_is_cut_without_any_watcher()
     result = Agent(llm, [get_weather], tool_format="hermes").run_result("Weather in Paris?")
     assert RUNS == ["Paris"] and result.answer == "14 in Paris."
     assert llm.produced < 3 * len(line) + len("14 in Paris.")  # about two copies, not forty
+
+
+# --- after results: the question again; calls that follow a replayed call -------------------------------------
+def test_after_results_the_prompt_asks_again_but_the_conversation_does_not_keep_it() -> None:
+    llm, result = run([call({"city": "Paris"}), call({"city": "Rome"}), "Paris 14, Rome 14."],
+                      query="Weather in Paris and Rome?", policy=EpisodePolicy(ask_after_results=True))
+    assert RUNS == ["Paris", "Rome"] and result.end == "answer"
+    asked = ("If these results answer my question, answer it from them in plain words; if something is still "
+             "missing, call the tool for it.\nMy question: Weather in Paris and Rome?")
+    second, third = llm.calls[1][0], llm.calls[2][0]
+    # as Hermes renders them: the result is a user turn holding <tool_response>, then the question again
+    assert "<tool_response>\nParis: 14 celsius" in second[-2].content and second[-1].content == asked
+    assert third[:len(second)] == second  # each prompt extends the one before (a server's prefix cache holds)
+    assert "<tool_response>\nRome: 14 celsius" in third[-2].content and third[-1].content == asked
+    assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
+
+
+def test_calls_after_a_replayed_call_run_only_with_values_from_the_conversation() -> None:
+    """The real 0.5B's second turn: its call again, then a catalogue of calls with invented values."""
+    turn2 = "\n".join([call({"city": "Cairo"}), call({"city": "London"}), call({"city": "Berlin"})])
+    _, result = run([call({"city": "Cairo"}), turn2, "Cairo is warmer."], query="Is Cairo warmer than London?",
+                    policy=EpisodePolicy(skip_ungrounded_after_repeat=True))
+    assert RUNS == ["Cairo", "London"]  # Berlin appears nowhere: not run
+    notices = [(s.decision, json.loads(s.tool_call.arguments)["city"]) for s in result.steps if s.kind == "notice"]
+    assert notices == [("ungrounded_after_repeat", "Berlin"), ("repeat_not_run", "Cairo")]
+    kept = result.messages[3]
+    assert [json.loads(c.arguments)["city"] for c in kept.tool_calls] == ["Cairo", "London"]
+    assert result.answer == "Cairo is warmer."
+
+
+def test_a_call_with_invented_values_still_runs_when_the_turn_does_not_open_with_a_repeat() -> None:
+    turn2 = "\n".join([call({"city": "Tokyo"}), call({"city": "Paris"})])  # Tokyo: derived (Japan's capital)
+    _, result = run([call({"city": "Paris"}), turn2, "done"], query="Weather in Paris and Japan's capital?",
+                    policy=EpisodePolicy(skip_ungrounded_after_repeat=True))
+    assert RUNS == ["Paris", "Tokyo"]

@@ -172,3 +172,35 @@ def test_unknown_builtin_and_backend_names_are_configuration_errors() -> None:
         load_builtin("shell")
     with pytest.raises(ConfigurationError, match="unknown LLM backend 'vllm'; choose one of \\['openai', "):
         get_llm("vllm", model="x")
+
+
+def test_arguments_of_another_tool_are_named_in_the_error() -> None:
+    """The real 0.5B gives the calculator `from_currency`/`to_currency`; the error says whose arguments they are."""
+    import asyncio
+
+    from qwen_agent.schema import ToolCall
+    from qwen_agent.tools.registry import ToolRegistry
+    from qwen_agent.tools.runner import ToolRunner
+
+    @tool
+    def calculator(expression: str) -> str:
+        """Evaluate an arithmetic expression."""
+        return expression
+
+    @tool
+    def convert_currency(amount: float, from_currency: str, to_currency: str) -> str:
+        """Convert money."""
+        return str(amount)
+
+    runner = ToolRunner(ToolRegistry([calculator, convert_currency]))
+
+    def outcome(args: str) -> str:
+        result = asyncio.run(runner.run_one(ToolCall(name="calculator", arguments=args)))
+        assert result.is_error
+        return result.observation
+
+    mixed = outcome('{"expression": "250 * 1.1", "from_currency": "USD", "to_currency": "EUR"}')
+    assert mixed.endswith("(from_currency, to_currency are arguments of convert_currency.)")
+    assert "Invalid arguments for calculator" in mixed
+    assert "arguments of" not in outcome('{"expression": "1", "type": "string"}')  # no tool takes `type`
+    assert "arguments of" not in outcome('{"expression": "1", "amount": 2, "kind": "x"}')  # not all of them

@@ -30,6 +30,19 @@ ANSWER_TURN = {
     ),
 }
 
+#: after each turn's results, tools still on offer (`EpisodePolicy.ask_after_results`); the question last again
+AFTER_RESULTS = {
+    "en": (
+        "If these results answer my question, answer it from them in plain words; if something is still "
+        "missing, call the tool for it.\n"
+        "My question: {question}"
+    ),
+    "zh": (
+        "如果这些结果已经能回答我的问题，请直接根据结果用自然语言回答；如果还缺少信息，再调用所需的工具。\n"
+        "我的问题：{question}"
+    ),
+}
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -37,8 +50,16 @@ def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]]) -> str
     """One user message: `question` and each `(call, what it returned)`, in the question's language (Chinese
     when it holds Chinese characters, else English)."""
     lines = "\n".join(f"- {call} -> {_one_line(returned)}" for call, returned in results)
-    lang = "zh" if _CJK.search(question) else "en"
-    return render(ANSWER_TURN[lang], question=question.strip(), results=lines)
+    return render(ANSWER_TURN[_lang(question)], question=question.strip(), results=lines)
+
+
+def after_results_prompt(question: str) -> str:
+    """The user message that follows a turn's tool results: answer from them, or call what is missing."""
+    return render(AFTER_RESULTS[_lang(question)], question=question.strip())
+
+
+def _lang(question: str) -> str:
+    return "zh" if _CJK.search(question) else "en"
 
 
 def _one_line(text: str) -> str:

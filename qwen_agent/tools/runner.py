@@ -93,7 +93,7 @@ class ToolRunner:
         try:
             text = await self._deadline(tool, call)
         except ToolArgumentError as e:
-            return _failed(record, "ToolArgumentError", f"Error: {e}")
+            return _failed(record, "ToolArgumentError", f"Error: {e}{self._owners_of_extras(tool, call)}")
         except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
             return _failed(record, "timeout", f"Error: {tool.name} did not finish within {self.timeout:g} s, so its "
                            "result was dropped (other calls were not affected). Try smaller work or another approach.")
@@ -114,6 +114,16 @@ class ToolRunner:
             if not tool.is_async:
                 _interrupt(tool)  # the thread is abandoned; ask the tool to stop it
             raise
+
+    def _owners_of_extras(self, tool: Tool, call: ToolCall) -> str:
+        """Names the other tool that takes the arguments `tool` does not: small models mix up the offered tools'
+        parameters (the 0.5B gives the calculator `from_currency` and `to_currency`). Empty when none does."""
+        extras = set(call.parsed_arguments() or {}) - set(tool.parameters.get("properties", {}))
+        owners = [t.name for t in self.tools if t is not tool and extras <= set(t.parameters.get("properties", {}))]
+        if not extras or not owners:
+            return ""
+        listed = ", ".join(sorted(extras))
+        return f" ({listed} {'is an argument' if len(extras) == 1 else 'are arguments'} of {' or '.join(owners)}.)"
 
     def _find(self, name: str) -> Tool | None:
         try:
