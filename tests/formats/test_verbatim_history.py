@@ -105,3 +105,13 @@ def test_the_agent_puts_the_models_fenced_call_back_into_its_next_prompt() -> No
     assert _assistant_texts(second_prompt) == [FENCED]
     calling = next(m for m in result.messages if m.tool_calls)
     assert calling.raw_text == FENCED  # the history handed back keeps it for the next question
+
+
+def test_the_page_gets_no_raw_text() -> None:
+    from qwen_agent.schema import Step
+    from qwen_agent.ui.events import step_event
+
+    message = _episode(get_format("hermes"), FENCED)[1]
+    event = step_event(Step(kind="turn", index=0, message=message, raw=FENCED))
+    assert "raw" not in event and "raw_text" not in event["message"]
+    assert event["message"]["tool_calls"][0]["name"] == "add"
