@@ -5,7 +5,7 @@
 | `ResultStore`              | append-only jsonl of finished cases: fsync per case, resumable, torn-tail safe    |
 | `run_cases`                | runs the unfinished cases on N worker threads, stores each as it finishes; a case  |
 |                            | may be a sequence of steps (a conversation), each stored as it finishes            |
-| `add_model_args`/`make_llm`| `--model` (local checkpoint / hub name) or `--base-url` (OpenAI-compatible server) |
+| `add_model_args`/`make_llm`| the CLI's model flags (`qwen_agent.llm_options`), --max-tokens, --workers, --output |
 | `markdown_table`           | a results table in markdown                                                        |
 | `bar_chart`                | a grouped PNG bar chart (matplotlib Agg) of this run beside published rows         |
 | `write_report`             | writes `<stem>.md`, `<stem>.json`, `<stem>.png` next to the results file           |
@@ -30,8 +30,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from qwen_agent import LLM, GenerationConfig, get_llm
+from qwen_agent import LLM, GenerationConfig
 from qwen_agent.errors import ConfigurationError, QwenAgentError
+from qwen_agent.llm_options import add_llm_arguments, llm_from_args, resolve_backend
 
 Record = dict[str, Any]
 
@@ -219,22 +220,17 @@ def _progress(total: int, initial: int, desc: str, enabled: bool = True) -> Any:
 
 
 # --- model selection ----------------------------------------------------------------------------------------
-def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, backend: str | None = None,
+def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024,
                    output_default: str = "runs/<benchmark>/<model>.jsonl") -> None:
-    """The options every benchmark takes to pick a model, a concurrency, and where results go.
+    """The options every benchmark takes to pick a model (the CLI's own, `qwen_agent.llm_options`), a
+    concurrency, and where results go.
 
     Args:
         max_tokens: the default of --max-tokens.
-        backend: the default of --backend; None infers it (openai with --base-url, else transformers).
         output_default: how the help describes --output's default.
     """
-    g = parser.add_argument_group("model")
-    g.add_argument("--model", help="local checkpoint path or hub name (local backend), or the model name on "
-                   "the server given by --base-url")
-    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    g.add_argument("--api-key", default="EMPTY", help="API key for --base-url (default: EMPTY)")
-    g.add_argument("--backend", choices=("openai", "transformers"), default=backend,
-                   help="default: " + (backend or "openai with --base-url, else transformers"))
+    add_llm_arguments(parser)
+    g = parser.add_argument_group("run")
     g.add_argument("--max-tokens", type=int,
                    help="generation limit per model turn (default: the local checkpoint's generation_config.json "
                    f"max_new_tokens, as the published runs used it, else {max_tokens})")
@@ -242,8 +238,6 @@ def add_model_args(parser: argparse.ArgumentParser, *, max_tokens: int = 1024, b
     g.add_argument("--repetition-penalty", type=_positive_float, metavar="P",
                    help="transformers' repetition penalty (default: the local checkpoint's generation_config.json "
                    "value, as the published runs used it, else none)")
-    g.add_argument("--dtype", choices=("bfloat16", "float16", "float32"),
-                   help="weights' dtype for a local checkpoint (default: the backend's choice)")
     g.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
                    help="re-score recorded generations from these jsonl files instead of asking a model")
     g.add_argument("--workers", type=int, default=1, help="cases run in parallel (default 1)")
@@ -261,36 +255,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _backend(args: argparse.Namespace) -> str:
-    return getattr(args, "backend", None) or ("openai" if args.base_url else "transformers")
-
-
 def make_llm(args: argparse.Namespace) -> LLM:
-    """The model the options name: a server (openai backend) or a local checkpoint (transformers backend)."""
-    if not args.model:
-        raise ConfigurationError("--model is required: a local checkpoint path or hub name, or with --base-url "
-                                 "the model's name on that server; or re-score recorded generations with "
-                                 "--replay FILE")
-    if _backend(args) == "openai":
-        if not args.base_url:
-            raise ConfigurationError("--base-url is required for the openai backend (for a local checkpoint, "
-                                     "pass --backend transformers)")
-        return get_llm("openai", model=args.model, base_url=args.base_url, api_key=args.api_key)
-    if args.base_url:
-        raise ConfigurationError("--base-url names a server: it does not go with --backend transformers")
-    extra: dict[str, Any] = {"dtype": args.dtype} if getattr(args, "dtype", None) else {}
-    if getattr(args, "quantize", None) is not None:  # a benchmark with --quantize loads the model as the CLI does
-        from qwen_agent.settings import Settings, quantize_for
-
-        extra.update(quantize=quantize_for("transformers", args.quantize),
-                     gguf_cache_dir=Settings.from_env().converted_dir)
-    return get_llm("transformers", model=args.model, **extra)
+    """The model the options name, built as the CLI builds it (`qwen_agent.llm_options.llm_from_args`)."""
+    return llm_from_args(args)
 
 
 def generation_lock(args: argparse.Namespace) -> threading.Lock | None:
     """A lock serialising generations when the model is local (one model, one generation at a time); None for
     a server, which takes concurrent requests."""
-    return None if _backend(args) == "openai" else threading.Lock()
+    return None if resolve_backend(args) == "openai" else threading.Lock()
 
 
 def generation_config(args: argparse.Namespace, llm: LLM | None = None) -> GenerationConfig:

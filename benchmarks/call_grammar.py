@@ -22,9 +22,11 @@ from typing import Any
 
 from benchmarks import _harness as h
 from benchmarks.tool_use import real_tool_use as rtu
-from qwen_agent import GenerationConfig, get_llm
+from qwen_agent import GenerationConfig
+from qwen_agent.formats import FORMATS
 from qwen_agent.function_calling import build_request
 from qwen_agent.llm.base import LLM
+from qwen_agent.llm_options import add_llm_arguments, llm_from_args, resolve_backend
 from qwen_agent.schema import Message, ToolSpec
 
 SPEED_QUERY = "What's the weather in Paris, Tokyo and Cairo, in celsius, for the next three days?"
@@ -116,8 +118,8 @@ def accuracy(llm: Any, formats: Sequence[str], limit: int | None, max_steps: int
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.call_grammar", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="local checkpoint or .gguf file")
-    p.add_argument("--formats", default="auto,react", help="comma-separated (default auto,react)")
+    add_llm_arguments(p)  # the CLI's model flags; the grammar needs --backend transformers (a local checkpoint)
+    p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {list(FORMATS)} (default auto,react)")
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3, help="model turns per episode (1: first turns only)")
     p.add_argument("--speed-rounds", type=int, default=4, help="alternating rounds of the speed test (default 4)")
@@ -126,10 +128,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_agent.settings import Settings
-
     args = parse(argv)
-    llm: LLM = get_llm("transformers", model=args.model, gguf_cache_dir=Settings.from_env().converted_dir)
+    if resolve_backend(args) != "transformers":
+        raise SystemExit("call_grammar constrains a local model's decoding: use --backend transformers --model PATH")
+    llm: LLM = llm_from_args(args)
     with llm:
         cost = speed(llm, args.speed_rounds)
         print(f"decode tokens/s, forced Hermes calls: constrained {cost['tokens_per_s_on']:.2f}, without the "

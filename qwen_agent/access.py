@@ -1,10 +1,23 @@
 """Who may use a server of ours: the one loopback test and the one bearer-key check of the OpenAI-compatible
-server, the web UI and the MCP server."""
+server, the web UI and the MCP server, and the one flag that sets that key (`--require-key`)."""
 
 from __future__ import annotations
 
+import argparse
 import hmac
 import ipaddress
+
+
+def add_require_key_argument(parser: argparse.ArgumentParser, *aliases: str, what: str) -> None:
+    """`--require-key KEY` (dest `require_key`): the key clients of this server must send. Distinct from
+    `--api-key`, which is always the key this process sends to a model server (`qwen_agent.llm_options`).
+
+    Args:
+        aliases: older names of the flag that still work (e.g. the UI's `--ui-key`).
+        what: how clients present the key, for the help text.
+    """
+    parser.add_argument("--require-key", *aliases, dest="require_key", default=None, metavar="KEY",
+                        help=f"require this key from clients ({what})")
 
 
 def is_loopback(host: str) -> bool:

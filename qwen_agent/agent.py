@@ -198,6 +198,8 @@ class Agent:
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
         asked_at: list[int] = []  # where `ask_after_results` follows a turn's results (prompts only)
+        # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
+        ask_after_results = self.policy.ask_after_results and self._format_name() != "react"
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
             turn: Turn = yield _Plan(_asking_after_results(messages, asked_at) if asked_at else messages)
             record.usage = record.usage + turn.usage
@@ -255,7 +257,7 @@ class Agent:
                 result = results.get(call.id) or ran.result_of(call, call.id)
                 messages.append(result)
                 ran.add(call, result)
-            if self.policy.ask_after_results:
+            if ask_after_results:
                 asked_at.append(len(messages))
             if stale:  # every new call brought back what an earlier call already did: nothing more to learn
                 break
@@ -434,7 +436,8 @@ class EpisodePolicy:
             brought back what an earlier one did) or `max_steps` is reached, the agent asks the model for the
             answer with no tools on offer and the results stated plainly (`AgentResult.end == "answer_turn"`).
         ask_after_results: after each turn's results the model reads, in a user message of the prompt (not of
-            `AgentResult.messages`), its question again and to answer from the results or call what is missing.
+            `AgentResult.messages`), its question again and to answer from the results or call what is missing
+            (not in ReAct, whose results are part of the model's own scratchpad).
         skip_ungrounded_after_repeat: in a turn that opens by repeating a call already run, the calls that follow
             run only if every argument value appears in the conversation (results included): small Qwens replay
             their call and go on listing calls of every tool with invented values.

@@ -1,6 +1,7 @@
 """`qwen-agent` / `python -m qwen_agent`: run an agent on a query, chat, or serve a model.
 
-Settings come from the command line, then the environment (see `qwen_agent.settings`), then defaults.
+Settings come from the command line, then the environment (see `qwen_agent.settings`), then defaults; the
+flags that choose the model are the same for every command (`qwen_agent.llm_options`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from qwen_agent.agent import Agent
-from qwen_agent.errors import ConfigurationError, QwenAgentError
+from qwen_agent.errors import QwenAgentError
 from qwen_agent.function_calling import TOOL_FORMATS
+from qwen_agent.llm_options import add_llm_arguments, llm_from_args
 from qwen_agent.schema import AgentResult, Message, Step
-from qwen_agent.settings import DEFAULT_MODEL, Settings, add_quantize_option
+from qwen_agent.settings import Settings
 from qwen_agent.telemetry.setup import configure_tracing
 from qwen_agent.telemetry.timings import Timings
 from qwen_agent.tools import BUILTIN_TOOLS, load_builtin
@@ -89,18 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _agent_options(p: argparse.ArgumentParser) -> None:
-    env = Settings.from_env()
-    p.add_argument("--backend", default=env.backend, help=f"openai or transformers (default: {env.backend})")
-    p.add_argument("--base-url", default=env.base_url, help=f"OpenAI-compatible endpoint (default: {env.base_url})")
-    p.add_argument("--model", default=env.model, help=f"model name or checkpoint (default: {env.model})")
-    p.add_argument("--api-key", default=env.api_key, help="API key (default: $QWEN_AGENT_API_KEY)")
+    add_llm_arguments(p)
     p.add_argument("--tool", action="append", default=[], choices=sorted(BUILTIN_TOOLS),
                    help="a built-in tool to enable (repeatable)")
     p.add_argument("--tool-format", choices=TOOL_FORMATS, default="auto",
                    help="how tools are shown to the model and its calls read (default auto: the model's own "
                    "format, from its chat template on the transformers backend; Hermes on the openai backend)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the ReAct instructions")
-    add_quantize_option(p)
     p.add_argument("--max-steps", type=int, default=8)
     p.add_argument("--tool-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="seconds each tool call may take before it is interrupted and reported as an error "
@@ -111,21 +108,13 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
 
 
 def _build_agent(args: argparse.Namespace) -> Agent:
-    if args.backend == "transformers" and args.model == DEFAULT_MODEL:
-        raise ConfigurationError(
-            "--backend transformers needs --model: a checkpoint folder, a .gguf file, or a hub name; "
-            "`qwen-agent fetch-model` downloads a small Qwen and prints its path "
-            '(--model "$(qwen-agent fetch-model)")'
-        )
-    settings = Settings(backend=args.backend, base_url=args.base_url, model=args.model, api_key=args.api_key)
     tools: list = [load_builtin(name) for name in args.tool]
     if args.mcp_config:
         from qwen_agent.tools.mcp import MCPToolset, load_mcp_config
 
         tools.append(MCPToolset([c for path in args.mcp_config for c in load_mcp_config(path)]))
     lang = args.lang if args.tool_format == "react" else None
-    return Agent(settings.make_llm(quantize=args.quantize), tools, system=args.system, tool_format=args.tool_format,
-                 lang=lang, max_steps=args.max_steps, tool_timeout=args.tool_timeout)
+    return Agent(llm_from_args(args), tools, system=args.system, tool_format=args.tool_format, lang=lang, max_steps=args.max_steps, tool_timeout=args.tool_timeout)
 
 
 def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:

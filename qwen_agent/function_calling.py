@@ -5,7 +5,7 @@ It renders a conversation through the format and reads the model's text back as 
 applying the policy every format shares: "none" hides the tools, a forced call starts the assistant turn with
 the format's prefix, `parallel_tool_calls=False` keeps the first call, and tool names come back spelled as
 offered. `ToolCallStream` reads a streamed turn with the format's reader. `resolve_tool_format` turns the
-user's `tool_format` choice ("auto", "hermes", "qwen3_coder", "react", "server") into a format for a backend.
+user's `tool_format` choice (a name in `qwen_agent.formats.FORMATS`) into a format for a backend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.formats import ToolChoice, ToolFormat, get_format
+from qwen_agent.formats import FORMATS, ToolChoice, ToolFormat, get_format
 from qwen_agent.formats.base import Rendered
 from qwen_agent.formats.react import ReactFormat
 from qwen_agent.formats.template import ChatTemplateFormat
@@ -40,19 +40,20 @@ log = logging.getLogger(__name__)
 #: the last user message of a turn whose tools brought nothing new (see `FunctionCallingRequest.for_turn`)
 ANSWER_NOW = "Answer my question now, in plain words, from the tool results above."
 
-#: what users may pass as `tool_format` (or a `ToolFormat` object)
-TOOL_FORMATS = ("auto", "hermes", "qwen3_coder", "react", "server")
+#: the names users may pass as `tool_format` (or a `ToolFormat` object): those of the one table, `FORMATS`
+TOOL_FORMATS = tuple(FORMATS)
 
 
 def resolve_tool_format(tool_format: str | ToolFormat | None, llm: LLM, lang: Lang | None = None) -> ToolFormat:
     """The format to use with `llm`.
 
     "auto": the format the backend's chat template renders (Hermes or Qwen3-Coder, rendered by the template),
-    ReAct for a checkpoint whose template has no tools (Qwen-1), else Hermes rendered by us. "hermes" /
-    "qwen3_coder": that format, rendered by the template when the template renders it. "react": ReAct in
-    `lang`. "server": OpenAI `tools` sent to a server that parses calls itself (the openai backend).
-    `lang` alone (tool_format None) means ReAct in that language; `lang` with a format that is not ReAct is a
-    mistake (only ReAct has instructions in a language), not silently ignored.
+    ReAct for a checkpoint whose template has no tools (Qwen-1), else Hermes rendered by us. "server": OpenAI
+    `tools` sent to a server that parses calls itself (the openai backend). Any other name of `FORMATS`
+    ("hermes", "hermes_qwen3_thinking", "qwen3_coder", ...): that variant, rendered by the template when the
+    template renders its format. "react": ReAct in `lang`. `lang` alone (tool_format None) means ReAct in
+    that language; `lang` with a format that is not ReAct is a mistake (only ReAct has instructions in a
+    language), not silently ignored.
 
     Raises:
         ConfigurationError: an unknown name, "server" with a backend that cannot send tools, or `lang` with a
@@ -81,10 +82,8 @@ def _resolve(tool_format: str | ToolFormat | None, llm: LLM, lang: Lang | None) 
         if native == "":
             return ReactFormat(lang or "en")
         tool_format = native or "hermes"
-    if tool_format not in TOOL_FORMATS:
-        raise ConfigurationError(f"unknown tool_format {tool_format!r}; use one of {list(TOOL_FORMATS)}")
     fmt = get_format(tool_format)
-    return ChatTemplateFormat(fmt) if native == tool_format else fmt
+    return ChatTemplateFormat(fmt) if native == fmt.name else fmt
 
 
 def build_request(

@@ -1,5 +1,8 @@
 """The one place that reads environment variables (and says what the CLI's `--quantize` values mean).
 
+These defaults are those of the library (`Agent()` without a model). The command-line flags that choose a model
+take these variables as their defaults and infer the backend when none is named (`qwen_agent.llm_options`).
+
 | variable                | meaning                                               | default                      |
 |-------------------------|-------------------------------------------------------|------------------------------|
 | QWEN_AGENT_BACKEND      | "openai" or "transformers"                            | openai                       |
@@ -13,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,23 +44,27 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        return cls(
-            backend=env.get("QWEN_AGENT_BACKEND", "openai"),
-            base_url=env.get("QWEN_AGENT_BASE_URL", DEFAULT_BASE_URL),
-            model=env.get("QWEN_AGENT_MODEL", DEFAULT_MODEL),
-            api_key=env.get("QWEN_AGENT_API_KEY") or env.get("OPENAI_API_KEY") or "EMPTY",
-            cache_dir=_cache_dir(env),
-            data_dir=_data_dir(env),
-        )
+        named = {"backend": env.get("QWEN_AGENT_BACKEND"), "base_url": env.get("QWEN_AGENT_BASE_URL"),
+                 "model": env.get("QWEN_AGENT_MODEL"),
+                 "api_key": env.get("QWEN_AGENT_API_KEY") or env.get("OPENAI_API_KEY")}
+        # only what the environment names is passed, so `named()` can tell it from a default
+        return cls(**{k: v for k, v in named.items() if v}, cache_dir=_cache_dir(env), data_dir=_data_dir(env))
 
-    def make_llm(self, quantize: str | None = None) -> LLM:
-        """The backend these settings name. `quantize` (a `--quantize` value: "auto", "int8", "none") applies to
-        the transformers backend; a `.gguf` model's conversion is cached under `cache_dir / "converted"`."""
+    def named(self, field: str) -> bool:
+        """Whether `field` was given (by the environment, for `from_env`) rather than left at its default."""
+        return field in self.model_fields_set
+
+    def make_llm(self, quantize: str | None = None, *, dtype: str | None = None, device: str | None = None) -> LLM:
+        """The backend these settings name. `quantize` (a `--quantize` value: "auto", "int8", "none"), `dtype` and
+        `device` apply to the transformers backend; a `.gguf` model's conversion is cached under
+        `cache_dir / "converted"`."""
         quantize = quantize_for(self.backend, quantize)
         if self.backend == "openai":
             return get_llm("openai", model=self.model, base_url=self.base_url, api_key=self.api_key)
         if self.backend == "transformers":
-            return get_llm(self.backend, model=self.model, quantize=quantize, gguf_cache_dir=self.converted_dir)
+            local = {k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None}
+            return get_llm(self.backend, model=self.model, quantize=quantize, gguf_cache_dir=self.converted_dir,
+                           **local)
         return get_llm(self.backend, model=self.model)
 
     @property
@@ -91,11 +97,3 @@ def quantize_for(backend: str, flag: str | None) -> str | None:
     if backend != "transformers":
         raise ConfigurationError(f"--quantize {flag} applies to --backend transformers, not {backend}")
     return flag
-
-
-def add_quantize_option(parser: argparse.ArgumentParser) -> None:
-    """The `--quantize` flag of `run`, `chat` and `serve`; `quantize_for` reads its value."""
-    parser.add_argument("--quantize", choices=["auto", "int8", "none"], default="auto",
-                        help="--backend transformers: int8 weights (a quarter of float32's memory, faster CPU "
-                        "decoding); auto (default): int8 on CPUs with native bf16, none elsewhere "
-                        "(docs/local-backend.md)")

@@ -66,12 +66,35 @@ class BlockingScripted(ScriptedLLM):
         return super()._generate(prompt, stop, config)
 
 
+class WatchedLock:
+    """The backend's blocking lock, counting the threads that reach it, so a test waits for "N calls are queued
+    on the lock" instead of sleeping; `threads` are those callers, to join once they are done."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> None:
+        with self._arrived:
+            self.threads.append(threading.current_thread())
+            self._arrived.notify_all()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def wait_for(self, n: int, timeout: float = 10) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.threads) >= n, timeout)
+
+
 def test_backends_without_async_run_in_a_worker_thread_and_leave_the_loop_free() -> None:
     llm = BlockingScripted(["hello"])
 
     async def main() -> str:
         async def meanwhile() -> None:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # runs only if agenerate left the loop free
             llm.loop_ran.set()
 
         gen, _ = await asyncio.gather(llm.agenerate("q"), meanwhile())
@@ -83,21 +106,23 @@ def test_backends_without_async_run_in_a_worker_thread_and_leave_the_loop_free()
 
 def test_queued_blocking_calls_whose_awaiter_left_never_start() -> None:
     llm = BlockingScripted(["first", "second", "third"])
+    lock = llm.__dict__["_blocking"] = WatchedLock()  # the lock `_blocking_lock()` hands out
 
     async def main() -> str:
         first = asyncio.create_task(llm.agenerate("q"))
-        await asyncio.sleep(0.05)  # the first call holds the backend, waiting for `loop_ran`
         queued = [asyncio.create_task(llm.agenerate("q")) for _ in range(2)]
-        await asyncio.sleep(0.05)
+        # all three threads reached the lock: the first holds it (waiting for `loop_ran`), two wait behind it
+        assert await asyncio.to_thread(lock.wait_for, 3)
         for task in queued:
             task.cancel()
         llm.loop_ran.set()
-        text = (await first).text
-        await asyncio.sleep(0.2)  # time for the queued threads to take the lock and (wrongly) generate
-        return text
+        return (await first).text
 
     assert asyncio.run(main()) == "first"
-    assert len(llm.threads) == 1
+    for thread in lock.threads:  # each queued thread took the lock in turn, saw its awaiter gone, and ended
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in lock.threads)
+    assert llm.threads == ["qwen-agent-llm"]  # only the first call generated
 
 
 def test_thread_default_stream_stops_the_backend_when_the_consumer_leaves() -> None:
@@ -112,15 +137,18 @@ def test_thread_default_stream_stops_the_backend_when_the_consumer_leaves() -> N
             yield chunk
 
     llm._stream = counting  # type: ignore[method-assign]
+    lock = llm.__dict__["_blocking"] = WatchedLock()  # the producing thread holds it: it names that thread
 
     async def first_two() -> list[str]:
         stream = llm.astream("q")
         out = [(await stream.__anext__()).text, (await stream.__anext__()).text]
         await stream.aclose()
-        await asyncio.sleep(0.3)  # time enough to produce all 35 chunks, had the worker not stopped
         return out
 
     assert asyncio.run(first_two()) == ["abc", "def"]
+    (producer,) = lock.threads
+    producer.join(10)  # it ends only by stopping: had it not, it would wait for the consumer forever
+    assert not producer.is_alive()
     assert len(produced) <= 2 + 16 + 1  # what was taken, the window ahead, the one it stopped at
 
 
@@ -238,14 +266,16 @@ def test_parallel_tools_false_runs_them_one_after_another() -> None:
 
 
 class Tracker(Tool):
-    """Records how many of its calls run at once; each sleeps a little."""
+    """Records how many of its calls run at once. With `meet=n`, each call waits (up to 10 s) until n calls are
+    running together, so the overlap a test expects happens however loaded the machine is."""
 
     name = "track"
     description = "track"
     parameters = {"type": "object", "properties": {"i": {"type": "integer"}}, "required": ["i"]}
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, meet: int = 1) -> None:
+        self.lock = threading.Condition()
+        self.meet = meet
         self.now = 0
         self.peak = 0
 
@@ -253,14 +283,15 @@ class Tracker(Tool):
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
-        time.sleep(0.05)
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: self.peak >= self.meet, 10)
         with self.lock:
             self.now -= 1
         return str(i)
 
 
 def test_the_pool_is_bounded() -> None:
-    tracker = Tracker()
+    tracker = Tracker(meet=2)  # the first two calls wait for each other: two at once must be possible
     calls = turn(*(call("track", f'{{"i": {i}}}') for i in range(6)))
     result = agent([calls, "done"], [tracker], max_parallel_tools=2).run_result("go")
     assert [s.observation for s in result.steps if s.kind == "observation"] == ["0", "1", "2", "3", "4", "5"]

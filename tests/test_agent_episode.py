@@ -334,3 +334,13 @@ def test_a_call_with_invented_values_still_runs_when_the_turn_does_not_open_with
     _, result = run([call({"city": "Paris"}), turn2, "done"], query="Weather in Paris and Japan's capital?",
                     policy=EpisodePolicy(skip_ungrounded_after_repeat=True))
     assert RUNS == ["Paris", "Tokyo"]
+
+
+def test_react_is_not_asked_after_results_its_scratchpad_goes_on() -> None:
+    llm = ScriptedLLM(['Thought: look\nAction: get_weather\nAction Input: {"city": "Paris"}\n',
+                       "Thought: I now know the final answer\nFinal Answer: 14 in Paris."])
+    agent = Agent(llm, [get_weather], tool_format="react", policy=EpisodePolicy(ask_after_results=True))
+    assert agent.run("Weather in Paris?") == "14 in Paris."
+    second = llm.calls[1][0]
+    assert second[-1].content.endswith("Observation: Paris: 14 celsius\n")  # the scratchpad goes on from there
+    assert not any("My question:" in (m.content or "") for m in second)

@@ -181,13 +181,11 @@ def test_cli_quantize_needs_the_transformers_backend(capsys):
 
 
 def test_serve_passes_quantize(tiny_qwen2_dir):
-    import argparse
+    from qwen_agent.cli import build_parser
+    from qwen_agent.llm_options import llm_from_args
 
-    from qwen_agent.server.cli import build_llm
-
-    args = argparse.Namespace(backend="transformers", model=str(tiny_qwen2_dir), quantize="int8", script=None)
-    with build_llm(args) as llm:
+    parser = build_parser()
+    with llm_from_args(parser.parse_args(["serve", "--model", str(tiny_qwen2_dir), "--quantize", "int8"])) as llm:
         assert llm.quantize == "int8"
     with pytest.raises(ConfigurationError, match="--quantize int8 applies to --backend transformers"):
-        build_llm(argparse.Namespace(backend="openai", model="m", quantize="int8", script=None, base_url=None,
-                                     upstream_api_key=None))
+        llm_from_args(parser.parse_args(["serve", "--backend", "openai", "--model", "m", "--quantize", "int8"]))

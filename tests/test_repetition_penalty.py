@@ -126,12 +126,12 @@ def test_a_server_is_asked_for_the_penalty_by_vllm_name():
 def test_our_server_reads_the_penalty_from_a_request():
     """`qwen-agent serve` takes vLLM's `repetition_penalty` field into the generation config, and refuses a
     value that is not positive with a 400-shaped error."""
-    from qwen_agent.server.protocol import APIError, ChatRequest, validate
+    from qwen_agent.server.protocol import APIError, ChatCompletionRequest, validate
 
     body = {"messages": [{"role": "user", "content": "hi"}], "repetition_penalty": 1.3, "temperature": 0}
-    config = validate(ChatRequest, body).config(GenerationConfig())
+    config = validate(ChatCompletionRequest, body).config(GenerationConfig())
     assert (config.repetition_penalty, config.temperature) == (1.3, 0)
-    assert validate(ChatRequest, {**body, "repetition_penalty": None}).config(GenerationConfig()).repetition_penalty == 1.0
+    assert validate(ChatCompletionRequest, {**body, "repetition_penalty": None}).config(GenerationConfig()).repetition_penalty == 1.0
     with pytest.raises(APIError) as bad:
-        validate(ChatRequest, {**body, "repetition_penalty": 0})
+        validate(ChatCompletionRequest, {**body, "repetition_penalty": 0})
     assert bad.value.status == 400 and bad.value.param == "repetition_penalty"

@@ -41,12 +41,7 @@ from benchmarks.code_interpreter.episode import (
     split_query,
 )
 from benchmarks.code_interpreter.general_check import run_general_check
-from benchmarks.code_interpreter.native_episode import (
-    NATIVE_FORMATS,
-    NativeEpisode,
-    NativeTurns,
-    native_request,
-)
+from benchmarks.code_interpreter.native_episode import NativeEpisode, NativeTurns, native_request
 from benchmarks.code_interpreter.report import HEADER, TASKS, chart, report, runs_of, summarise_formats
 from benchmarks.code_interpreter.rules import figures_in, general_check_code, has_clean_figure
 from benchmarks.code_interpreter.sources import (
@@ -60,13 +55,13 @@ from benchmarks.code_interpreter.sources import (
 from benchmarks.published import CODE_INTERPRETER_20231206
 from qwen_agent import LLM
 from qwen_agent.errors import ConfigurationError
+from qwen_agent.formats import FORMATS
 from qwen_agent.interpreter import KernelPool, SandboxConfig
 
 DATA_DIR = Path(__file__).parents[1] / "data" / "code_interpreter"
 GSM8K_TEST = Path(__file__).parents[1] / "data" / "gsm8k" / "test.jsonl"  # openai/grade-school-math, MIT (LICENSE beside it)
 # Executions allowed per case, as the published runner allowed them (GSM8K used the default of 3).
 EXEC_LIMIT = {"math": 3, "visualization": 3, "general": 1}
-TOOL_FORMATS = ("react", *NATIVE_FORMATS)
 
 
 # --- cases ------------------------------------------------------------------------------------------------
@@ -221,8 +216,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="only the first N cases of each task")
     p.add_argument("--tool-format", dest="formats", type=lambda v: [f.strip() for f in v.split(",") if f.strip()],
                    default=["react"], metavar="FORMATS",
-                   help="react (default) = the published protocol, Qwen's ReAct prompts; hermes or auto (the "
-                   "model's chat template's own) = the model's native tool-call format, a row BEYOND THE PAPER, not "
+                   help="react (default) = the published protocol, Qwen's ReAct prompts; hermes, auto (the "
+                   "model's chat template's own) or another of qwen_agent.formats.FORMATS = a native tool-call format, a row BEYOND THE PAPER, not "
                    "the published protocol (--task math only); comma-separated for rows side by side, e.g. "
                    "react,hermes. Scored by the published rules either way")
     r = p.add_argument_group("rules (default: the published definition; the other choice is this harness's "
@@ -278,9 +273,9 @@ def load_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def check_formats(args: argparse.Namespace) -> None:
     """--tool-format: known names; a native format only for math and never with --oracle (ReAct text)."""
-    unknown = [f for f in args.formats if f not in TOOL_FORMATS]
+    unknown = [f for f in args.formats if f not in FORMATS]
     if unknown or not args.formats:
-        raise ConfigurationError(f"--tool-format: unknown {unknown or 'empty'}; use some of {list(TOOL_FORMATS)}, "
+        raise ConfigurationError(f"--tool-format: unknown {unknown or 'empty'}; use some of {list(FORMATS)}, "
                                  "comma-separated")
     native = [f for f in args.formats if f != "react"]
     if native and args.task != "math":
@@ -288,9 +283,9 @@ def check_formats(args: argparse.Namespace) -> None:
                                  "come with ReAct rounds already written)")
     if native and args.oracle:
         raise ConfigurationError("--oracle writes ReAct text: use it with --tool-format react")
-    if "auto" in native and args.replay:
+    if (chosen := [f for f in native if FORMATS[f].with_backend]) and args.replay:
         raise ConfigurationError("--replay reads recorded turns without the model: name the format it wrote "
-                                 "(--tool-format hermes), not auto")
+                                 f"(--tool-format hermes), not {','.join(chosen)}")
 
 
 def episode_rules(args: argparse.Namespace) -> EpisodeRules:

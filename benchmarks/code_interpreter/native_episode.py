@@ -2,10 +2,10 @@
 
 NOT THE PUBLISHED PROTOCOL. The published benchmark prompted every model with Qwen's ReAct text
 (`episode.Episode`); this episode offers the same tool, described with the same words, in the format the
-model was trained on (`--tool-format hermes` or `auto`, through `qwen_agent.formats`): the tool in the system
-turn, calls as the format writes them, each result returned as a tool message. What stays the published one:
-the kernel, its preamble, the code preparation, the observation text, the episode end (`error:`/`Traceback`),
-the execution limit, and the scoring of `gen` (the last standalone number for math).
+model was trained on (`--tool-format hermes`, `auto` or another name of `qwen_agent.formats.FORMATS`): the
+tool in the system turn, calls as the format writes them, each result returned as a tool message. What stays
+the published one: the kernel, its preamble, the code preparation, the observation text, the episode end
+(`error:`/`Traceback`), the execution limit, and the scoring of `gen` (the last standalone number for math).
 
 `gen` is the model's raw turns, each executed call followed by `\\nObservation: <observation>\\n`, so that the
 published readers (last number, figures and their observations) see what they see in a ReAct transcript.
@@ -26,12 +26,9 @@ from benchmarks.code_interpreter.episode import (
 )
 from qwen_agent import LLM, GenerationConfig, Message
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.formats import Rendered, get_format
+from qwen_agent.formats import FORMATS, Rendered, get_format
 from qwen_agent.function_calling import FunctionCallingRequest, build_request, resolve_tool_format
 from qwen_agent.schema import ToolCall, ToolSpec
-
-#: the formats `--tool-format` offers besides "react" (the published protocol)
-NATIVE_FORMATS = ("hermes", "auto")
 
 # The tool of `episode.TOOL_LINE` (Qwen's code-interpreter benchmark), as a function schema.
 CODE_TOOL = ToolSpec(
@@ -47,13 +44,13 @@ NativeSource = Callable[[Rendered], str]
 def native_request(tool_format: str, llm: LLM | None) -> FunctionCallingRequest:
     """One call per turn (the ReAct episode runs one Action per turn), the model free to answer instead.
 
-    `llm` None (re-scoring recorded turns): the format is read without a model, so "auto" (whatever the
-    model's chat template renders) cannot be resolved and is refused.
+    `llm` None (re-scoring recorded turns): the format is read without a model, so a name the backend resolves
+    ("auto": whatever the model's chat template renders) is refused.
     """
     if llm is None:
-        if tool_format == "auto":
+        if FORMATS[tool_format].with_backend:
             raise ConfigurationError("re-scoring native turns without the model: name the format it wrote "
-                                     "(--tool-format hermes), not auto")
+                                     f"(--tool-format hermes), not {tool_format}")
         fmt = get_format(tool_format)
     else:
         fmt = resolve_tool_format(tool_format, llm)

@@ -202,7 +202,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--run-template", type=Path, help="a run prompt template file (<<all_tools>>, <<prompt>>)")
     p.add_argument("--chat-template", type=Path, help="a chat prompt template file (<<all_tools>>)")
     p.add_argument("--results", type=Path, help="scores as JSON (default: --output with .json)")
-    h.add_model_args(p, max_tokens=512, backend="openai", output_default="hf_agent_<mode>.jsonl")
+    h.add_model_args(p, max_tokens=512, output_default="hf_agent_<mode>.jsonl")
     return p.parse_args(argv)
 
 

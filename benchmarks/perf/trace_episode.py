@@ -12,18 +12,16 @@ from __future__ import annotations
 import argparse
 
 from qwen_agent import Agent
-from qwen_agent.llm import get_llm
+from qwen_agent.llm_options import add_llm_arguments, llm_from_args
 from qwen_agent.schema import GenerationConfig
-from qwen_agent.settings import Settings
 from qwen_agent.tools import load_builtin
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a checkpoint folder or .gguf file")
+    add_llm_arguments(parser)  # e.g. --model "$(qwen-agent fetch-model)", loaded as the CLI loads it
     parser.add_argument("--query", default="What is 2**100 + 12345 * 6789? Compute it with the code interpreter.")
     parser.add_argument("--tool", default="code_interpreter")
-    parser.add_argument("--quantize", default=None)
     parser.add_argument("--max-tokens", type=int, default=256, help="per model turn")
     parser.add_argument("--max-steps", type=int, default=4)
     args = parser.parse_args()
@@ -38,8 +36,7 @@ def main() -> None:
     provider.add_span_processor(SimpleSpanProcessor(memory))
     trace.set_tracer_provider(provider)
 
-    llm = get_llm("transformers", model=args.model, quantize=args.quantize,
-                  gguf_cache_dir=Settings.from_env().converted_dir)
+    llm = llm_from_args(args)
     config = GenerationConfig(max_tokens=args.max_tokens)
     with Agent(llm, [load_builtin(args.tool)], config=config, max_steps=args.max_steps) as agent:
         result = agent.run_result(args.query, on_text=lambda text: None)

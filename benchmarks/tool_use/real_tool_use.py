@@ -50,10 +50,9 @@ from typing import Any
 from benchmarks import _harness as h
 from qwen_agent import Agent, EpisodePolicy, GenerationConfig, Tool, tool
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.settings import add_quantize_option
+from qwen_agent.formats import FORMATS
 
 DATA = Path(__file__).parents[1] / "data" / "real_tool_use.jsonl"
-FORMATS = ("auto", "hermes", "qwen3_coder", "react")
 
 WEATHER = {"paris": "14°C, light rain", "tokyo": "22°C, clear skies", "cairo": "31°C, sunny",
            "london": "11°C, overcast", "beijing": "9°C, windy", "北京": "9°C, windy",
@@ -355,8 +354,7 @@ def summary(records: Sequence[h.Record], fmt: str) -> dict[str, Any]:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.real_tool_use", description=__doc__.split("\n\n")[0])
     h.add_model_args(p, max_tokens=256, output_default="runs/real_tool_use/<model>.jsonl")
-    add_quantize_option(p)
-    p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {FORMATS} (default auto,react)")
+    p.add_argument("--formats", default="auto,react", help=f"comma-separated, from {list(FORMATS)} (default auto,react)")
     p.add_argument("--limit", type=int, help="run only the first N tasks")
     p.add_argument("--max-steps", type=int, default=3,
                    help="model turns per episode (default 3); 1 scores the first turn only, no answer")
@@ -370,7 +368,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if unknown := [f for f in formats if f not in FORMATS]:
-        raise ConfigurationError(f"unknown format(s) {unknown}; use some of {FORMATS}")
+        raise ConfigurationError(f"unknown format(s) {unknown}; use some of {list(FORMATS)}")
     tasks = mixed(h.read_jsonl(DATA))[: args.limit]
     output = args.output or Path("runs/real_tool_use") / f"{h.run_label(args)}.jsonl"
     llm = h.make_llm(args)

@@ -13,15 +13,16 @@ object shapes accepted and `thinking` for reasoning.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import ClassVar
 
-from qwen_agent.formats.base import Rendered, ToolChoice
 from qwen_agent.formats.json_calls import array_end, dumps_json, read_calls, read_object_at
 from qwen_agent.formats.native import (
+    CALL_CLOSE,
+    CALL_OPEN,
     NOT_A_BLOCK,
     PENDING,
     Block,
+    CallBlock,
     DropMarkup,
     NativeFormat,
     Scanner,
@@ -42,7 +43,6 @@ TOOLS_TAIL = (
     '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}'
     "\n</tool_call>"
 )
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
 
 def render_call(call: ToolCall) -> str:
@@ -50,26 +50,6 @@ def render_call(call: ToolCall) -> str:
     args = call.parsed_arguments()
     args_text = dumps_json(args) if args is not None else call.arguments
     return f'{CALL_OPEN}\n{{"name": "{call.name}", "arguments": {args_text}}}\n{CALL_CLOSE}'
-
-
-def tool_responses(results: list[Message]) -> str:
-    return "\n".join(f"<tool_response>\n{m.content or ''}\n</tool_response>" for m in results)
-
-
-def group_tool_results(messages: list[Message], render_results: Callable[[list[Message]], str]) -> list[Message]:
-    """`messages` with each run of consecutive `tool` messages turned into one user message."""
-    out: list[Message] = []
-    run: list[Message] = []
-    for m in [*messages, None]:
-        if m is not None and m.role == "tool":
-            run.append(m)
-            continue
-        if run:
-            out.append(Message.user(render_results(run)))
-            run = []
-        if m is not None:
-            out.append(m)
-    return out
 
 
 class HermesFormat(NativeFormat):
@@ -93,28 +73,16 @@ class HermesFormat(NativeFormat):
         self.resend_reasoning = resend_reasoning
 
     # --- render ------------------------------------------------------------------------------------------
-    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
-        show_tools = bool(tools) and choice.mode != "none"
-        system = messages[0].content or "" if messages and messages[0].role == "system" else self.default_system
-        rest = messages[1:] if messages and messages[0].role == "system" else messages
-        prompt: list[Message] = []
-        if show_tools:
-            tool_lines = "".join("\n" + dumps_json(t.to_openai()) for t in tools)
-            head = "" if system is None else system + "\n\n"
-            prompt.append(Message.system(head + TOOLS_HEAD + tool_lines + TOOLS_TAIL))
-        elif system is not None:
-            prompt.append(Message.system(system))
-        last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
-        history = [self.verbatim(m, tools) or self._history(m, self.resend_reasoning and i > last_query)
-                   for i, m in enumerate(rest)]
-        prompt += group_tool_results(history, tool_responses)
-        return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
+    def _system(self, system: str | None, tools: list[ToolSpec]) -> str | None:
+        system = self.default_system if system is None else system
+        if not tools:
+            return system
+        tool_lines = "".join("\n" + dumps_json(t.to_openai()) for t in tools)
+        return ("" if system is None else system + "\n\n") + TOOLS_HEAD + tool_lines + TOOLS_TAIL
 
-    @staticmethod
-    def _history(m: Message, with_reasoning: bool) -> Message:
-        if m.role != "assistant":
-            return m
+    def _assistant(self, m: Message, after_last_question: bool) -> Message:
         # `reasoning_content` is read when the message carries one (the schema field of the reasoning split)
+        with_reasoning = self.resend_reasoning and after_last_question
         reasoning = (getattr(m, "reasoning_content", None) or "").strip("\n") if with_reasoning else ""
         if not m.tool_calls and not reasoning:
             return m
@@ -122,11 +90,8 @@ class HermesFormat(NativeFormat):
         body = "\n".join(([content] if content else []) + [render_call(c) for c in m.tool_calls or []])
         return Message.assistant(f"<think>\n{reasoning}\n</think>\n\n{body}" if reasoning else body)
 
-    @staticmethod
-    def _prefill(choice: ToolChoice) -> str:
-        if choice.mode == "function" and choice.name:
-            return f'{CALL_OPEN}\n{{"name": "{choice.name}", "arguments": '
-        return CALL_OPEN + "\n" if choice.mode in ("required", "function") else ""
+    def _named_call_prefix(self, name: str) -> str:
+        return f'{CALL_OPEN}\n{{"name": "{name}", "arguments": '
 
     # --- read --------------------------------------------------------------------------------------------
     def _scanners(self, tools: list[ToolSpec]) -> list[Scanner]:
@@ -141,46 +106,24 @@ class HermesFormat(NativeFormat):
         return scanners
 
 
-class TaggedCalls(Scanner):
+class TaggedCalls(CallBlock):
     """`<tool_call>` ... up to `</tool_call>`, the next `<tool_call>`, or the end of the output."""
 
     def __init__(self, tools: list[ToolSpec]) -> None:
-        self.tools = tools
+        super().__init__(tools, CALL_OPEN, CALL_CLOSE, (CALL_OPEN,))
 
-    def find(self, text: str, pos: int) -> int:
-        return find_marker(text, pos, CALL_OPEN)
-
-    def read(self, text: str, start: int, final: bool) -> Block | None:
-        state = marker_state(text, start, CALL_OPEN, final)
-        if state is not True:
-            return PENDING if state is None else NOT_A_BLOCK
-        body_start = start + len(CALL_OPEN)
-        if not final and CALL_CLOSE not in text[body_start:] and CALL_OPEN not in text[body_start:]:
-            return PENDING  # nothing can end the block yet; skip the scan below on every streamed piece
+    def _search_from(self, text: str, after: int, final: bool) -> int | None:
         # An argument may itself hold "</tool_call>" (code, documents): look for the tag after the object ends.
-        search_from = body_start
-        obj = len(text) - len(text[body_start:].lstrip())
-        if text.startswith("{", obj):
-            span = object_span(text[obj:])
-            if span is None and not final:
-                return PENDING
-            search_from = obj + span[1] if span else body_start
-        close, nxt = text.find(CALL_CLOSE, search_from), text.find(CALL_OPEN, search_from)
-        if close != -1 and (nxt == -1 or close < nxt):
-            body_end, end = close, close + len(CALL_CLOSE)
-        elif nxt != -1:
-            body_end = end = nxt
-        elif final:
-            body_end = end = len(text)
-        else:
+        obj = len(text) - len(text[after:].lstrip())
+        if not text.startswith("{", obj):
+            return after
+        span = object_span(text[obj:])
+        if span is None and not final:
             return PENDING
-        body = text[body_start:body_end]
-        if not body.strip():
-            return Block(end)  # an empty block (e.g. a forced call the model ended at once): no text, no call
-        calls, left = read_calls(body, self.tools, trusted=True)
-        if not calls:
-            return Block(end, text[start:end])  # unreadable: kept as written
-        return Block(end, left, tuple(calls))
+        return obj + span[1] if span else after
+
+    def _calls(self, body: str) -> tuple[list[ToolCall], str]:
+        return read_calls(body, self.tools, trusted=True)
 
 
 class FencedCalls(Scanner):

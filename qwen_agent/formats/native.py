@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qwen_agent.formats.base import ParsedTurn, ToolFormat, TurnReader
+from qwen_agent.formats.base import ParsedTurn, Rendered, ToolChoice, ToolFormat, TurnReader
 from qwen_agent.formats.schema_echo import without_schema_echo
 from qwen_agent.formats.thinking import ThinkSplit, split_thinking
-from qwen_agent.schema import ToolCall, ToolSpec
+from qwen_agent.schema import Message, ToolCall, ToolSpec
 from qwen_agent.text import partial_marker_len
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Block:
 
 PENDING = None  # `read` while streaming: the block is not complete yet
 NOT_A_BLOCK = Block(end=-1)  # `read`: what looked like a start is plain text
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
 
 def find_marker(text: str, pos: int, marker: str) -> int:
@@ -67,6 +68,59 @@ class Scanner(ABC):
     @abstractmethod
     def read(self, text: str, start: int, final: bool) -> Block | None:
         """The block starting at `start`, `PENDING`, or `NOT_A_BLOCK`."""
+
+
+class CallBlock(Scanner):
+    """A block of calls opened by `opener`: up to `closer`, the next of `next_openers`, or the end of the output.
+
+    Subclasses give `_calls` (the calls in a block's body and the text left around them) and may move where
+    the closing tag is looked for (`_search_from`)."""
+
+    def __init__(self, tools: list[ToolSpec], opener: str, closer: str, next_openers: tuple[str, ...],
+                 *, body_has_opener: bool = False) -> None:
+        self.tools = tools
+        self.opener = opener
+        self.closer = closer
+        self.next_openers = next_openers
+        self.body_has_opener = body_has_opener  # a bare `<function=...>` is read with its opening
+
+    @abstractmethod
+    def _calls(self, body: str) -> tuple[list[ToolCall], str]: ...
+
+    def _search_from(self, text: str, after: int, final: bool) -> int | None:
+        """Where the closing tag may be (`after`, the end of the opening, by default), or `PENDING`."""
+        return after
+
+    def find(self, text: str, pos: int) -> int:
+        return find_marker(text, pos, self.opener)
+
+    def read(self, text: str, start: int, final: bool) -> Block | None:
+        state = marker_state(text, start, self.opener, final)
+        if state is not True:
+            return PENDING if state is None else NOT_A_BLOCK
+        after = start + len(self.opener)
+        if not final and all(m not in text[after:] for m in (self.closer, *self.next_openers)):
+            return PENDING  # nothing can end the block yet; skip the search below on every streamed piece
+        search_from = self._search_from(text, after, final)
+        if search_from is PENDING:
+            return PENDING
+        close = text.find(self.closer, search_from)
+        nxt = min((i for i in (text.find(m, search_from) for m in self.next_openers) if i != -1), default=-1)
+        if close != -1 and (nxt == -1 or close < nxt):
+            body_end, end = close, close + len(self.closer)
+        elif nxt != -1:
+            body_end = end = nxt
+        elif final:
+            body_end = end = len(text)
+        else:
+            return PENDING
+        body = text[start if self.body_has_opener else after : body_end]
+        if not body.strip():
+            return Block(end)  # an empty block (e.g. a forced call the model ended at once): no text, no call
+        calls, left = self._calls(body)
+        if not calls:
+            return Block(end, text[start:end])  # unreadable: kept as written
+        return Block(end, left, tuple(calls))
 
 
 class DropMarkup(Scanner):
@@ -135,14 +189,60 @@ class NativeFormat(ToolFormat):
             end the generation prompt with it), so the output holds only `</think>`. Otherwise only a `<think>`
             the model writes at the very start opens reasoning.
 
-    Subclasses give `call_markers` (what ends unclosed reasoning) and `_scanners`.
+    Rendering follows the chat templates these formats come from: a system turn describing the tools, earlier
+    assistant turns with their calls written out, each run of tool results as `<tool_response>` blocks in one
+    user turn (followed by `responses_end`), and a forced call started with `<tool_call>`. Subclasses give
+    what differs:
+
+    | hook                 | what it gives                                                                 |
+    |----------------------|-------------------------------------------------------------------------------|
+    | `_system`            | the system turn's text, tools described (None: no system turn)                |
+    | `_assistant`         | an earlier assistant turn as the template writes it                           |
+    | `_named_call_prefix` | the start of a call to the named function                                     |
+    | `_scanners`          | the blocks its reader knows (`call_markers`: what ends unclosed reasoning)    |
     """
 
-    call_markers: tuple[str, ...] = ("<tool_call>",)
+    call_markers: tuple[str, ...] = (CALL_OPEN,)
+    responses_end: str = ""
 
     def __init__(self, *, think_opened: bool = False) -> None:
         self.think_opened = think_opened
 
+    # --- render ------------------------------------------------------------------------------------------
+    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
+        show_tools = bool(tools) and choice.mode != "none"
+        has_system = bool(messages) and messages[0].role == "system"
+        system = self._system((messages[0].content or "") if has_system else None, tools if show_tools else [])
+        prompt = [Message.system(system)] if system is not None else []
+        rest = messages[1:] if has_system else messages
+        last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
+        offered = tools if show_tools else []
+        history = [(self.verbatim(m, offered) or self._assistant(m, i > last_query)) if m.role == "assistant" else m
+                   for i, m in enumerate(rest)]
+        prompt += group_tool_results(history, self._tool_responses)
+        return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
+
+    def _tool_responses(self, results: list[Message]) -> str:
+        blocks = "\n".join(f"<tool_response>\n{m.content or ''}\n</tool_response>" for m in results)
+        return blocks + self.responses_end
+
+    def _prefill(self, choice: ToolChoice) -> str:
+        if choice.mode == "function" and choice.name:
+            return self._named_call_prefix(choice.name)
+        return CALL_OPEN + "\n" if choice.mode in ("required", "function") else ""
+
+    @abstractmethod
+    def _system(self, system: str | None, tools: list[ToolSpec]) -> str | None:
+        """The system turn's text from the conversation's (None when it has none) and the tools shown."""
+
+    @abstractmethod
+    def _assistant(self, m: Message, after_last_question: bool) -> Message:
+        """An earlier assistant turn as the template writes it (`after_last_question`: in the current episode)."""
+
+    @abstractmethod
+    def _named_call_prefix(self, name: str) -> str: ...
+
+    # --- read --------------------------------------------------------------------------------------------
     @abstractmethod
     def _scanners(self, tools: list[ToolSpec]) -> list[Scanner]: ...
 
@@ -158,6 +258,22 @@ class NativeFormat(ToolFormat):
 
     def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
         return NativeReader(self, tools, prefill)
+
+
+def group_tool_results(messages: list[Message], render_results: Callable[[list[Message]], str]) -> list[Message]:
+    """`messages` with each run of consecutive `tool` messages turned into one user message."""
+    out: list[Message] = []
+    run: list[Message] = []
+    for m in [*messages, None]:
+        if m is not None and m.role == "tool":
+            run.append(m)
+            continue
+        if run:
+            out.append(Message.user(render_results(run)))
+            run = []
+        if m is not None:
+            out.append(m)
+    return out
 
 
 class NativeReader(TurnReader):

@@ -19,19 +19,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from qwen_agent.formats.base import Rendered, ToolChoice
-from qwen_agent.formats.hermes import CALL_CLOSE, CALL_OPEN, group_tool_results
 from qwen_agent.formats.json_calls import dumps_json, match_tool, read_calls
-from qwen_agent.formats.native import (
-    NOT_A_BLOCK,
-    PENDING,
-    Block,
-    DropMarkup,
-    NativeFormat,
-    Scanner,
-    find_marker,
-    marker_state,
-)
+from qwen_agent.formats.native import CALL_CLOSE, CALL_OPEN, CallBlock, DropMarkup, NativeFormat, Scanner
 from qwen_agent.formats.values import convert_value
 from qwen_agent.jsonish import loads_object
 from qwen_agent.schema import Message, ToolCall, ToolSpec
@@ -93,10 +82,6 @@ def render_call(call: ToolCall) -> str:
     return f"{CALL_OPEN}\n{FUNCTION_OPEN}{call.name}>\n{inner}</function>\n{CALL_CLOSE}"
 
 
-def tool_responses(results: list[Message]) -> str:
-    return "".join(f"<tool_response>\n{m.content or ''}\n</tool_response>\n" for m in results)
-
-
 class Qwen3CoderFormat(NativeFormat):
     """Qwen3-Coder / Qwen3.5 `<function=NAME>` XML calls.
 
@@ -107,39 +92,28 @@ class Qwen3CoderFormat(NativeFormat):
 
     name: ClassVar[str] = "qwen3_coder"
     call_markers: tuple[str, ...] = (CALL_OPEN, FUNCTION_OPEN)
+    responses_end = "\n"  # the template ends each result block with a newline, the last one too
 
     def __init__(self, *, default_system: str = CODER_DEFAULT_SYSTEM, think_opened: bool = False) -> None:
         super().__init__(think_opened=think_opened)
         self.default_system = default_system
 
     # --- render ------------------------------------------------------------------------------------------
-    def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
-        show_tools = bool(tools) and choice.mode != "none"
-        has_system = bool(messages) and messages[0].role == "system"
-        system = (messages[0].content or "") if has_system else None
-        rest = messages[1:] if has_system else messages
-        prompt: list[Message] = []
-        if show_tools:
-            head = self.default_system if system is None else system
-            prompt.append(Message.system(head + TOOLS_HEAD + "".join(map(render_tool, tools)) + TOOLS_TAIL))
-        elif system is not None:
-            prompt.append(Message.system(system))
-        prompt += group_tool_results([self.verbatim(m, tools) or self._history(m) for m in rest], tool_responses)
-        return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
+    def _system(self, system: str | None, tools: list[ToolSpec]) -> str | None:
+        if not tools:
+            return system
+        head = self.default_system if system is None else system
+        return head + TOOLS_HEAD + "".join(map(render_tool, tools)) + TOOLS_TAIL
 
-    @staticmethod
-    def _history(m: Message) -> Message:
-        if m.role != "assistant" or not m.tool_calls:
+    def _assistant(self, m: Message, after_last_question: bool) -> Message:
+        if not m.tool_calls:
             return m
         lead = (m.content or "").strip()
         calls = "\n".join(render_call(c) for c in m.tool_calls)
         return Message.assistant(f"{lead}\n\n{calls}" if lead else calls)
 
-    @staticmethod
-    def _prefill(choice: ToolChoice) -> str:
-        if choice.mode == "function" and choice.name:
-            return f"{CALL_OPEN}\n{FUNCTION_OPEN}{choice.name}>\n"
-        return CALL_OPEN + "\n" if choice.mode in ("required", "function") else ""
+    def _named_call_prefix(self, name: str) -> str:
+        return f"{CALL_OPEN}\n{FUNCTION_OPEN}{name}>\n"
 
     # --- read --------------------------------------------------------------------------------------------
     def _scanners(self, tools: list[ToolSpec]) -> list[Scanner]:
@@ -153,41 +127,17 @@ class Qwen3CoderFormat(NativeFormat):
         ]
 
 
-class XmlCalls(Scanner):
+class XmlCalls(CallBlock):
     """A `<tool_call>` block, or a bare `<function=...>` block, up to its closing tag, the next call, or the end."""
 
     def __init__(self, tools: list[ToolSpec], opener: str) -> None:
-        self.tools = tools
-        self.opener = opener
-        self.closer = CALL_CLOSE if opener == CALL_OPEN else "</function>"
+        if opener == CALL_OPEN:  # a tool_call block ends at the next tool_call
+            super().__init__(tools, CALL_OPEN, CALL_CLOSE, (CALL_OPEN,))
+        else:  # a bare function at the next function or tool_call
+            super().__init__(tools, FUNCTION_OPEN, "</function>", (CALL_OPEN, FUNCTION_OPEN), body_has_opener=True)
 
-    def find(self, text: str, pos: int) -> int:
-        return find_marker(text, pos, self.opener)
-
-    def read(self, text: str, start: int, final: bool) -> Block | None:
-        state = marker_state(text, start, self.opener, final)
-        if state is not True:
-            return PENDING if state is None else NOT_A_BLOCK
-        after = start + len(self.opener)
-        close = text.find(self.closer, after)
-        # a tool_call block ends at the next tool_call; a bare function at the next function or tool_call
-        starts = (CALL_OPEN,) if self.opener == CALL_OPEN else (CALL_OPEN, FUNCTION_OPEN)
-        nxt = min((i for i in (text.find(m, after) for m in starts) if i != -1), default=-1)
-        if close != -1 and (nxt == -1 or close < nxt):
-            body_end, end = close, close + len(self.closer)
-        elif nxt != -1:
-            body_end = end = nxt
-        elif final:
-            body_end = end = len(text)
-        else:
-            return PENDING
-        body_start = start if self.opener == FUNCTION_OPEN else after
-        if not text[body_start:body_end].strip():
-            return Block(end)  # an empty block (e.g. a forced call the model ended at once): no text, no call
-        calls, left = read_xml_calls(text[body_start:body_end], self.tools)
-        if not calls:
-            return Block(end, text[start:end])  # unreadable: kept as written
-        return Block(end, left, tuple(calls))
+    def _calls(self, body: str) -> tuple[list[ToolCall], str]:
+        return read_xml_calls(body, self.tools)
 
 
 _FUNCTION = re.compile(r"<function\s*=\s*([^>\n]*)>?")

@@ -123,8 +123,8 @@ class ChatQwenAgent(_QwenBacked, BaseChatModel):
     """A LangChain chat model over a qwen_agent `LLM`, with tool calling in the model's own format.
 
     Tools bound with `bind_tools` are described to the model in `tool_format` ("auto": the format the
-    model's chat template renders, Hermes `<tool_call>` by default; "hermes", "qwen3_coder", "react" with
-    `lang`, or "server"); the calls it writes come back as `AIMessage.tool_calls`, its reasoning as
+    model's chat template renders, Hermes `<tool_call>` by default; any other name in
+    `qwen_agent.formats.FORMATS`, "react" with `lang`); the calls it writes come back as `AIMessage.tool_calls`, its reasoning as
     `additional_kwargs["reasoning_content"]`, and `ToolMessage`s in the history go back as that format's tool
     results. `timeout`, `max_retries` and `api_key` are accepted for LangChain's standard parameters; they
     belong to the wrapped backend (e.g. `OpenAICompatLLM(timeout=...)`) and are unused here.

@@ -56,7 +56,7 @@ class QwenModel(smolagents.Model):
         config: generation settings for every call (default: the backend's).
         model_id: the name smolagents shows (default: `llm.model_name`).
         tool_format: None (default): tools are left to smolagents' own prompt and text parsing. Else the
-            format the model calls tools in ("auto", "hermes", "qwen3_coder", "react", "server" or a
+            format the model calls tools in (a name in `qwen_agent.formats.FORMATS`, e.g. "auto", or a
             `ToolFormat`): `tools_to_call_from` are rendered in it and calls come back as `tool_calls`.
         **kwargs: passed to `smolagents.Model` (e.g. `flatten_messages_as_text`).
     """

@@ -10,7 +10,7 @@ import argparse
 import importlib
 from typing import Any
 
-from qwen_agent.access import is_loopback
+from qwen_agent.access import add_require_key_argument, is_loopback
 from qwen_agent.errors import ConfigurationError
 
 
@@ -20,9 +20,9 @@ def add_mcp_server_command(subparsers: Any) -> argparse.ArgumentParser:
         description="An MCP server with a `python` tool: a stateful, sandboxed Jupyter kernel per MCP session "
         "(plots as images, files in the session's work dir), plus the tools you register.")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (non-loopback needs --api-key)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (non-loopback needs --require-key)")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--api-key", default=None, help="HTTP: require 'Authorization: Bearer <key>'")
+    add_require_key_argument(parser, what="HTTP: 'Authorization: Bearer <key>'")
     parser.add_argument("--tool", action="append", default=[], metavar="MODULE:NAME",
                         help="serve a Tool or typed function importable as MODULE:NAME (repeatable)")
     parser.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
@@ -50,8 +50,8 @@ def import_tool(spec: str) -> Any:
 
 def check_exposure(host: str, api_key: str | None) -> None:
     if not api_key and not is_loopback(host):
-        raise ConfigurationError(f"refusing to serve sandboxed Python on {host!r} without --api-key: anyone who "
-                                 "can reach the port could run code. Use 127.0.0.1 or set --api-key.")
+        raise ConfigurationError(f"refusing to serve sandboxed Python on {host!r} without --require-key: anyone "
+                                 "who can reach the port could run code. Use 127.0.0.1 or set --require-key.")
 
 
 def run_mcp_server(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def run_mcp_server(args: argparse.Namespace) -> int:
     from qwen_agent.tools.mcp import MCPToolset
 
     if args.transport == "http":
-        check_exposure(args.host, args.api_key)
+        check_exposure(args.host, args.require_key)
     tools = [import_tool(spec) for spec in args.tool] + [MCPToolset.from_config(f) for f in args.mcp_config]
     sandbox_args = {"memory_mb": args.memory_mb, "network": args.network}
     if args.max_disk_mb is not None:
@@ -73,7 +73,7 @@ def run_mcp_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     try:
-        app = server.http_app(api_key=args.api_key, host=args.host)
+        app = server.http_app(api_key=args.require_key, host=args.host)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     finally:
         server.close()

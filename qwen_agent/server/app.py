@@ -81,8 +81,8 @@ def create_app(
             checkpoint's own limit).
         count_tokens: counts prompt tokens for that check; default `llm.count_tokens` when the backend has
             one, else an estimate of one token per 4 bytes of UTF-8.
-        tool_format: how `tools` requests are shown to the model and its calls read ("auto", "hermes",
-            "qwen3_coder", "react", "server"; see `qwen_agent.function_calling.resolve_tool_format`).
+        tool_format: how `tools` requests are shown to the model and its calls read: a name in
+            `qwen_agent.formats.FORMATS` ("auto", "hermes", ...; see `function_calling.resolve_tool_format`).
         lang: a shortcut for ReAct in that language when no tool_format is given.
         limits: request body size, JSON depth and body deadline (`Limits()` by default).
     """
@@ -136,7 +136,7 @@ def _add_routes(app: FastAPI, state: _Server) -> None:
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Any:
         _check_auth(state, request)
-        req = p.validate(p.ChatRequest, await _json_body(request))
+        req = p.validate(p.ChatCompletionRequest, await _json_body(request))
         return await _chat(state, req, RequestClock(request.headers))
 
     @app.post("/v1/completions", response_model=None)
@@ -243,7 +243,7 @@ class _ChatPlan:
     prompt_tokens: int
 
 
-def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
+def _plan_chat(state: _Server, req: p.ChatCompletionRequest) -> _ChatPlan:
     _check_model(state, req.model)
     messages = p.parse_messages(req.messages)
     fc = p.function_calling_request(req, state.tool_format)
@@ -262,7 +262,7 @@ def _plan_chat(state: _Server, req: p.ChatRequest) -> _ChatPlan:
                      req.legacy_functions, n)
 
 
-async def _chat(state: _Server, req: p.ChatRequest, clock: RequestClock) -> Any:
+async def _chat(state: _Server, req: p.ChatCompletionRequest, clock: RequestClock) -> Any:
     plan = _plan_chat(state, req)
     rid = p.new_id("chatcmpl")
     if req.stream:

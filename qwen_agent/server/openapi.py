@@ -2,8 +2,10 @@
 the server gives, errors included, so a schema-driven fuzzer (schemathesis) can generate requests and check
 each answer against it.
 
-The routes read their bodies by hand (to answer OpenAI's error shape), so FastAPI cannot infer these schemas;
-they are written here, with OpenAI's field names. Unknown request fields are allowed, as the server ignores them.
+The routes read their bodies by hand (to answer OpenAI's error shape), so FastAPI cannot infer these schemas.
+The request schemas are those of the models the server validates with (`protocol.ChatCompletionRequest`,
+`protocol.CompletionRequest`: unknown fields allowed, as the server ignores them); the responses are written
+here, with OpenAI's field names.
 """
 
 from __future__ import annotations
@@ -13,102 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from qwen_agent.server.protocol import MAX_MESSAGES, MAX_TOOLS, SamplingFields
+from qwen_agent.server.protocol import ChatCompletionRequest, CompletionRequest
 
 _REF = "#/components/schemas/{model}"
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-# --- requests -----------------------------------------------------------------------------------------------
-class TextPart(_Open):
-    type: Literal["text"]
-    text: str
-
-
-Content = str | list[TextPart]
-
-
-class FunctionCall(_Open):
-    name: str
-    arguments: str | dict[str, Any] = ""
-
-
-class ToolCallIn(_Open):
-    id: str | None = None
-    type: Literal["function"] = "function"
-    function: FunctionCall
-
-
-class SystemMessage(_Open):
-    role: Literal["system", "developer"]
-    content: Content | None = None
-    name: str | None = None
-
-
-class UserMessage(_Open):
-    role: Literal["user"]
-    content: Content | None = None
-    name: str | None = None
-
-
-class AssistantMessage(_Open):
-    role: Literal["assistant"]
-    content: Content | None = None
-    tool_calls: list[ToolCallIn] | None = None
-    function_call: FunctionCall | None = None
-
-
-class ToolMessage(_Open):
-    role: Literal["tool", "function"]
-    content: Content | None = None
-    tool_call_id: str | None = None
-    name: str | None = None
-
-
-class FunctionSpec(_Open):
-    name: str = Field(min_length=1)
-    description: str | None = None
-    parameters: dict[str, Any] | None = Field(default=None, description="a JSON Schema (draft 2020-12)")
-
-
-class Tool(_Open):
-    type: Literal["function"] = "function"
-    function: FunctionSpec
-
-
-class NamedToolChoice(_Open):
-    type: Literal["function"] = "function"
-    function: dict[str, str]
-
-
-class StreamOptions(_Open):
-    include_usage: bool = False
-
-
-class _Sampling(SamplingFields):
-    """The sampling fields as the server validates them (protocol.py); only `stream_options` is spelled out."""
-
-    stream_options: StreamOptions | None = None
-
-
-class ChatCompletionRequest(_Sampling):
-    messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage] = Field(
-        min_length=1, max_length=MAX_MESSAGES)
-    tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
-    functions: list[FunctionSpec] | None = Field(default=None, max_length=MAX_TOOLS)
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    function_call: Literal["none", "auto"] | dict[str, str] | None = None
-    parallel_tool_calls: bool = True
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    continue_final_message: bool = False
-
-
-class CompletionRequest(_Sampling):
-    prompt: str | list[str] = Field(description="one prompt (a list must hold exactly one)")
-    echo: bool = False
 
 
 # --- responses ----------------------------------------------------------------------------------------------

@@ -2,6 +2,11 @@
 
 Pure data and functions (pydantic only, no web framework), so they can be tested and reused on their own.
 Every rejection is an `APIError` carrying the HTTP status and OpenAI's error fields.
+
+The request models are the one source of both validation and the request schemas of /openapi.json
+(`openapi.py` builds the document from them): a field added here is validated and documented. Where the
+server reads a value by hand to answer a precise error (`messages[2]: unknown role ...`), the model validates
+its loose type and documents its shape (`Documented`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, TypeAdapter, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.formats import ToolFormat
@@ -49,9 +56,93 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-class SamplingFields(BaseModel):
-    """Fields shared by /v1/chat/completions and /v1/completions, with their bounds; the OpenAPI document
-    (openapi.py) derives its request schemas from this class. Unknown fields are accepted and ignored."""
+class Documented:
+    """A field's annotation: validated as its own (loose) type, documented in /openapi.json as `shape`."""
+
+    def __init__(self, shape: Any) -> None:
+        self.shape = shape
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(TypeAdapter(self.shape).core_schema)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- the shapes documented for the values read by hand ---------------------------------------------------------
+class TextPart(_Open):
+    type: Literal["text"]
+    text: str
+
+
+Content = str | list[TextPart]
+
+
+class FunctionCall(_Open):
+    name: str
+    arguments: str | dict[str, Any] = ""
+
+
+class ToolCallIn(_Open):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class SystemMessage(_Open):
+    role: Literal["system", "developer"]
+    content: Content | None = None
+    name: str | None = None
+
+
+class UserMessage(_Open):
+    role: Literal["user"]
+    content: Content | None = None
+    name: str | None = None
+
+
+class AssistantMessage(_Open):
+    role: Literal["assistant"]
+    content: Content | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    function_call: FunctionCall | None = None
+
+
+class ToolMessage(_Open):
+    role: Literal["tool", "function"]
+    content: Content | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class FunctionSpec(_Open):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(default=None, description="a JSON Schema (draft 2020-12)")
+
+
+class Tool(_Open):
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class NamedToolChoice(_Open):
+    type: Literal["function"] = "function"
+    function: dict[str, str]
+
+
+class StreamOptions(_Open):
+    include_usage: bool = False
+
+
+ChatMessage = Annotated[dict[str, Any], Documented(SystemMessage | UserMessage | AssistantMessage | ToolMessage)]
+
+
+# --- requests -------------------------------------------------------------------------------------------------
+class _Request(BaseModel):
+    """Fields shared by /v1/chat/completions and /v1/completions, with their bounds. Unknown fields are
+    accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -65,10 +156,8 @@ class SamplingFields(BaseModel):
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)  # vLLM's extension, transformers' rule
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
-    stream_options: dict[str, Any] | None = None
+    stream_options: Annotated[dict[str, Any], Documented(StreamOptions)] | None = None
 
-
-class _Request(SamplingFields):
     def stop_list(self) -> list[str]:
         if self.stop is None:
             return []
@@ -94,12 +183,14 @@ class _Request(SamplingFields):
         return bool((self.stream_options or {}).get("include_usage"))
 
 
-class ChatRequest(_Request):
-    messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_MESSAGES)
-    tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
-    functions: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
-    tool_choice: Any = None
-    function_call: Any = None
+class ChatCompletionRequest(_Request):
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    tools: list[Annotated[dict[str, Any], Documented(Tool)]] | None = Field(default=None, max_length=MAX_TOOLS)
+    functions: list[Annotated[dict[str, Any], Documented(FunctionSpec)]] | None = Field(default=None,
+                                                                                      max_length=MAX_TOOLS)
+    tool_choice: Annotated[Any, Documented(str | NamedToolChoice | None)] = Field(
+        default=None, description='"none", "auto", "required" ("any" too), a tool\'s name, or a named function')
+    function_call: Annotated[Any, Documented(Literal["none", "auto"] | dict[str, str] | None)] = None
     parallel_tool_calls: bool = True
     max_completion_tokens: int | None = Field(default=None, ge=1)
     continue_final_message: bool = False
@@ -115,7 +206,7 @@ class ChatRequest(_Request):
 
 
 class CompletionRequest(_Request):
-    prompt: str | list[str]
+    prompt: str | list[str] = Field(description="one prompt (a list must hold exactly one)")
     echo: bool = False
 
     def prompt_text(self) -> str:
@@ -170,7 +261,7 @@ def _parse_message(m: Any) -> Message:
     raise ValueError(f"unknown role {role!r}; use system, developer, user, assistant or tool")
 
 
-def parse_tools(req: ChatRequest) -> list[ToolSpec]:
+def parse_tools(req: ChatCompletionRequest) -> list[ToolSpec]:
     """The request's `tools` (or legacy `functions`), each parameter schema checked as JSON Schema."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
@@ -197,7 +288,7 @@ def parse_tools(req: ChatRequest) -> list[ToolSpec]:
     return specs
 
 
-def function_calling_request(req: ChatRequest, fmt: ToolFormat) -> FunctionCallingRequest:
+def function_calling_request(req: ChatCompletionRequest, fmt: ToolFormat) -> FunctionCallingRequest:
     """The request's tools and tool_choice over the server's format (the agent's own assembly)."""
     tools = parse_tools(req)
     raw_choice, param = (req.function_call, "function_call") if req.legacy_functions else (req.tool_choice, "tool_choice")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qwen_agent.access import is_loopback
+from qwen_agent.access import add_require_key_argument, is_loopback
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.settings import Settings
 
@@ -29,10 +29,9 @@ def add_ui_command(subparsers: Any, agent_options: Callable[[argparse.ArgumentPa
         "highlighted, plots inline, uploads into the code interpreter's work dir.")
     agent_options(parser)
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1; other addresses need --ui-key)")
+                        help="address to bind (default 127.0.0.1; other addresses need --require-key)")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--ui-key", default=None,
-                        help="access key the page asks for; required to bind a non-loopback address")
+    add_require_key_argument(parser, "--ui-key", what="the page asks for it; --ui-key is its older name")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where conversations and their files are kept (default: $QWEN_AGENT_DATA, else "
@@ -46,19 +45,19 @@ def check_exposure(host: str, key: str | None) -> None:
     """Refuse to serve a code-running agent beyond this machine without an access key."""
     if not key and not is_loopback(host):
         raise ConfigurationError(f"--host {host} would let anyone who reaches it run code through the agent: "
-                                 "pass --ui-key KEY (the page asks for it) or bind 127.0.0.1")
+                                 "pass --require-key KEY (the page asks for it) or bind 127.0.0.1")
 
 
 def run_ui(args: argparse.Namespace, build_agent: Callable[[argparse.Namespace], Any]) -> int:
     """Build the agent, serve the UI until interrupted. Returns the exit status."""
-    check_exposure(args.host, args.ui_key)
+    check_exposure(args.host, args.require_key)
     from qwen_agent.server import serve
     from qwen_agent.ui.app import create_ui_app
 
     data_dir = args.data_dir or Settings.from_env().data_dir
     agent = build_agent(args)
     try:
-        app = create_ui_app(agent, api_key=args.ui_key, data_dir=data_dir)
+        app = create_ui_app(agent, api_key=args.require_key, data_dir=data_dir)
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/ui/"
         print(f"qwen-agent ui: {url} (conversations kept in {data_dir})", file=sys.stderr)
         if not args.no_browser:  # once the server is likely listening

@@ -313,10 +313,10 @@ def test_bad_input_gets_a_clear_error(tasks_path: Path, tmp_path: Path, capsys: 
                           "--no-progress", "--results", str(tmp_path / "r.json")]) == 2
     assert "no completion for item 'run/0/1'" in capsys.readouterr().err
     assert hf_agent.main(["--mode", "run", "--tasks", str(tasks_path), "--output", str(tmp_path / "o.jsonl")]) == 2
-    assert "--model is required" in capsys.readouterr().err
+    assert "--backend transformers needs --model" in capsys.readouterr().err
     assert hf_agent.main(["--mode", "run", "--tasks", str(tasks_path), "--model", "/models/qwen",
-                          "--output", str(tmp_path / "o.jsonl")]) == 2
-    assert "--backend transformers" in capsys.readouterr().err
+                          "--api-key", "k", "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "--api-key applies to --backend openai, not transformers" in capsys.readouterr().err
     uneven = tmp_path / "uneven.json"
     uneven.write_text(json.dumps({"run": [], "tools": {}, "chat": [[
         {"task": ["a", "b"], "inputs": [], "answer": "x"}, {"task": ["c"], "inputs": [], "answer": "y"}]]}))

@@ -198,9 +198,11 @@ def test_close_from_another_thread_stops_a_running_call():
 
     s = KernelSession().start()
     pid = kernel_pid(s)
-    threading.Timer(0.5, s.close).start()
+    closer = threading.Timer(0.5, s.close)
+    closer.start()
     start = time.monotonic()
     r = s.execute("import time\ntime.sleep(60)", timeout=60)
     assert r.status == "died" and time.monotonic() - start < 5
-    time.sleep(0.5)
+    closer.join(10)  # close() has returned in its thread: awaited, not assumed after a fixed pause
+    assert not closer.is_alive()
     assert not alive(pid) and s._kernel is None and not s.work_dir.exists()

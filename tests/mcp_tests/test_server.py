@@ -99,7 +99,7 @@ def test_each_http_session_has_its_own_kernel_and_work_dir(http_url):
 
 def test_api_key_is_required_when_set():
     port = free_port()
-    with http_server([*SERVE, "--transport", "http", "--port", str(port), "--api-key", "k3y"], port, env=ENV):
+    with http_server([*SERVE, "--transport", "http", "--port", str(port), "--require-key", "k3y"], port, env=ENV):
         url = f"http://127.0.0.1:{port}/mcp"
         with pytest.raises(MCPServerError, match="'nokey'.*failed to start"):
             MCPToolset([MCPServerConfig("nokey", url=url, startup_timeout=10)]).start()
@@ -111,7 +111,7 @@ def test_refuses_to_serve_beyond_loopback_without_a_key():
     done = subprocess.run([*SERVE, "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
                           capture_output=True, text=True, env={**ENV, "PATH": "/usr/bin:/bin"}, timeout=60)
     assert done.returncode == 1
-    assert "refusing to serve sandboxed Python on '0.0.0.0' without --api-key" in done.stderr
+    assert "refusing to serve sandboxed Python on '0.0.0.0' without --require-key" in done.stderr
 
 
 def test_bad_tool_spec_is_a_clear_error():

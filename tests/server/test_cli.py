@@ -14,7 +14,8 @@ import openai
 import pytest
 
 from qwen_agent.errors import ConfigurationError
-from qwen_agent.server.cli import add_serve_command, build_llm
+from qwen_agent.llm_options import llm_from_args
+from qwen_agent.server.cli import add_serve_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,18 +26,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def test_serve_arguments_and_bad_configuration(tmp_path):
     args = _parser().parse_args(["serve", "--backend", "scripted", "--script", str(tmp_path / "r.json")])
-    assert (args.host, args.port, args.api_key, args.func.__name__) == ("127.0.0.1", 8000, None, "run_serve")
+    assert (args.host, args.port, args.require_key, args.func.__name__) == ("127.0.0.1", 8000, None, "run_serve")
     (tmp_path / "r.json").write_text('{"not": "a list"}')
     with pytest.raises(ConfigurationError, match="JSON list of strings"):
-        build_llm(args)
+        llm_from_args(args)
     with pytest.raises(ConfigurationError, match="needs --model"):
-        build_llm(_parser().parse_args(["serve", "--backend", "transformers"]))
+        llm_from_args(_parser().parse_args(["serve", "--backend", "transformers"]))
     (tmp_path / "r.json").write_text('["unterminated')
     with pytest.raises(ConfigurationError, match="cannot read a JSON list of replies"):
-        build_llm(args)
+        llm_from_args(args)
     missing = _parser().parse_args(["serve", "--backend", "scripted", "--script", str(tmp_path / "none.json")])
     with pytest.raises(ConfigurationError, match="No such file"):
-        build_llm(missing)
+        llm_from_args(missing)
+
+
+def test_serve_api_key_with_a_local_model_says_to_use_require_key():
+    """`serve --api-key K` once meant "clients must send K"; now it is the upstream's key, and a server with no
+    upstream refuses it rather than start open to everyone."""
+    args = _parser().parse_args(["serve", "--backend", "scripted", "--script", "r.json", "--api-key", "K"])
+    with pytest.raises(ConfigurationError, match="--api-key applies to --backend openai, not scripted .*--require-key"):
+        llm_from_args(args)
 
 
 def test_serve_without_the_server_extra_says_what_to_install(tmp_path):
@@ -90,7 +99,7 @@ def test_serve_process_answers_openai_client(tmp_path):
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--backend", "scripted", "--script", str(script),
-         "--served-model-name", "demo", "--port", str(port), "--api-key", "k", "--log-level", "warning",
+         "--served-model-name", "demo", "--port", str(port), "--require-key", "k", "--log-level", "warning",
          "--tool-format", "hermes"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
     )

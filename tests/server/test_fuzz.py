@@ -1,5 +1,5 @@
 """Fuzz each HTTP app from its own OpenAPI document (see tests/server/fuzz.py), against a real server on 127.0.0.1:
-`qwen-agent serve --backend scripted --api-key K`, `qwen-agent mcp-server`, and the web UI's API (in process,
+`qwen-agent serve --backend scripted --require-key K`, `qwen-agent mcp-server`, and the web UI's API (in process,
 over the scripted model and a code interpreter)."""
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ def scripted_openai_server() -> Iterator[str]:
         script = Path(tmp) / "replies.json"
         script.write_text(json.dumps(REPLIES))
         with serve_cli("serve", "--backend", "scripted", "--script", str(script), "--served-model-name", "qwen",
-                       "--api-key", KEY, "--max-request-bytes", "65536", "--log-level", "warning") as root:
+                       "--require-key", KEY, "--max-request-bytes", "65536", "--log-level", "warning") as root:
             yield root
 
 
 @contextmanager
 def mcp_http_server() -> Iterator[str]:
-    with serve_cli("mcp-server", "--transport", "http", "--api-key", KEY, "--pool-size", "0",
+    with serve_cli("mcp-server", "--transport", "http", "--require-key", KEY, "--pool-size", "0",
                    "--timeout", "5") as root:
         yield root
 
@@ -148,16 +148,42 @@ def test_fuzz_takes_the_document_itself_for_apps_that_serve_none():
 
 
 def test_the_document_states_the_request_fields_the_server_validates():
-    """The OpenAPI request schemas derive from protocol.py's models, so the two cannot drift: every field the
-    server reads is documented with the same bounds, and `model` is optional (a request naming none reaches the
-    only served model)."""
+    """The OpenAPI request schemas are those of the models the server validates with, so the two cannot drift:
+    every field the server reads is documented with the same bounds, and `model` is optional (a request naming
+    none reaches the only served model)."""
     from qwen_agent.server.openapi import openapi_document
-    from qwen_agent.server.protocol import ChatRequest
+    from qwen_agent.server.protocol import MAX_MESSAGES, MAX_TOOLS, ChatCompletionRequest, CompletionRequest
 
     schemas = openapi_document("qwen")["components"]["schemas"]
     chat = schemas["ChatCompletionRequest"]
-    assert set(ChatRequest.model_fields) <= set(chat["properties"])
+    assert set(ChatCompletionRequest.model_fields) == set(chat["properties"])
+    assert set(CompletionRequest.model_fields) == set(schemas["CompletionRequest"]["properties"])
     assert "model" not in chat.get("required", [])
     assert chat["required"] == ["messages"]
     top_p = chat["properties"]["top_p"]["anyOf"][0]
     assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0.0, 1.0)
+    messages = chat["properties"]["messages"]
+    assert (messages["minItems"], messages["maxItems"]) == (1, MAX_MESSAGES)
+    # validated loosely (read by hand for precise errors), documented as the shapes clients send
+    assert [m["$ref"].rsplit("/", 1)[1] for m in messages["items"]["anyOf"]] == [
+        "SystemMessage", "UserMessage", "AssistantMessage", "ToolMessage"]
+    assert chat["properties"]["tools"]["anyOf"][0]["maxItems"] == MAX_TOOLS
+
+
+def test_the_document_accepts_what_the_server_accepts():
+    """A request the server takes is valid against the document: a tool named by its bare name in
+    `tool_choice` (as `ToolChoice.parse` reads it) included."""
+    from jsonschema import Draft202012Validator, ValidationError
+
+    from qwen_agent.server.openapi import openapi_document
+    from qwen_agent.server.protocol import ChatCompletionRequest
+
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ChatCompletionRequest",
+                                      "components": openapi_document("qwen")["components"]})
+    body = {"model": "qwen", "messages": [{"role": "user", "content": "weather?"}], "tool_choice": "get_weather",
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+            "stream_options": {"include_usage": True}}
+    ChatCompletionRequest.model_validate(body)
+    validator.validate(body)
+    with pytest.raises(ValidationError, match="should be non-empty"):  # what it refuses, the document refuses
+        validator.validate({**body, "messages": []})

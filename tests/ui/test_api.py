@@ -152,10 +152,10 @@ def test_binding_beyond_loopback_needs_a_key(capsys) -> None:
     for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
         check_exposure(host, None)
     check_exposure("0.0.0.0", "key")
-    with pytest.raises(ConfigurationError, match="--ui-key"):
+    with pytest.raises(ConfigurationError, match="--require-key"):
         check_exposure("0.0.0.0", None)
     assert main(["ui", "--host", "192.168.1.5", "--no-browser"]) == 1
-    assert "--ui-key" in capsys.readouterr().err
+    assert "--require-key" in capsys.readouterr().err
 
 
 def test_the_replayed_history_is_the_agents_own_conversation() -> None:

@@ -103,6 +103,6 @@ def test_the_command_refuses_a_store_of_a_newer_version(tmp_path, capsys) -> Non
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()
-    assert main(["ui", "--no-browser", "--port", "0", "--data-dir", str(tmp_path)]) == 1
+    assert main(["ui", "--backend", "openai", "--no-browser", "--port", "0", "--data-dir", str(tmp_path)]) == 1
     assert "written by a newer qwen_agent (schema 7" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ui.sqlite"]  # left as it was
