@@ -448,9 +448,9 @@ class EpisodePolicy:
 
     skip_repeats: bool = True
     answer_turn: bool = True
+    ask_after_results: bool = True
+    skip_ungrounded_after_repeat: bool = True
     confirm_ungrounded: bool = False
-    ask_after_results: bool = False
-    skip_ungrounded_after_repeat: bool = False
 
 
 @dataclass(frozen=True)

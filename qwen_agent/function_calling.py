@@ -166,6 +166,8 @@ class FunctionCallingRequest:
         calls = [c.model_copy(update={"name": self._canonical_name(c.name)}) for c in calls]
         content = parsed.content or (None if calls else "")
         message = Message.assistant(content, calls, parsed.reasoning)
+        if calls:  # re-rendered, the calls would read differently from what the model wrote (and the engine cached)
+            message = message.model_copy(update={"raw_text": self.prefill + text})
         return Turn(message=message, raw=self.prefill + text, usage=usage)
 
     def _canonical_name(self, name: str) -> str:

@@ -83,6 +83,12 @@ class Message(BaseModel):
 
     `reasoning_content` holds an assistant's reasoning (Qwen3's `<think>` block, or what a server returned as
     `reasoning_content`), kept out of `content`; chat templates that expect it get it back under that name.
+
+    `raw_text` is the text the model wrote for an assistant turn, kept only where it differs from what was read
+    out of it (a call written as fenced JSON). When the history is rendered again, a format puts it back as
+    written while it still reads as this message (`ToolFormat.verbatim`), so the next prompt starts with the
+    tokens the engine generated and its prefix cache serves them. Optional: a history without it renders the
+    calls in the format's own markup. Never sent over the OpenAI wire.
     """
 
     role: Role
@@ -91,6 +97,7 @@ class Message(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    raw_text: str | None = None
 
     @classmethod
     def system(cls, content: str) -> Message:

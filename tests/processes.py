@@ -1,9 +1,13 @@
-"""Reading processes from /proc, for the tests that check nothing is left running (kernels, MCP servers)."""
+"""Reading processes from /proc, for the tests that check nothing is left running (kernels, MCP servers), and
+waiting for a server process to answer."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 
 def cmdline(pid: int) -> str:
@@ -39,3 +43,19 @@ def descendants(pid: int) -> list[int]:
             found += kids
             stack += kids
     return found
+
+
+def wait_for_openai_server(client: Any, proc: subprocess.Popen, timeout: float) -> None:
+    """Waits until the OpenAI-compatible server behind `client` lists its models (raises when `proc` died or
+    `timeout` seconds passed)."""
+    import openai
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.models.list()
+            return
+        except openai.APIConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)

@@ -33,9 +33,10 @@ def test_agent_over_http_sends_hermes_tools_by_default() -> None:
     system = first["messages"][0]["content"]
     assert system.startswith("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools")
     assert '"name": "get_weather", "description": "Current weather of a city."' in system
-    assert second["messages"][-2] == {"role": "assistant", "content": call}
-    assert second["messages"][-1] == {"role": "user",
+    assert second["messages"][-3] == {"role": "assistant", "content": call}
+    assert second["messages"][-2] == {"role": "user",
                                       "content": "<tool_response>\nHangzhou: 25 celsius\n</tool_response>"}
+    assert second["messages"][-1]["content"].endswith("My question: What's the weather in Hangzhou?")
 
 
 def test_agent_over_http_sends_react_prompt_and_stops() -> None:

@@ -33,7 +33,9 @@ def test_example_custom_tool() -> None:
         out = _run(["examples/custom_tool.py"], server.base_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Sunny and 26C."
-    assert server.requests[1]["messages"][-1]["content"] == "<tool_response>\nHangzhou: sunny, 26 celsius\n</tool_response>"
+    # the result, then the question again (EpisodePolicy.ask_after_results)
+    assert server.requests[1]["messages"][-2]["content"] == "<tool_response>\nHangzhou: sunny, 26 celsius\n</tool_response>"
+    assert server.requests[1]["messages"][-1]["content"].endswith("My question: What's the weather in Hangzhou?")
 
 
 def test_example_multi_turn_chat() -> None:
@@ -71,7 +73,7 @@ def test_example_streaming_steps() -> None:
 def _density_reply(body: dict) -> str:
     """Calls both tools in one turn, then divides their results (population first: call order)."""
     city = next(m["content"] for m in body["messages"] if m["role"] == "user").split(" in ")[-1].rstrip("?")
-    results = re.findall(r"<tool_response>\s*(\d+)\s*</tool_response>", body["messages"][-1]["content"])
+    results = re.findall(r"<tool_response>\s*(\d+)\s*</tool_response>", body["messages"][-2]["content"])
     if results:
         people, area = (int(r) for r in results)
         return f"{people // area} people per km2."
@@ -109,7 +111,7 @@ def test_cli_tool_timeout_interrupts_a_hanging_call_and_the_episode_goes_on() ->
     assert "<- code_interpreter: Error: code_interpreter did not finish within 2 s" in out.stdout
     assert out.stdout.splitlines()[-1] == "It took too long."
     assert time.monotonic() - start < 50  # the 60 s sleep was interrupted
-    assert "did not finish within 2 s" in server.requests[1]["messages"][-1]["content"]
+    assert "did not finish within 2 s" in server.requests[1]["messages"][-2]["content"]
 
 
 def test_cli_run_in_react_and_chinese() -> None:

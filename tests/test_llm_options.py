@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm import ScriptedLLM
 from qwen_agent.llm_options import add_llm_arguments, llm_from_args, resolve_backend
 from qwen_agent.server import ServerThread, create_app
+from tests.processes import wait_for_openai_server
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_NAMES = ("QWEN_AGENT_BACKEND", "QWEN_AGENT_BASE_URL", "QWEN_AGENT_MODEL", "QWEN_AGENT_API_KEY", "OPENAI_API_KEY")
@@ -206,15 +206,7 @@ def test_serve_sends_api_key_upstream_and_demands_require_key_from_clients(upstr
         cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="down-key", max_retries=0, timeout=20)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.models.list()
-                break
-            except openai.APIConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        wait_for_openai_server(client, proc, 60)
         reply = client.chat.completions.create(model="served-m", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "scripted reply"
         wrong = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="up-key", max_retries=0, timeout=20)

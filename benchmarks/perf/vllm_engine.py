@@ -6,7 +6,7 @@ cache folder). vLLM reads a checkpoint folder, not a GGUF file, so the small rea
 `qwen-agent fetch-model` is converted once to a bf16 safetensors folder, the same cached conversion
 `qwen-agent serve --model FILE.gguf` makes.
 
-    python -m benchmarks.perf.vllm_engine          # start it, print its base URL, serve until Ctrl-C
+    python -m benchmarks.perf.vllm_engine          # start it, print its base URL, serve until Ctrl-C or `kill PID`
 
 The server runs in its own process group, so `close()` ends vLLM's engine-core child processes too.
 """
@@ -201,7 +201,13 @@ def prefix_cache_counters(metrics_text: str) -> tuple[float, float]:
     return totals["queries"], totals["hits"]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # `kill PID` stops it like Ctrl-C: a background job ignores SIGINT, and vLLM's group must not be orphaned
+    signal.signal(signal.SIGTERM, _interrupt)
     model = small_qwen_folder()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "qwen-agent-vllm.log"
     print(f"starting vLLM on {model} (log: {log}) ...", file=sys.stderr, flush=True)

@@ -163,6 +163,23 @@ class ToolFormat(ABC):
     def reader(self, tools: Sequence[ToolSpec] = (), prefill: str = "") -> TurnReader:
         return TurnReader(self, tools, prefill)
 
+    def verbatim(self, message: Message, tools: Sequence[ToolSpec]) -> Message | None:
+        """`message` as the model wrote it (its `raw_text` as the content), for rendering the history again:
+        the engine then finds the tokens it generated at the start of the next prompt and serves them from its
+        prefix cache. None (render as usual) when the message has no `raw_text`, carries reasoning (templates
+        drop earlier turns' reasoning), or no longer reads as its raw text does (content or calls changed since:
+        the message wins)."""
+        raw = message.raw_text
+        if message.role != "assistant" or not raw or message.reasoning_content:
+            return None
+        parsed = self.parse(raw, tools=tools)
+        if parsed.reasoning or parsed.content != (message.content or ""):
+            return None
+        written = list(dict.fromkeys(c.identity() for c in parsed.tool_calls))  # a repeated call counted once
+        if written != [c.identity() for c in message.tool_calls or []]:
+            return None
+        return Message.assistant(raw)
+
     def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
         """The start of an assistant turn that makes the model call a tool: the named one for "function",
         any for "required" ("" for other modes, or when this format cannot force). Default: the prefill

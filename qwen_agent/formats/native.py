@@ -216,7 +216,9 @@ class NativeFormat(ToolFormat):
         prompt = [Message.system(system)] if system is not None else []
         rest = messages[1:] if has_system else messages
         last_query = max((i for i, m in enumerate(rest) if m.role == "user"), default=-1)
-        history = [self._assistant(m, i > last_query) if m.role == "assistant" else m for i, m in enumerate(rest)]
+        offered = tools if show_tools else []
+        history = [(self.verbatim(m, offered) or self._assistant(m, i > last_query)) if m.role == "assistant" else m
+                   for i, m in enumerate(rest)]
         prompt += group_tool_results(history, self._tool_responses)
         return Rendered(prompt=prompt, prefill=self._prefill(choice) if show_tools else "")
 

@@ -44,12 +44,21 @@ class ChatTemplateFormat(ToolFormat):
     def _render(self, messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> Rendered:
         if not tools:
             return Rendered(messages)
+        messages = [self.verbatim(m, tools) or m for m in messages]
         if self.send_choice:
             return Rendered(ChatPrompt(messages, tools, choice.to_openai()))
         return Rendered(ChatPrompt(messages, tools), (), self.inner.forced_prefix(choice, tools))
 
     def forced_prefix(self, choice: ToolChoice, tools: Sequence[ToolSpec]) -> str:
         return "" if self.send_choice else self.inner.forced_prefix(choice, tools)
+
+    def verbatim(self, message: Message, tools: Sequence[ToolSpec]) -> Message | None:
+        """See `ToolFormat.verbatim`. A call whose id is in the raw text was parsed by the server, and the raw
+        text is our rebuild of it (`server_reply_text`), not the model's words: such a turn goes back as calls,
+        which the server's template renders as it did for the model."""
+        if any(c.id in (message.raw_text or "") for c in message.tool_calls or []):
+            return None
+        return self.inner.verbatim(message, tools)
 
     def _parse(self, text: str, tools: list[ToolSpec]) -> ParsedTurn:
         return self.inner._parse(text, tools)

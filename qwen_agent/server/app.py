@@ -122,6 +122,12 @@ def _add_routes(app: FastAPI, state: _Server) -> None:
         _check_model(state, model_id)
         return JSONResponse(_model_card(state))
 
+    @app.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        """200 while the server runs, with no key and no body: what load balancers and routers poll (vLLM's
+        and SGLang's servers answer the same path)."""
+        return Response(status_code=200)
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         _check_auth(state, request)  # the key guards /metrics too: it tells the load and the model served

@@ -32,7 +32,8 @@ _SNIFF_BYTES = 8192
 
 
 def step_event(step: Step) -> dict[str, Any]:
-    return {"type": "step", **step.model_dump(mode="json", exclude={"raw"})}
+    # the model's raw text (the step's, and the copy its message keeps for the prompt cache) is not for the page
+    return {"type": "step", **step.model_dump(mode="json", exclude={"raw": True, "message": {"raw_text"}})}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Real episodes replayed: what the real Qwen2.5-Coder 0.5B and 1.5B wrote, turn by turn, in recorded runs of
 `benchmarks.real_tool_use` (tests/data/real_episodes.jsonl), fed back through the agent loop by the scripted LLM
-with the benchmark's counting tools and the run's policy. The loop must decide as it did live: the same calls
+with the benchmark's counting tools and the run's policy (every field written out, so a change of defaults
+does not change what a recorded episode means). The loop must decide as it did live: the same calls
 run (counted by the tools themselves), the same end, the same answer.
 
 Each recorded episode shows one habit of the small models (a repeated call, its own result fed back as a call,
@@ -16,19 +17,19 @@ from typing import Any
 
 import pytest
 
-from benchmarks.tool_use.real_tool_use import counted_tools, policy_from
-from qwen_agent import Agent, ScriptedLLM
+from benchmarks.tool_use.real_tool_use import counted_tools
+from qwen_agent import Agent, EpisodePolicy, ScriptedLLM
 
 EPISODES = Path(__file__).resolve().parents[1] / "data" / "real_episodes.jsonl"
 RECORDED = [json.loads(line) for line in EPISODES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("episode", RECORDED, ids=[f"{e['model']}-{e['policy']}-{e['task']}" for e in RECORDED])
+@pytest.mark.parametrize("episode", RECORDED, ids=[f"{e['model']}-{e['policy_label']}-{e['task']}" for e in RECORDED])
 def test_a_recorded_real_episode_replays_to_the_same_decisions(episode: dict[str, Any]) -> None:
     executed: list[tuple[str, dict[str, Any]]] = []
     llm = ScriptedLLM(episode["turns"])
     agent = Agent(llm, counted_tools(executed), tool_format="hermes", max_steps=episode["max_steps"],
-                  policy=policy_from(episode["policy"]))
+                  policy=EpisodePolicy(**episode["policy"]))
     result = agent.run_result(episode["query"])
     assert [[name, args] for name, args in executed] == episode["executions"]
     assert result.end == episode["end"]

@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openai
@@ -16,6 +15,7 @@ import pytest
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.llm_options import llm_from_args
 from qwen_agent.server.cli import add_serve_command
+from tests.processes import wait_for_openai_server
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,15 +105,7 @@ def test_serve_process_answers_openai_client(tmp_path):
     )
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=5)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.models.list()
-                break
-            except openai.APIConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        wait_for_openai_server(client, proc, 30)
         resp = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
         assert resp.choices[0].message.content == "Hello from the scripted backend."
         # `qwen-agent run`'s default model name reaches the one served model; tools are read as Hermes
