@@ -37,7 +37,7 @@ def load() -> str:
 def speed(llm: Any, rounds: int, shape: str = "tagged") -> dict[str, Any]:
     """Decode tokens/s of calls held from their first token (every token under the grammar, the worst case) and
     the share of that time the grammar took (its mask and its token bookkeeping, timed around `CallGuide`).
-    `shape`: "tagged", a forced `<tool_call>`; "fenced", a turn that starts with ```json and `{"name": "`, as
+    `shape`: "tagged", a forced `<tool_call>`; "fenced", a turn that starts with ```json and `{"name": "get_weather"`, as
     the real models write their calls. The unconstrained 0.5B cannot be the baseline here: given a forced
     call's opener it ends its turn at once (0 tokens, measured), so the rate without the grammar is the same
     run's time less the grammar's."""
@@ -60,7 +60,7 @@ def speed(llm: Any, rounds: int, shape: str = "tagged") -> dict[str, Any]:
     if shape == "tagged":
         prompt: Any = build_request(get_format("hermes"), tools, "required").render([Message.user(SPEED_QUERY)]).prompt
     else:
-        head = '```json\n{\n  "name": "'
+        head = '```json\n{\n  "name": "get_weather"'  # the grammar takes over once an offered name is written
         rendered = build_request(get_format("hermes"), tools, "auto").render([Message.user(SPEED_QUERY)]).prompt
         prompt = ChatPrompt([*rendered, Message.assistant(head)],
                             calls=CallConstraint(format="hermes", tools=tuple(tools), prefill=head))

@@ -243,10 +243,14 @@ def test_a_second_call_in_the_same_fence_is_held_too(tiny):
 
 
 @pytest.mark.parametrize("opener", ['```json\n{\n  "name": "', '{"name": "'], ids=["fence", "bare"])
-def test_an_untagged_call_names_an_offered_tool(tiny, opener):
-    """The 0.5B invents tools (`compare_populations`): once `{"name": "` is written, only an offered name fits."""
-    seen = feed(tiny, hermes_guide(tiny), [opener + 'compare_populations", "arguments": {}}'])
-    assert any(on and not ok for _, on, ok in seen)
+def test_an_untagged_call_is_held_once_it_names_an_offered_tool(tiny, opener):
+    """A name no tool has is left alone (the 0.5B answers a translation with `{"name": "good morning", ...}`;
+    holding it to an offered tool ran `get_weather("Paris")`); an offered name holds the rest to its schema."""
+    guide = hermes_guide(tiny)
+    seen = feed(tiny, guide, [opener + 'compare_populations", "arguments": {"extra": 1}}'])
+    assert not any(on for _, on, _ in seen) and guide.calls == 0
+    stray = feed(tiny, hermes_guide(tiny), [opener + 'convert", "arguments": {"amount": 3, "to": "USD", "x": 1}}'])
+    assert any(on and not ok for _, on, ok in stray)  # the stray key is refused
     assert allowed_throughout(feed(tiny, hermes_guide(tiny), [opener + 'convert", "arguments": '
                                                                        '{"amount": 3, "to": "USD"}}']))
 

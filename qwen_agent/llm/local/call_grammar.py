@@ -8,10 +8,11 @@ follows it):
 - Hermes `<tool_call>`: the name is one of the offered tools, and the arguments are JSON that matches that
   tool's schema (types, enums, required keys), laid out as the chat template writes it, then `</tool_call>`;
 - Hermes untagged, as small Qwen2.5 models mostly write their calls: a ```json fence whose first line opens
-  `{"name": "`, or a bare `{"name": "` at the start of a line. The rest is held: the name is an offered tool's
-  (Qwen2.5-Coder-0.5B also invents tools, e.g. `compare_populations`), the arguments match that tool's schema
-  (one line or pretty-printed), the object closes, and a fence closes. A JSON answer that starts a line with
-  `{"name": "` is held too: the price of catching every call;
+  `{"name": "<an offered tool>"`, or a bare `{"name": "<an offered tool>"` at the start of a line. The rest is
+  held: the arguments match that tool's schema (one line or pretty-printed), the object closes, and a fence
+  closes. A name no tool has is left alone: the 0.5B writes `{"name": "good morning", ...}` as its answer to a
+  translation, and holding that to an offered tool ran `get_weather("Paris")` instead (measured on
+  benchmarks.real_tool_use: two no-tool questions turned into wandering calls);
 - ReAct `Action:`: an offered tool's name, then `Action Input:` with arguments that match its schema.
 
 A forced call (`tool_choice="required"` or a named tool) is the `<tool_call>` grammar from the first token: its
@@ -47,9 +48,9 @@ _LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator"
 _WS = r"(?:\r?\n[ \t]{0,24}|[ ]{1,4})"
 _FLEXIBLE = {"whitespace_flexible": True, "whitespace_pattern": _WS}
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
-# what opens an untagged call: `{"name": "` at a line's start, or on the line after a fence's opening
-_BARE_HEAD = r'\n[ \t]*\{\s*"name"\s*:\s*"'
-_FENCE_HEAD = r'```(?:json)?[ \t]*\r?\n[ \t]*\{\s*"name"\s*:\s*"'
+# what opens an untagged call: `{"name": "<tool>"` at a line's start, or on the line after a fence's opening
+_BARE_HEAD = r'\n[ \t]*\{\s*"name"\s*:\s*'
+_FENCE_HEAD = r'```(?:json)?[ \t]*\r?\n[ \t]*\{\s*"name"\s*:\s*'
 _WINDOW = 160  # free text kept to spot an opener in (longer than any opener but a pathological one)
 
 
@@ -132,10 +133,11 @@ class CallGrammar:
         if constraint.format == "react":
             return self._shapes_of([(re.escape(REACT_OPEN), lambda loose: _react_body(tools, loose))], ll)
         close = self._literal(CALL_CLOSE, ll)
-        return self._shapes_of([
-            (re.escape(CALL_OPEN), lambda loose: _tagged_body(tools, loose, close)),
-            (_FENCE_HEAD, lambda loose: _untagged_body(tools, loose, fenced=True)),
-            (_BARE_HEAD, lambda loose: _untagged_body(tools, loose, fenced=False))], ll)
+        untagged = [(head + re.escape(json.dumps(tool.name, ensure_ascii=False)),
+                     lambda loose, tool=tool, fenced=fenced: _untagged_body(tool, tools, loose, fenced=fenced))
+                    for head, fenced in ((_FENCE_HEAD, True), (_BARE_HEAD, False)) for tool in tools]
+        return self._shapes_of([(re.escape(CALL_OPEN), lambda loose: _tagged_body(tools, loose, close)), *untagged],
+                               ll)
 
     @staticmethod
     def _shapes_of(bodies: Sequence[tuple[str, Callable[[bool], str]]], ll: Any) -> tuple[CallShape, ...]:
@@ -174,16 +176,13 @@ def _tagged_body(tools: Sequence[ToolSpec], loose: bool, close: str) -> str:
     return f'start: "\\n" call "\\n" {close}\ncall: %json {json.dumps(schema)}\n'
 
 
-def _untagged_body(tools: Sequence[ToolSpec], loose: bool, *, fenced: bool) -> str:
-    """What follows `{"name": "` in an untagged call: an offered tool's name, its arguments, the object closed;
-    in a fence, any further call objects (each naming an offered tool), then the closing fence."""
-    lines = [f"start: {' | '.join(f't{i}' for i in range(len(tools)))}"]
-    for i, tool in enumerate(tools):
-        args = {**(_ANY_OBJECT if loose else _arguments(tool)), "x-guidance": _FLEXIBLE}
-        name_rest = json.dumps(json.dumps(tool.name, ensure_ascii=False)[1:])  # the name, its closing quote
-        lines += [f't{i}: {name_rest} COMMA "\\"arguments\\"" COLON a{i} WS? "}}"' + (" rest" if fenced else ""),
-                  f"a{i}: %json {json.dumps(args)}"]
-    lines += [f"COMMA: /({_WS})?,({_WS})?/", f"COLON: /({_WS})?:({_WS})?/", f"WS: /{_WS}/"]
+def _untagged_body(tool: ToolSpec, tools: Sequence[ToolSpec], loose: bool, *, fenced: bool) -> str:
+    """What follows `{"name": "<tool>"` in an untagged call: that tool's arguments and the object closed; in a
+    fence, any further call objects (each naming an offered tool), then the closing fence."""
+    args = {**(_ANY_OBJECT if loose else _arguments(tool)), "x-guidance": _FLEXIBLE}
+    lines = ['start: COMMA "\\"arguments\\"" COLON args WS? "}"' + (" rest" if fenced else ""),
+             f"args: %json {json.dumps(args)}",
+             f"COMMA: /({_WS})?,({_WS})?/", f"COLON: /({_WS})?:({_WS})?/", f"WS: /{_WS}/"]
     if fenced:
         calls = {"anyOf": [_call_object(t, loose) for t in tools], "x-guidance": _FLEXIBLE}
         lines += ['rest: WS? ("```" | ("," WS?)? call rest)', f"call: %json {json.dumps(calls)}"]
