@@ -148,3 +148,25 @@ def test_missing_smolagents_gives_an_install_hint(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delitem(sys.modules, "qwen_agent.integrations.smolagents")
     with pytest.raises(MissingDependencyError, match=r"pip install 'qwen_agent\[smolagents\]'"):
         importlib.import_module("qwen_agent.integrations.smolagents")
+
+
+def test_a_streaming_tool_calling_agent_reads_calls_in_the_models_own_format() -> None:
+    """smolagents streams when `stream_outputs=True`: the deltas carry the calls read in the model's format."""
+    llm = ScriptedLLM([
+        '{"name": "translator", "arguments": {"text": "hola", "src_lang": "Spanish", "tgt_lang": "French"}}\n'
+        "</tool_call>",
+        '{"name": "final_answer", "arguments": {"answer": "done: bonjour"}}\n</tool_call>',
+    ])
+    agent = smolagents.ToolCallingAgent(tools=[to_smolagents_tool(translator)], stream_outputs=True,
+                                        model=QwenModel(llm, tool_format="hermes"), max_steps=3, verbosity_level=0)
+    assert agent.run("Translate 'hola' into French.") == "done: bonjour"
+    assert CALLS == [("hola", "Spanish", "French")]
+    assert llm.calls[0][0][-1] == Message.assistant("<tool_call>\n")  # read as Hermes, the call forced
+
+
+def test_a_bridged_tool_refuses_an_argument_given_twice_as_the_hf_agent_does() -> None:
+    bridged = to_smolagents_tool(translator)
+    with pytest.raises(TypeError, match="two values for argument 'text'"):
+        bridged.forward("hola", text="adios", src_lang="Spanish", tgt_lang="French")
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        bridged.forward("hola", "Spanish", "French", "extra")

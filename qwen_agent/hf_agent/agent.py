@@ -93,16 +93,8 @@ def parse_chat(completion: str) -> tuple[str, str]:
 
 def tool_function(tool: Tool) -> Callable[..., Any]:
     """A plain function calling `tool`: positional arguments map to its parameters in schema order."""
-    names = list((tool.parameters.get("properties") or {}).keys())
-
     def call(*args: Any, **kwargs: Any) -> Any:
-        if len(args) > len(names):
-            raise TypeError(f"{tool.name}() takes {len(names)} arguments ({', '.join(names)}), got {len(args)}")
-        for name, value in zip(names, args, strict=False):
-            if name in kwargs:
-                raise TypeError(f"{tool.name}() got two values for argument {name!r}")
-            kwargs[name] = value
-        return tool.run(**tool.validate(kwargs))
+        return tool.run(**tool.validate(tool.keyword_arguments(args, kwargs)))
 
     call.__name__ = tool.name
     return call

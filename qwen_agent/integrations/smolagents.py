@@ -36,6 +36,7 @@ try:
         ChatMessageStreamDelta,
         ChatMessageToolCall,
         ChatMessageToolCallFunction,
+        ChatMessageToolCallStreamDelta,
         MessageRole,
         get_tool_json_schema,
     )
@@ -99,8 +100,17 @@ class QwenModel(smolagents.Model):
     def generate_stream(self, messages: Sequence[Any], stop_sequences: list[str] | None = None,
                         response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,
                         **kwargs: Any) -> Iterator[ChatMessageStreamDelta]:
-        """The reply as deltas; the last one carries the token usage when the backend reports it."""
+        """The reply as deltas; the last one carries the token usage when the backend reports it. With a
+        `tool_format` and tools, the reply is read in that format first (a call is only known once it is whole),
+        then given as one delta holding its text and its calls."""
         _refuse_structured_output(response_format)
+        if self.tool_format is not None and tools_to_call_from:
+            message = self._generate_calls(messages, stop_sequences or [], tools_to_call_from)
+            calls = [ChatMessageToolCallStreamDelta(index=i, id=c.id, type=c.type, function=c.function)
+                     for i, c in enumerate(message.tool_calls or [])]
+            yield ChatMessageStreamDelta(content=message.content, tool_calls=calls or None,
+                                         token_usage=message.token_usage)
+            return
         for chunk in self.llm.stream(to_qwen_messages(messages), stop=stop_sequences or (), config=self.config):
             usage = _token_usage(chunk.usage) if chunk.finish_reason is not None else None
             if chunk.text or usage is not None:
@@ -142,7 +152,6 @@ def to_smolagents_tool(tool: Tool) -> smolagents.Tool:
     properties: dict[str, Any] = tool.parameters.get("properties") or {}
     required = set(tool.parameters.get("required", list(properties)))
     inputs = {name: _smolagents_input(schema, name in required) for name, schema in properties.items()}
-    names = list(properties)
     ours = tool
 
     class _Bridged(smolagents.Tool):
@@ -152,10 +161,7 @@ def to_smolagents_tool(tool: Tool) -> smolagents.Tool:
         skip_forward_signature_validation = True
 
         def forward(self, *args: Any, **kwargs: Any) -> Any:
-            if len(args) > len(names):
-                raise TypeError(f"{ours.name} takes at most {len(names)} positional arguments, got {len(args)}")
-            kwargs.update(zip(names, args, strict=False))
-            return ours.run(**ours.validate(kwargs))
+            return ours.run(**ours.validate(ours.keyword_arguments(args, kwargs)))
 
     _Bridged.inputs = inputs
     return _Bridged()

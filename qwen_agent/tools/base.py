@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qwen_agent.aio import in_thread
@@ -115,6 +115,19 @@ class Tool(ABC):
             details = "; ".join(_describe_schema_error(e) for e in errors[:5])
             raise ToolArgumentError(f"Invalid arguments for {self.name}: {details}. {self.usage_hint()}")
         return args
+
+    def keyword_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """A Python-style call's arguments as keywords: positional ones map to the parameters in schema order
+        (the code agents call tools as functions). TypeError for too many, or one given twice."""
+        names = list((self.parameters.get("properties") or {}).keys())
+        if len(args) > len(names):
+            raise TypeError(f"{self.name}() takes {len(names)} arguments ({', '.join(names)}), got {len(args)}")
+        merged = dict(kwargs)
+        for name, value in zip(names, args, strict=False):
+            if name in merged:
+                raise TypeError(f"{self.name}() got two values for argument {name!r}")
+            merged[name] = value
+        return merged
 
     def usage_hint(self) -> str:
         props = self.parameters.get("properties", {})
