@@ -35,7 +35,8 @@ print("loop running:", asyncio.get_running_loop().is_running())
 
 def _reply(body: dict[str, Any]) -> str:
     last = body["messages"][-1]["content"]
-    result = re.search(r"<tool_response>\s*(\d+)\s*</tool_response>", last)
+    # the result, when there is one, is the turn before the question asked again (EpisodePolicy.ask_after_results)
+    result = re.search(r"<tool_response>\s*(\d+)\s*</tool_response>", body["messages"][-2]["content"])
     if result:
         return f"Result {result.group(1)}"
     x = re.search(r"double (\d+)", last).group(1)  # type: ignore[union-attr]

@@ -57,7 +57,8 @@ def _reply(body: dict[str, Any]) -> str:
     """The model's words for any agent, from the request alone: call `square` on the number asked about,
     then answer with the tool's result."""
     last = body["messages"][-1]["content"]
-    result = re.search(r"<tool_response>\s*(\d+)\s*</tool_response>", last)
+    # the result, when there is one, is the turn before the question asked again (EpisodePolicy.ask_after_results)
+    result = re.search(r"<tool_response>\s*(\d+)\s*</tool_response>", body["messages"][-2]["content"])
     if result:
         return f"The square is {result.group(1)}."
     n = re.search(r"square of (\d+)", last).group(1)  # type: ignore[union-attr]

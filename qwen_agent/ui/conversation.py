@@ -23,7 +23,7 @@ from qwen_agent.errors import QwenAgentError
 from qwen_agent.schema import AgentResult, Message, Step
 from qwen_agent.tools.code_interpreter import CodeInterpreter
 from qwen_agent.tools.registry import ToolRegistry
-from qwen_agent.ui.events import FileInfo, changed_files, snapshot, step_event
+from qwen_agent.ui.events import FileInfo, changed_files, snapshot, step_event, stored_event
 
 log = logging.getLogger(__name__)
 MAX_FILES_SHOWN = 50  # per tool step; code that writes thousands of files should not flood the page
@@ -70,8 +70,7 @@ class Conversation:
     def restore(cls, info: ConversationInfo, template: Agent, model_lock: threading.Lock,
                 db: ConversationStore) -> Conversation:
         """The conversation as the store holds it (its kernel is a new one: variables of earlier runs are gone)."""
-        events = [{**{k: v for k, v in r.data.items() if k != "raw"}, "type": r.kind, "seq": n}
-                  for n, r in enumerate(db.records(info.id))]
+        events = [{**stored_event(r.kind, r.data), "seq": n} for n, r in enumerate(db.records(info.id))]
         work_dir = info.work_dir or Path()
         work_dir.mkdir(parents=True, exist_ok=True)
         return cls(info.id, template, model_lock, db, work_dir, events=events, history=db.load(info.id))

@@ -36,6 +36,13 @@ def step_event(step: Step) -> dict[str, Any]:
     return {"type": "step", **step.model_dump(mode="json", exclude={"raw": True, "message": {"raw_text"}})}
 
 
+def stored_event(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A record of the conversation store as the page gets it: a step as `step_event` sends it live."""
+    if kind == "step":
+        return step_event(Step.model_validate(data))
+    return {**data, "type": kind}
+
+
 @dataclass(frozen=True)
 class FileInfo:
     """A file in a conversation's work dir, as the page links it."""

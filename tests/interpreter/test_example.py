@@ -29,5 +29,5 @@ def test_example_code_interpreter() -> None:
                              capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "The total is 415."
-    observation = server.requests[1]["messages"][-1]["content"]
+    observation = server.requests[1]["messages"][-2]["content"]  # then the question again
     assert "415" in observation and "![fig-1](figures/fig-1.png)" in observation

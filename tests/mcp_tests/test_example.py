@@ -25,4 +25,4 @@ def test_example_mcp_tools():
                              text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "6765"
-    assert "<tool_response>\n6765" in server.requests[1]["messages"][-1]["content"]  # the sandbox reached the model
+    assert "<tool_response>\n6765" in server.requests[1]["messages"][-2]["content"]  # the sandbox reached the model
