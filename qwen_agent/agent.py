@@ -21,6 +21,7 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.function_calling import RESTATED_QUESTION
 from qwen_agent.grounding import conversation_text, is_echo, is_partly_ungrounded, is_ungrounded
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
@@ -517,7 +518,8 @@ def _asking_after_results(messages: Sequence[Message], asked_at: Sequence[int]) 
     """`messages` with the after-results question inserted at each position of `asked_at` (earlier ones kept, so
     every prompt extends the one before)."""
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
-    ask = Message.user(after_results_prompt(messages[last_user].content or ""))
+    ask = Message(role="user", content=after_results_prompt(messages[last_user].content or ""),
+                  name=RESTATED_QUESTION)  # not a new user turn: a forced call stays answered
     prompt: list[Message] = []
     for i, message in enumerate(messages):
         if i in asked_at:

@@ -191,8 +191,14 @@ def _answered_tool_call(messages: Sequence[Message]) -> bool:
     return any(m.role == "tool" for m in _this_turn(messages))
 
 
+#: the name of the user message the agent puts in the prompt after a turn's results (`EpisodePolicy.
+#: ask_after_results`): it asks the same question again and starts no new user turn
+RESTATED_QUESTION = "restated_question"
+
+
 def _this_turn(messages: Sequence[Message]) -> Sequence[Message]:
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user" and m.name != RESTATED_QUESTION),
+                    default=-1)
     return messages[last_user + 1 :]
 
 

@@ -344,3 +344,10 @@ def test_react_is_not_asked_after_results_its_scratchpad_goes_on() -> None:
     second = llm.calls[1][0]
     assert second[-1].content.endswith("Observation: Paris: 14 celsius\n")  # the scratchpad goes on from there
     assert not any("My question:" in (m.content or "") for m in second)
+
+
+def test_the_question_asked_again_starts_no_new_user_turn_so_a_forced_call_is_forced_once() -> None:
+    llm, result = run([call({"city": "Paris"}), "14 in Paris."], tool_choice="get_weather")
+    assert RUNS == ["Paris"] and result.answer == "14 in Paris." and len(llm.calls) == 2
+    second = llm.calls[1][0]
+    assert second[-1].role == "user" and second[-1].content.endswith("My question: Weather in Paris?")  # no prefill

@@ -32,7 +32,9 @@ def test_a_loop_creating_files_is_stopped_at_the_file_count(small):
     assert time.monotonic() - start < 5  # not at the 60 s deadline
     assert r.status == "error" and r.error.ename == "DiskQuotaExceeded"
     assert "limit 20.0 MB, 200 entries" in r.error.evalue and "Delete files" in r.error.evalue
-    assert 200 < small.disk_usage().files < 5000
+    # past the limit by what the loop made between two checks: a few thousand on a quiet machine, 12,861 once
+    # when the machine was loaded (the time bound above is what proves the quota, not the deadline, stopped it)
+    assert 200 < small.disk_usage().files < 50_000
     assert not r.state_lost  # an interrupt was enough: variables kept
     assert small.execute("i > 150").result == "True"  # the kernel's own files in /tmp count too
     clear(small)

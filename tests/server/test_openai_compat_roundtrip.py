@@ -76,7 +76,8 @@ def test_server_format_sends_tools_and_reads_structured_calls_and_reasoning(serv
     assert '"name": "add"' in first_prompt[0].content  # the server rendered the tools we sent
     assert first_prompt[-1] == Message.user("What is 2 + 3?")
     second_prompt = upstream.calls[1][0]
-    assert second_prompt[-1] == Message.user("<tool_response>\n5\n</tool_response>")
+    assert second_prompt[-2] == Message.user("<tool_response>\n5\n</tool_response>")
+    assert second_prompt[-1].content.endswith("My question: What is 2 + 3?")  # EpisodePolicy.ask_after_results
 
 
 def test_server_format_sends_tool_choice_for_the_server_to_enforce(serve_scripted):
