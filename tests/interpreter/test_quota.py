@@ -35,8 +35,12 @@ def test_a_loop_creating_files_is_stopped_at_the_file_count(small):
     # past the limit by what the loop made between two checks: a few thousand on a quiet machine, 12,861 once
     # when the machine was loaded (the time bound above is what proves the quota, not the deadline, stopped it)
     assert 200 < small.disk_usage().files < 50_000
-    assert not r.state_lost  # an interrupt was enough: variables kept
-    assert small.execute("i > 150").result == "True"  # the kernel's own files in /tmp count too
+    # usually an interrupt is enough and the variables are kept; twice in CI rehearsals on this 2-core machine the
+    # loop did not stop within the 1 s grace and the kernel was restarted (state_lost, said in the message)
+    if r.state_lost:
+        assert "restarted" in r.message
+    else:
+        assert small.execute("i > 150").result == "True"  # the kernel's own files in /tmp count too
     clear(small)
 
 
