@@ -520,13 +520,9 @@ def _asking_after_results(messages: Sequence[Message], asked_at: Sequence[int]) 
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     ask = Message(role="user", content=after_results_prompt(messages[last_user].content or ""),
                   name=RESTATED_QUESTION)  # not a new user turn: a forced call stays answered
-    prompt: list[Message] = []
-    for i, message in enumerate(messages):
-        if i in asked_at:
-            prompt.append(ask)
-        prompt.append(message)
-    if len(messages) in asked_at:
-        prompt.append(ask)
+    prompt = list(messages)
+    for at in reversed(asked_at):  # the last first, so the earlier positions still hold
+        prompt.insert(at, ask)
     return prompt
 
 
