@@ -204,8 +204,7 @@ class Agent:
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
             turn: Turn = yield _Plan(_asking_after_results(messages, asked_at) if asked_at else messages)
             record.usage = record.usage + turn.usage
-            yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
-                       seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+            yield from _turn_steps(index, turn)
             calls = turn.message.tool_calls or []
             if calls and self.policy.confirm_ungrounded and not confirmed:
                 text = conversation_text(messages)
@@ -218,8 +217,7 @@ class Agent:
                                           "model was asked to confirm it or answer directly")
                     turn = yield _Plan([*messages, Message.user(ungrounded_prompt(doubtful))])
                     record.usage = record.usage + turn.usage
-                    yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
-                               seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+                    yield from _turn_steps(index, turn)
                     calls = turn.message.tool_calls or []
             if not calls:
                 messages.append(turn.message)
@@ -366,7 +364,10 @@ class Agent:
 
     def _turn_setup(self, ask: _Plan, specs: list[ToolSpec]) -> tuple[Planner, list[ToolSpec]]:
         """The planner and the tools on offer for this turn (none, and nothing forced, for the answer turn)."""
-        return (_answering(self.planner), []) if ask.answer_turn else (self.planner, specs)
+        if ask.answer_turn:
+            return _answering(self.planner), []
+        avoiding = getattr(self.planner, "avoiding_repeats", None) if self.policy.avoid_repeats else None
+        return (avoiding() if avoiding else self.planner), specs
 
     def _without_calls(self, turn: Turn, specs: list[ToolSpec]) -> Turn:
         """An answer turn whose text is a tool call after all (no tools were on offer, so nothing read it as
@@ -445,6 +446,9 @@ class EpisodePolicy:
         confirm_ungrounded: a call none of whose argument values appears in the conversation
             (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
             values from the request or answer directly; what it then calls runs.
+        avoid_repeats: the backend is told which calls already ran (`CallConstraint.ran`); the local one takes
+            back a call identical to one of them as the model closes it and lets the model write its next-best
+            reply in the same turn (at most twice a turn; a `notice` step says so). Other backends ignore it.
     """
 
     skip_repeats: bool = True
@@ -452,6 +456,7 @@ class EpisodePolicy:
     ask_after_results: bool = True
     skip_ungrounded_after_repeat: bool = True
     confirm_ungrounded: bool = False
+    avoid_repeats: bool = True
 
 
 @dataclass(frozen=True)
@@ -524,6 +529,16 @@ def _asking_after_results(messages: Sequence[Message], asked_at: Sequence[int]) 
     for at in reversed(asked_at):  # the last first, so the earlier positions still hold
         prompt.insert(at, ask)
     return prompt
+
+
+def _turn_steps(index: int, turn: Turn) -> Iterator[Step]:
+    """The step of a model turn, and a notice when the backend took back calls it repeated."""
+    yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
+               seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+    if turn.usage.repeats_avoided:
+        yield Step(kind="notice", index=index, decision="repeat_avoided",
+                   reason=f"the model began writing a call already run in this episode "
+                          f"({turn.usage.repeats_avoided}x); the backend took it back and let it write on")
 
 
 def _answering(planner: Planner) -> Planner:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qwen_agent.errors import ConfigurationError
@@ -107,6 +107,7 @@ class FunctionCallingRequest:
     choice: ToolChoice = field(default_factory=ToolChoice)
     parallel_tool_calls: bool = True
     answer_now: bool = False  # end the conversation with `ANSWER_NOW` (see `for_turn`)
+    avoid_repeats: bool = False  # the constraint lists this user turn's calls already run (`CallConstraint.ran`)
 
     @property
     def uses_tools(self) -> bool:
@@ -127,16 +128,18 @@ class FunctionCallingRequest:
         tail = [*prompt, Message.assistant(r.prefill)] if r.prefill else list(prompt)  # the turn the backend continues
         if isinstance(prompt, ChatPrompt) or self.uses_tools:
             prompt = ChatPrompt(tail, getattr(prompt, "tools", ()), getattr(prompt, "tool_choice", None),
-                                calls=self._constraint(r.prefill) if self.uses_tools else None)
+                                calls=self._constraint(r.prefill, messages) if self.uses_tools else None)
         else:
             prompt = tail
         return Rendered(prompt, tuple(stop), r.prefill)
 
-    def _constraint(self, prefill: str) -> CallConstraint:
-        """What a call must look like this turn: a forced function's call can only name that function."""
+    def _constraint(self, prefill: str, messages: Sequence[Message]) -> CallConstraint:
+        """What a call must look like this turn: a forced function's call can only name that function; with
+        `avoid_repeats`, the calls already run in this user turn are listed."""
         tools = [t for t in self.tools if self.choice.mode != "function" or t.name == self.choice.name]
         fmt = getattr(self.format, "inner", self.format)  # a chat template renders; the inner format is written
-        return CallConstraint(format=fmt.name, tools=tuple(tools), prefill=prefill)
+        ran = _answered_calls(messages) if self.avoid_repeats else ()
+        return CallConstraint(format=fmt.name, tools=tuple(tools), prefill=prefill, ran=ran)
 
     def for_turn(self, messages: Sequence[Message]) -> FunctionCallingRequest:
         """This request as the next turn of `messages` needs it; two rules stop a model from looping:
@@ -147,10 +150,9 @@ class FunctionCallingRequest:
           asked to answer from the results (`ANSWER_NOW`).
         """
         if _stale_results(messages):
-            return FunctionCallingRequest(self.format, self.tools, ToolChoice("none"), self.parallel_tool_calls,
-                                          answer_now=True)
+            return replace(self, choice=ToolChoice("none"), answer_now=True)
         if self.choice.mode in ("required", "function") and _answered_tool_call(messages):
-            return FunctionCallingRequest(self.format, self.tools, ToolChoice("auto"), self.parallel_tool_calls)
+            return replace(self, choice=ToolChoice("auto"))
         return self
 
     def read(self, text: str, usage: Usage | None = None) -> Turn:
@@ -189,6 +191,13 @@ def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
 
 def _answered_tool_call(messages: Sequence[Message]) -> bool:
     return any(m.role == "tool" for m in _this_turn(messages))
+
+
+def _answered_calls(messages: Sequence[Message]) -> tuple[ToolCall, ...]:
+    """The calls of this user turn's assistant messages that have a result."""
+    turn = _this_turn(messages)
+    answered = {m.tool_call_id for m in turn if m.role == "tool"}
+    return tuple(c for m in turn if m.role == "assistant" for c in m.tool_calls or () if c.id in answered)
 
 
 #: the name of the user message the agent puts in the prompt after a turn's results (`EpisodePolicy.

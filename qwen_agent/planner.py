@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, Protocol
 
 from qwen_agent.errors import RunCancelled
@@ -55,6 +56,8 @@ class FormatPlanner:
         parallel_tool_calls: keep every call of a turn (True) or only the first (False).
         lang: with tool_format None or "react", the language of the ReAct instructions ("en" or "zh").
         stop: extra stop strings.
+        avoid_repeats: tell the backend which calls of this user turn already ran (`CallConstraint.ran`), so
+            one that can (the local one) takes back a call identical to one of them while the model writes it.
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class FormatPlanner:
         parallel_tool_calls: bool = True,
         lang: Lang | None = None,
         stop: Sequence[str] = (),
+        avoid_repeats: bool = False,
     ) -> None:
         self.tool_format = tool_format
+        self.avoid_repeats = avoid_repeats
         self.tool_choice = tool_choice
         self.parallel_tool_calls = parallel_tool_calls
         self.lang = lang
@@ -81,12 +86,19 @@ class FormatPlanner:
         return self._resolved[1]
 
     def request(self, llm: LLM, tools: Sequence[ToolSpec]) -> FunctionCallingRequest:
-        return build_request(self.format_for(llm), tools, self.tool_choice, self.parallel_tool_calls)
+        request = build_request(self.format_for(llm), tools, self.tool_choice, self.parallel_tool_calls)
+        return replace(request, avoid_repeats=True) if self.avoid_repeats else request
 
     def answering(self) -> FormatPlanner:
         """This planner for a turn with no tools on offer (the agent's answer turn): nothing is forced."""
         planner = copy.copy(self)
         planner.tool_choice = "none"
+        return planner
+
+    def avoiding_repeats(self) -> FormatPlanner:
+        """This planner with `avoid_repeats` on (the agent's turns when `EpisodePolicy.avoid_repeats`)."""
+        planner = copy.copy(self)
+        planner.avoid_repeats = True
         return planner
 
     def plan(

@@ -236,11 +236,14 @@ class GenerationConfig(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token accounting. `cached_tokens` counts prompt tokens served from a reused prefix cache."""
+    """Token accounting. `cached_tokens` counts prompt tokens served from a reused prefix cache;
+    `repeats_avoided` the calls a backend took back before finishing them, each a repeat of a call already run
+    (`CallConstraint.ran`), so the model wrote something else in their place."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    repeats_avoided: int = 0
 
     @property
     def prefilled_tokens(self) -> int:
@@ -251,6 +254,7 @@ class Usage(BaseModel):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
+            repeats_avoided=self.repeats_avoided + other.repeats_avoided,
         )
 
 
@@ -274,7 +278,7 @@ class Chunk(BaseModel):
 StepKind = Literal["turn", "observation", "notice", "final", "stopped"]
 
 #: what the loop decided on its own (a `notice` step's `decision`)
-Decision = Literal["repeat_not_run", "answer_turn", "max_steps", "ungrounded_call", "ungrounded_after_repeat"]
+Decision = Literal["repeat_not_run", "repeat_avoided", "answer_turn", "max_steps", "ungrounded_call", "ungrounded_after_repeat"]
 
 #: how an episode ended (`AgentResult.end`)
 EpisodeEnd = Literal["answer", "answer_turn", "max_steps", "cancelled"]
@@ -311,12 +315,15 @@ class Step(BaseModel):
 class CallConstraint(BaseModel):
     """What a tool call in the model's turn must look like, for a backend that can constrain its decoding (the
     local one): the format the model writes calls in, the tools it may call, and the text its turn already
-    starts with (a forced call's opener, which then constrains the turn from its first token).
+    starts with (a forced call's opener, which then constrains the turn from its first token), and the calls
+    already run in this user turn (a backend that can takes back a call identical to one of them while the model
+    writes it, and lets the model write something else in its place).
 
     Attributes:
         format: the format's name ("hermes", "react", "qwen3_coder").
         tools: the tools a call may name, with the JSON schemas its arguments must match.
         prefill: the assistant turn's forced beginning ("" when the model starts freely).
+        ran: the calls of this user turn that have results (empty: none are taken back).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -324,6 +331,7 @@ class CallConstraint(BaseModel):
     format: str
     tools: tuple[ToolSpec, ...]
     prefill: str = ""
+    ran: tuple[ToolCall, ...] = ()
 
 
 class ChatPrompt(list):  # noqa: FURB189 - a list so every backend and the server's worker take it unchanged

@@ -27,20 +27,22 @@ up to `</parameter>`).
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_agent.formats.hermes import CALL_CLOSE, CALL_OPEN
-from qwen_agent.schema import CallConstraint, ToolSpec
+from qwen_agent.schema import CallConstraint, ToolCall, ToolSpec
 
 logger = logging.getLogger(__name__)
 
 REACT_OPEN = "Action:"
 REACT_STOP = "Observation:"
+_REACT_INPUT = "Action Input:"
 # JSON laid out as the chat templates' `tojson` writes it: `{"a": 1, "b": [2, 3]}`
 _LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 # untagged calls: one line (`, ` and `: `) or pretty-printed (a line break and its indent); one gap holds at most
@@ -61,10 +63,12 @@ class CallShape:
     Attributes:
         opener: a regex over the model's free text that matches once the call is committed to.
         grammar: llguidance's grammar of the text that follows the opener, up to the call's end.
+        read: the call's text (from its opener) -> the calls it holds ([] when unreadable).
     """
 
     opener: str
     grammar: str
+    read: Callable[[str], list[ToolCall]] = field(default=lambda text: [], compare=False)
 
 
 def llguidance_present() -> bool:
@@ -100,16 +104,17 @@ class CallGrammar:
             logger.debug("tool calls in the %s format are not constrained", constraint.format)
             return None
         ll = self._llguidance_tokenizer()
-        key = constraint.model_dump_json(exclude={"prefill"})
+        key = constraint.model_dump_json(exclude={"prefill", "ran"})
         if key not in self._shapes:
             self._shapes[key] = self._build(constraint, ll)
         shapes = self._shapes[key]
         if not shapes:
             return None
-        return CallGuide(ll, shapes, self._token_text, constraint.prefill)
+        ran = frozenset(call.identity() for call in constraint.ran)
+        return CallGuide(ll, shapes, self._decode, constraint.prefill, ran)
 
-    def _token_text(self, token: int) -> str:
-        return self._tokenizer.decode([token])
+    def _decode(self, tokens: Sequence[int]) -> str:
+        return self._tokenizer.decode(list(tokens))
 
     def _llguidance_tokenizer(self) -> Any:
         if self._ll is None:
@@ -131,16 +136,18 @@ class CallGrammar:
         (logged)."""
         tools = constraint.tools
         if constraint.format == "react":
-            return self._shapes_of([(re.escape(REACT_OPEN), lambda loose: _react_body(tools, loose))], ll)
+            return self._shapes_of([(re.escape(REACT_OPEN), lambda loose: _react_body(tools, loose))], ll,
+                                   _react_calls)
         close = self._literal(CALL_CLOSE, ll)
         untagged = [(head + re.escape(json.dumps(tool.name, ensure_ascii=False)),
                      lambda loose, tool=tool, fenced=fenced: _untagged_body(tool, tools, loose, fenced=fenced))
                     for head, fenced in ((_FENCE_HEAD, True), (_BARE_HEAD, False)) for tool in tools]
         return self._shapes_of([(re.escape(CALL_OPEN), lambda loose: _tagged_body(tools, loose, close)), *untagged],
-                               ll)
+                               ll, _json_calls)
 
     @staticmethod
-    def _shapes_of(bodies: Sequence[tuple[str, Callable[[bool], str]]], ll: Any) -> tuple[CallShape, ...]:
+    def _shapes_of(bodies: Sequence[tuple[str, Callable[[bool], str]]], ll: Any,
+                   read: Callable[[str], list[ToolCall]]) -> tuple[CallShape, ...]:
         """Each (opener, lark text of its grammar, strict or loose) compiled; a tool whose schema llguidance
         refuses gets arguments that are any JSON object (logged)."""
         import llguidance
@@ -154,7 +161,7 @@ class CallGrammar:
                     if loose:
                         logger.warning("a tool's parameter schema cannot be enforced; its arguments are only "
                                        "constrained to a JSON object")
-                    shapes.append(CallShape(opener, grammar))
+                    shapes.append(CallShape(opener, grammar, read))
                     break
                 logger.debug("call grammar refused (%s): %s", "loose" if loose else "strict", error)
             else:
@@ -218,75 +225,212 @@ def _react_body(tools: Sequence[ToolSpec], loose: bool) -> str:
 class CallGuide:
     """One generation's constraint: free until an opener, then that shape's grammar until the call closes.
 
-    Use: `logits = guide.mask(logits)` before choosing each token, `guide.advance(token)` after.
+    Use: `logits = guide.mask(logits)` before choosing each token, `keep = guide.advance(token)` after. With
+    `ran` calls, a call that closes identical to one of them (same tool, same arguments after `ToolCall.identity`'s
+    normalisation) is taken back: `advance` returns how many of the turn's tokens to keep (those before the
+    token the call opened with), the guide is back in that state, and that token is banned at that position, so
+    the model writes its next-best continuation. At most `MAX_REWINDS` per generation; then calls are left as
+    written. While a call may still be taken back, `held_from` says from which token the text must not be shown.
 
     Args:
         ll: llguidance's tokenizer.
         shapes: the ways a call may open; where two openers match the same text, the one starting first wins
             (a fence before the bare object inside it).
-        token_text: token id -> its text (to spot an opener).
+        decode: token ids -> their text (to spot an opener, and to read a closed call).
         prefill: what the turn already starts with; read as if the model had written it.
+        ran: the identities (`ToolCall.identity`) of the calls already run.
     """
 
-    def __init__(self, ll: Any, shapes: Sequence[CallShape], token_text: Callable[[int], str],
-                 prefill: str) -> None:
+    MAX_REWINDS = 2
+
+    def __init__(self, ll: Any, shapes: Sequence[CallShape], decode: Callable[[Sequence[int]], str],
+                 prefill: str, ran: frozenset[tuple[str, str]] = frozenset()) -> None:
         self._ll = ll
         self._shapes = tuple(shapes)
-        self._openers = re.compile("|".join(f"(?P<s{i}>{s.opener})" for i, s in enumerate(self._shapes)))
-        self._token_text = token_text
+        pattern = "|".join(f"(?P<s{i}>{s.opener})" for i, s in enumerate(self._shapes))
+        self._openers = re.compile(pattern)
+        self._decode = decode
+        self._prefill = prefill
+        self._ran = ran
+        self._partial = _partial_openers(pattern) if ran else None
+        self._bans: dict[int, set[int]] = {}  # position in the turn -> tokens banned there
+        self.rewinds = 0  # calls taken back so far
+        self._start()
+
+    def _start(self) -> None:
         self._recent = "\n"  # free text since the last call, as far back as an opener could start; the turn's
         # start is a line's start
         self._matcher: Any = None
+        self._shape: CallShape | None = None
+        self._opened_at: int | None = None  # the token the open call started in (None: in the prefill)
+        self._hold: int | None = None  # the first token of what may still grow into an opener
+        self.tokens: list[int] = []  # the turn's tokens so far
+        self._ends: list[int] = []  # the text's length after each token (prefill included)
+        self._read = 0
         self.calls = 0  # calls opened so far
-        self._read_free(prefill)
+        self._read_free(self._prefill)
+        self._read = len(self._prefill)
 
     @property
     def active(self) -> bool:
         """Inside a call: the next token is constrained."""
         return self._matcher is not None
 
+    @property
+    def steers(self) -> bool:
+        """The next token is constrained (inside a call) or a token is banned at its position."""
+        return self._matcher is not None or bool(self._bans.get(len(self.tokens)))
+
+    @property
+    def held_from(self) -> int | None:
+        """The index of the first token that may still be taken back (None: every token is settled)."""
+        if not self._can_rewind:
+            return None
+        return self._opened_at if self._matcher is not None else self._hold
+
+    @property
+    def _can_rewind(self) -> bool:
+        return bool(self._ran) and self.rewinds < self.MAX_REWINDS
+
     def mask(self, logits: Any) -> Any:
-        """`logits` ([1, vocab]) with the tokens the grammar rules out at -inf (unchanged outside a call)."""
-        if self._matcher is None:
+        """`logits` ([1, vocab]) with the tokens the grammar rules out, and those banned here, at -inf."""
+        banned = self._bans.get(len(self.tokens))
+        if self._matcher is None and not banned:
             return logits
         import numpy as np
         import torch
 
-        # one bit per token, lowest bit first; unpacked by numpy on one thread (torch's pool is slow for this)
-        allowed = np.unpackbits(np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
         vocab = logits.shape[-1]
-        blocked = np.ones(vocab, dtype=bool)
-        n = min(vocab, allowed.size)
-        blocked[:n] = allowed[:n] == 0
+        blocked = np.zeros(vocab, dtype=bool)
+        if self._matcher is not None:
+            # one bit per token, lowest bit first; unpacked by numpy on one thread (torch's pool is slow for this)
+            allowed = np.unpackbits(np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8),
+                                    bitorder="little")
+            blocked[:] = True
+            n = min(vocab, allowed.size)
+            blocked[:n] = allowed[:n] == 0
+        for token in banned or ():
+            if token < vocab:
+                blocked[token] = True
         return logits.masked_fill(torch.from_numpy(blocked).to(logits.device), float("-inf"))
 
-    def advance(self, token: int) -> None:
-        """The model chose `token`."""
+    def advance(self, token: int) -> int | None:
+        """The model chose `token`. None, or, when it closed a call that repeats one already run, the number of
+        the turn's tokens to keep: the caller drops the rest and chooses the token at that position again."""
+        opened_at = self._step(token)
+        if opened_at is None or not self._can_rewind or not self._repeats(opened_at):
+            return None
+        return self._rewind(opened_at)
+
+    def _step(self, token: int) -> int | None:
+        """Read `token`; the index of the token a call opened in, when this token closed it."""
+        self.tokens.append(token)
+        text = self._decode([token])
+        self._ends.append(self._read + len(text))
         if self._matcher is None:
-            self._read_free(self._token_text(token))
-            return
+            self._read_free(text)
+            self._read += len(text)
+            return None
+        self._read += len(text)
         if not self._matcher.consume_token(token):  # cannot happen with the mask applied; never wedge the turn
             logger.warning("constrained tool call: the grammar refused a token (%s); the rest is free",
                            self._matcher.get_error())
             self._matcher = None
         elif self._matcher.is_stopped():
             self._matcher = None
+            return self._opened_at
+        return None
+
+    def _repeats(self, opened_at: int) -> bool:
+        """Every call written from token `opened_at` on already ran."""
+        assert self._shape is not None
+        calls = self._shape.read(self._decode(self.tokens[opened_at:]))
+        return bool(calls) and all(c.identity() in self._ran for c in calls)
+
+    def _rewind(self, opened_at: int) -> int:
+        """Back to before token `opened_at`, which is banned there from now on."""
+        self.rewinds += 1
+        kept, banned = self.tokens[:opened_at], self.tokens[opened_at]
+        self._bans = {at: tokens for at, tokens in self._bans.items() if at <= opened_at}
+        self._bans.setdefault(opened_at, set()).add(banned)
+        self._start()
+        for token in kept:
+            self._step(token)
+        return opened_at
 
     def _read_free(self, text: str) -> None:
         window = self._recent + text
+        start = self._read - len(self._recent)  # where the window starts in the turn's text
         found = self._openers.search(window)
         if found is None:
             self._recent = window[-_WINDOW:]
+            self._hold = self._partial_start(window, start)
             return
+        self._hold = None
+        self._opened_at = self._token_at(start + found.start())
         self._open(self._shapes[int(found.lastgroup[1:])], window[found.end():])  # type: ignore[index]
+
+    def _partial_start(self, window: str, start: int) -> int | None:
+        """The token where the text that may still become an opener starts (only while calls can be taken
+        back: its text is then held)."""
+        if self._partial is None or not self._can_rewind:
+            return None
+        found = self._partial.search(window, partial=True)
+        return None if found is None else self._token_at(start + found.start())
+
+    def _token_at(self, offset: int) -> int | None:
+        """The index of the turn's token whose text holds character `offset` (None: the prefill's)."""
+        offset = max(offset, 0)  # the virtual line break before the turn belongs to its first token
+        if offset < len(self._prefill) or not self._ends:
+            return None
+        return bisect.bisect_right(self._ends, offset)
 
     def _open(self, shape: CallShape, rest: str) -> None:
         import llguidance
 
         self.calls += 1
         self._recent = ""
+        self._shape = shape
         self._matcher = llguidance.LLMatcher(self._ll, shape.grammar, log_level=0)
         if rest and not self._matcher.consume_tokens(self._ll.tokenize_str(rest)):
             logger.warning("constrained tool call: the text after the opener does not fit the grammar (%r); "
                            "this call is free", rest[:80])
             self._matcher = None
+
+
+def _partial_openers(pattern: str) -> Any:
+    """The openers compiled by `regex`, whose `partial=True` search also finds an opener's unfinished start."""
+    import regex
+
+    return regex.compile(pattern)
+
+
+def _json_calls(text: str) -> list[ToolCall]:
+    """The Hermes call objects (`{"name": ..., "arguments": {...}}`, one or several) in a call's text."""
+    decoder = json.JSONDecoder()
+    calls = []
+    at = text.find("{")
+    while at != -1:
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return []
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            return []
+        calls.append(ToolCall(name=value["name"], arguments=json.dumps(value.get("arguments", {}))))
+        at = text.find("{", end)
+    return calls
+
+
+def _react_calls(text: str) -> list[ToolCall]:
+    """The ReAct call (`Action: name` then `Action Input: {...}`) in a call's text."""
+    action = text.find(REACT_OPEN)
+    given = text.find(_REACT_INPUT, action)
+    if action == -1 or given == -1:
+        return []
+    name = text[action + len(REACT_OPEN) : given].strip()
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, text.index("{", given))
+    except ValueError:
+        return []
+    return [ToolCall(name=name, arguments=json.dumps(value))]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_agent.llm.local.call_grammar import CallGuide
-from qwen_agent.llm.local.decoding import RepetitionPenalty, TextTail, make_generator, sample_next
+from qwen_agent.llm.local.decoding import HeldTokens, RepetitionPenalty, TextTail, make_generator, sample_next
 from qwen_agent.llm.stops import StopMatcher
 from qwen_agent.schema import Chunk, FinishReason, GenerationConfig, Usage
 
@@ -75,6 +75,11 @@ class Row:
     next_token: int | None = None
     finish: FinishReason | None = None
     chunks: list[Chunk] = field(default_factory=list)
+    keep: int | None = None  # set when a repeated call was taken back: the turn's tokens to keep (see DecodeBatch)
+    turn: HeldTokens = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.turn = HeldTokens(self.tail)
 
     @property
     def stop_string(self) -> str | None:
@@ -87,17 +92,21 @@ class Row:
     def take(self, token: int, eos_ids: Sequence[int]) -> None:
         """The model chose `token`: show its text, or end the row (what `_decode_one` + `LLM.stream` do)."""
         if self.guide is not None:
-            self.guide.advance(token)
+            self.keep = self.guide.advance(token)
+            if self.keep is not None:  # a call already run: the batch takes the row back to where it opened
+                self.turn.keep(self.keep)
+                self.penalty = RepetitionPenalty.for_config(self.config, [self.fed[: self.prompt_tokens] + self.turn.ids])
+                return
         if token in eos_ids:
-            self._end("stop")
+            self._end("stop", self.turn.release())
             return
-        delta = self.tail.push(token)
+        delta = self.turn.push(token, self.guide.held_from if self.guide is not None else None)
         if self.tail.stop is not None:
             self._end("stop", delta)
             return
         self._show(delta)
-        if self.matcher.stopped is not None or len(self.tail.ids) >= self.max_new:
-            self._end("stop" if self.matcher.stopped is not None else "length")
+        if self.matcher.stopped is not None or len(self.turn.ids) >= self.max_new:
+            self._end("stop" if self.matcher.stopped is not None else "length", self.turn.release())
         else:
             self.next_token = token
 
@@ -108,10 +117,11 @@ class Row:
 
     def _end(self, finish: FinishReason, last: str = "") -> None:
         self._show(last + self.tail.flush())
-        if self.matcher.stopped is not None:
+        if self.matcher.stopped is not None or self.tail.stop is not None:
             finish = "stop"
         rest = self.matcher.flush(keep_partial=finish != "length")
-        usage = Usage(prompt_tokens=self.prompt_tokens, completion_tokens=len(self.tail.ids), cached_tokens=self.reused)
+        usage = Usage(prompt_tokens=self.prompt_tokens, completion_tokens=len(self.tail.ids), cached_tokens=self.reused,
+                      repeats_avoided=self.guide.rewinds if self.guide is not None else 0)
         self.chunks.append(Chunk(text=rest, finish_reason=finish, usage=usage))
         self.finish, self.next_token = finish, None
 
@@ -174,8 +184,11 @@ class DecodeBatch:
                 self._cache, self._mask = getattr(out, self.backend.cache_field), mask
                 for row in self.rows:
                     row.fed.append(row.next_token)  # type: ignore[arg-type]
-                for row, token in zip(self.rows, self._choose(out.logits[:, -1, :], self.rows), strict=True):
+                for i, (row, token) in enumerate(zip(self.rows, self._choose(out.logits[:, -1, :], self.rows),
+                                                      strict=True)):
                     row.take(token, self.backend.eos_ids)
+                    if row.keep is not None:
+                        self._take_back(i, row)
                 ended = [r for r in self.rows if r.finish is not None]
                 for row in ended:
                     self.backend.remember(row.fed, self._row_cache(row))
@@ -197,7 +210,7 @@ class DecodeBatch:
         a tool call under way, else its own call grammar, penalty and generator."""
         tokens = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
-            constrained = row.guide is not None and row.guide.active
+            constrained = row.guide is not None and row.guide.steers
             if constrained or not row.config.greedy or row.penalty is not None:
                 own = row.guide.mask(logits[i : i + 1]) if constrained else logits[i : i + 1]  # type: ignore[union-attr]
                 tokens[i] = int(sample_next(own, row.config, row.generator, row.penalty)[0])
@@ -230,6 +243,23 @@ class DecodeBatch:
         self._mask = mask[:, start:]
         self._cache = build_cache([(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
                                    for k, v in kv_pairs(self._cache)])
+
+    def _take_back(self, i: int, row: Row) -> None:
+        """Cut row `i` back to its prompt and the first `row.keep` tokens of its turn: the cache keeps all but
+        the last of them (its other columns become left padding, so its real tokens stay its last columns), and
+        that last token is fed again at the next step, whose logits choose the next token anew."""
+        context = row.prompt_tokens + row.keep  # type: ignore[operator]
+        cut = len(row.fed) - (context - 1)
+        width = self.width
+        for keys, values in kv_pairs(self._cache):
+            for tensor in (keys, values):
+                tensor[i, :, cut:] = tensor[i, :, : width - cut].clone()
+                tensor[i, :, :cut] = 0
+        self._mask[i, cut:] = self._mask[i, : width - cut].clone()
+        self._mask[i, :cut] = 0
+        row.next_token = row.fed[context - 1]
+        del row.fed[context - 1 :]
+        row.keep = None
 
     def _row_cache(self, row: Row) -> Any:
         """A batch-1 cache of `row`'s real tokens (its last columns)."""

@@ -195,6 +195,34 @@ class TextTail:
         return delta
 
 
+class HeldTokens:
+    """A turn's chosen tokens, shown (pushed into `tail`) only up to where a call guide may still take them back
+    (`CallGuide.held_from`); the rest waits, and is dropped when taken back (`keep`)."""
+
+    def __init__(self, tail: TextTail) -> None:
+        self.tail = tail
+        self.ids: list[int] = []
+
+    def push(self, token: int, held_from: int | None) -> str:
+        """Add `token`; the text released now (stops at a stop string: `tail.stop` then says which)."""
+        self.ids.append(token)
+        return self.release(len(self.ids) if held_from is None else held_from)
+
+    def release(self, upto: int | None = None) -> str:
+        """Show the tokens before `upto` (all of them when None) that are not shown yet."""
+        upto = len(self.ids) if upto is None else min(upto, len(self.ids))
+        parts = []
+        while len(self.tail.ids) < upto and self.tail.stop is None:
+            parts.append(self.tail.push(self.ids[len(self.tail.ids)]))
+        return "".join(parts)
+
+    def keep(self, n: int) -> None:
+        """Drop every token after the first `n` (none of them shown yet)."""
+        if n < len(self.tail.ids):
+            raise ValueError(f"cannot take back shown tokens: keeping {n} of {len(self.tail.ids)} shown")
+        del self.ids[n:]
+
+
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix of two token sequences."""
     n = min(len(a), len(b))

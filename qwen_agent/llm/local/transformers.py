@@ -29,6 +29,7 @@ from qwen_agent.llm.local.call_grammar import CallGrammar, CallGuide, llguidance
 from qwen_agent.llm.local.continuous import BatchModel, DecodeBatch, Row
 from qwen_agent.llm.local.decode_sessions import CompiledSession, DynamicSession, cache_field, make_session
 from qwen_agent.llm.local.decoding import (
+    HeldTokens,
     RepetitionPenalty,
     TextTail,
     config_of_checkpoint,
@@ -408,29 +409,38 @@ class TransformersLLM(LLM):
     ) -> Iterator[Chunk]:
         reused = session.prepare(ids, reuse=self.reuse_prefix)
         tail = TextTail(self.codec.decode, stop)
+        turn = HeldTokens(tail)
         generator = make_generator(config, self.output_device)
         penalty = RepetitionPenalty.for_config(config, [ids])
         logits = session.extend(ids[reused:])
         finish: Any = "length"
         last = ""
-        for step in range(max_new):
+        while len(turn.ids) < max_new:
             if guide is not None:
                 logits = guide.mask(logits)
             token = int(sample_next(logits, config, generator, penalty)[0])
-            if guide is not None:
-                guide.advance(token)
+            keep = guide.advance(token) if guide is not None else None
+            if keep is not None:  # a call already run: back to where it opened, its first token banned there
+                turn.keep(keep)
+                penalty = RepetitionPenalty.for_config(config, [ids + turn.ids])
+                logits = _logits_at(session, ids + turn.ids)
+                continue
             if token in self.codec.eos_ids:
                 finish = "stop"
                 break
-            delta = tail.push(token)
+            delta = turn.push(token, guide.held_from if guide is not None else None)
             if tail.stop is not None:  # the delta goes out with the final chunk, so usage is not lost
                 finish, last = "stop", delta
                 break
             if delta:
                 yield Chunk(text=delta)
-            if step + 1 < max_new:
+            if len(turn.ids) < max_new:
                 logits = session.extend([token])
-        usage = Usage(prompt_tokens=len(ids), completion_tokens=len(tail.ids), cached_tokens=reused)
+        if tail.stop is None:  # what a guide held back is shown now
+            last = turn.release()
+            finish = "stop" if tail.stop is not None else finish
+        usage = Usage(prompt_tokens=len(ids), completion_tokens=len(tail.ids), cached_tokens=reused,
+                      repeats_avoided=guide.rewinds if guide is not None else 0)
         yield Chunk(text=last + tail.flush(), finish_reason=finish, usage=usage)
 
     def _budget(self, prompt_len: int, config: GenerationConfig) -> int:
@@ -444,6 +454,13 @@ class TransformersLLM(LLM):
             raise ModelError("this TransformersLLM was closed")
         room = self.max_positions - prompt_len if self.max_positions is not None else config.max_tokens
         return max(0, min(config.max_tokens, room))
+
+
+def _logits_at(session: Any, context: list[int]) -> Any:
+    """The next token's logits after `context`, a prefix of what `session` holds: the cache is cut to all but
+    its last token, which is fed again."""
+    session.prepare(context, reuse=True)
+    return session.extend(context[-1:])
 
 
 def _generation(row: Row) -> Generation:
