@@ -11,6 +11,7 @@ second choice would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 
@@ -223,3 +224,22 @@ def test_the_agent_ends_in_two_turns_and_says_it_took_a_repeat_back(tiny):
     result = off.run_result(QUESTION.content)
     assert "repeat_not_run" in [s.decision for s in result.steps] and ran == ["Cairo"]
     assert len([s for s in result.steps if s.kind == "turn"]) == 3 and result.usage.repeats_avoided == 0
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_the_real_qwen_answers_the_weather_question_in_two_turns(real_qwen_gguf):
+    """benchmarks.real_tool_use's "What's the temperature in Cairo?" on the 0.5B: with the result, its second turn
+    starts the same call again (measured: a third, tool-less turn then answered); taken back, that turn answers."""
+    pytest.importorskip("gguf")
+    from benchmarks.tool_use.real_tool_use import DATA, run_task
+    from qwen_agent.llm import get_llm
+    from qwen_agent.settings import Settings
+
+    task = next(t for t in map(json.loads, DATA.read_text().splitlines()) if t["id"] == "weather_cairo")
+    with get_llm("transformers", model=str(real_qwen_gguf), gguf_cache_dir=Settings.from_env().converted_dir) as llm:
+        config = llm.checkpoint_generation_config(greedy=True)
+        record = run_task(llm, "auto", task, config, contextlib.nullcontext())
+    assert record["executions"] == [["get_weather", {"city": "Cairo"}]], record["turns"]
+    assert record["model_turns"] == 2 and record["exact"], record["turns"]
+    assert "31" in record["answer"]
