@@ -6,6 +6,7 @@ import pytest
 
 from qwen_agent.llm.local.decoding import (
     PrefixCache,
+    HeldTokens,
     TextTail,
     common_prefix_len,
     make_generator,
@@ -73,6 +74,26 @@ def test_per_token_work_does_not_grow_with_the_text(qwen_tokenizer):
     assert len(ids) > 2500
     assert max(lengths) <= 8  # a few tokens of context, never the whole text
     assert tail.stop is None and tail.text.endswith("🦩 ")
+
+
+def test_held_tokens_show_only_what_cannot_be_taken_back(qwen_tokenizer):
+    """Tokens from `held_from` on wait; released once no longer held; dropped unseen when taken back; tokens
+    already shown cannot be taken back (a clear error, nothing dropped)."""
+    ids = qwen_tokenizer.encode("Sunny. ```json Observation: rest")
+    turn = HeldTokens(TextTail(qwen_tokenizer.decode, ["Observation:"]))
+    shown = [turn.push(ids[0], None), turn.push(ids[1], None)]
+    held = [turn.push(t, 2) for t in ids[2:4]]
+    assert "".join(shown) == qwen_tokenizer.decode(ids[:2]) and held == ["", ""]
+    turn.keep(2)
+    assert turn.ids == ids[:2] and turn.tail.ids == ids[:2]
+    with pytest.raises(ValueError, match="cannot take back shown tokens"):
+        turn.keep(1)
+    assert turn.ids == ids[:2]
+    for t in ids[2:]:
+        turn.push(t, 2)
+    rest = turn.release()  # shown up to the stop string, which ends it
+    assert turn.tail.stop == "Observation:" and rest.endswith("Observation:")
+    assert len(turn.tail.ids) < len(turn.ids)  # what follows the stop is never shown
 
 
 def test_common_prefix_len():
