@@ -69,7 +69,7 @@ class Agent:
         planner: a custom planner; replaces the four settings above.
         max_steps: model turns allowed per run (the answer turn, when asked, comes on top); see `policy`.
         policy: the loop's remedies for a small model's habits (`EpisodePolicy`: repeated calls not run again,
-            an answer turn when the model only repeats itself or runs out of steps); all on by default.
+            an answer turn when the model only repeats itself or runs out of steps); see its defaults.
         config: generation settings passed to the LLM.
         max_observation_chars: longer tool results are cut in the middle (head and tail kept, the cut said) so
             one tool cannot flood the context window; 0 disables.
@@ -449,6 +449,8 @@ class EpisodePolicy:
         avoid_repeats: the backend is told which calls already ran (`CallConstraint.ran`); the local one takes
             back a call identical to one of them as the model closes it and lets the model write its next-best
             reply in the same turn (at most twice a turn; a `notice` step says so). Other backends ignore it.
+            Off by default: on the 0.5B it saves the third turn of most one-call episodes (2.60 -> 2.20 turns)
+            but its next-best reply once invented an answer the answer turn gets right (docs/episodes.md).
     """
 
     skip_repeats: bool = True
@@ -456,7 +458,7 @@ class EpisodePolicy:
     ask_after_results: bool = True
     skip_ungrounded_after_repeat: bool = True
     confirm_ungrounded: bool = False
-    avoid_repeats: bool = True
+    avoid_repeats: bool = False
 
 
 @dataclass(frozen=True)

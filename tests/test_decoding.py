@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qwen_agent.llm.local.decoding import (
-    PrefixCache,
     HeldTokens,
+    PrefixCache,
     TextTail,
     common_prefix_len,
     make_generator,

@@ -212,7 +212,8 @@ def test_the_agent_ends_in_two_turns_and_says_it_took_a_repeat_back(tiny):
         return json.dumps({"city": city, "sky": "sunny", "celsius": 30})
 
     tiny.steer.write(FENCED, ANSWER)
-    result = Agent(tiny, [get_weather], tool_format="hermes").run_result(QUESTION.content)
+    on = Agent(tiny, [get_weather], tool_format="hermes", policy=EpisodePolicy(avoid_repeats=True))
+    result = on.run_result(QUESTION.content)
     turns = [s for s in result.steps if s.kind == "turn"]
     notices = [s.decision for s in result.steps if s.kind == "notice"]
     assert result.answer == ANSWER and len(turns) == 2 and ran == ["Cairo"]
@@ -220,8 +221,7 @@ def test_the_agent_ends_in_two_turns_and_says_it_took_a_repeat_back(tiny):
 
     ran.clear()
     tiny.steer.write(FENCED, ANSWER)
-    off = Agent(tiny, [get_weather], tool_format="hermes", policy=EpisodePolicy(avoid_repeats=False))
-    result = off.run_result(QUESTION.content)
+    result = Agent(tiny, [get_weather], tool_format="hermes").run_result(QUESTION.content)  # off by default
     assert "repeat_not_run" in [s.decision for s in result.steps] and ran == ["Cairo"]
     assert len([s for s in result.steps if s.kind == "turn"]) == 3 and result.usage.repeats_avoided == 0
 
@@ -233,13 +233,15 @@ def test_the_real_qwen_answers_the_weather_question_in_two_turns(real_qwen_gguf)
     starts the same call again (measured: a third, tool-less turn then answered); taken back, that turn answers."""
     pytest.importorskip("gguf")
     from benchmarks.tool_use.real_tool_use import DATA, run_task
+    from qwen_agent import EpisodePolicy
     from qwen_agent.llm import get_llm
     from qwen_agent.settings import Settings
 
     task = next(t for t in map(json.loads, DATA.read_text().splitlines()) if t["id"] == "weather_cairo")
     with get_llm("transformers", model=str(real_qwen_gguf), gguf_cache_dir=Settings.from_env().converted_dir) as llm:
         config = llm.checkpoint_generation_config(greedy=True)
-        record = run_task(llm, "auto", task, config, contextlib.nullcontext())
+        record = run_task(llm, "auto", task, config, contextlib.nullcontext(),
+                          policy=EpisodePolicy(avoid_repeats=True))
     assert record["executions"] == [["get_weather", {"city": "Cairo"}]], record["turns"]
     assert record["model_turns"] == 2 and record["exact"], record["turns"]
     assert "31" in record["answer"]
