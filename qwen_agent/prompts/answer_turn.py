@@ -43,6 +43,21 @@ AFTER_RESULTS = {
     ),
 }
 
+#: an answer that states figures no result gave (`EpisodePolicy.check_answer_numbers`); tools still on offer
+ANSWER_NUMBERS = {
+    "en": (
+        "Your answer gives {numbers}, which none of the tool results states. If a part of my question is not "
+        "answered by the results yet, call the tool for that part now; otherwise answer again, using only the "
+        "results.\n"
+        "My question: {question}"
+    ),
+    "zh": (
+        "你的回答中的 {numbers} 没有出现在任何工具结果中。如果我的问题还有部分没有被结果回答，请现在调用工具获取；"
+        "否则请只根据这些结果重新回答。\n"
+        "我的问题：{question}"
+    ),
+}
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -56,6 +71,11 @@ def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]]) -> str
 def after_results_prompt(question: str) -> str:
     """The user message that follows a turn's tool results: answer from them, or call what is missing."""
     return render(AFTER_RESULTS[_lang(question)], question=question.strip())
+
+
+def answer_numbers_prompt(question: str, numbers: Sequence[str]) -> str:
+    """The user message that follows an answer stating figures no tool result gave."""
+    return render(ANSWER_NUMBERS[_lang(question)], question=question.strip(), numbers=", ".join(numbers))
 
 
 def _lang(question: str) -> str:
