@@ -21,6 +21,7 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.formats.json_calls import written_call
 from qwen_agent.function_calling import RESTATED_QUESTION
 from qwen_agent.grounding import (
     conversation_text,
@@ -35,11 +36,13 @@ from qwen_agent.prompts.answer_turn import (
     after_results_prompt,
     answer_numbers_prompt,
     answer_turn_prompt,
+    invented_tool_prompt,
     ungrounded_prompt,
 )
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import (
     AgentResult,
+    Decision,
     EpisodeEnd,
     GenerationConfig,
     Message,
@@ -209,7 +212,7 @@ class Agent:
         ran = _Ran()
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
-        checked = False  # an answer's figures were put to the model once in this episode
+        objected = False  # an answer was put back to the model once in this episode
         inserts: list[tuple[int, list[Message]]] = []  # prompt-only messages and where they go in `messages`
         # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
         in_prompt = self._format_name() != "react"
@@ -233,18 +236,14 @@ class Agent:
                     yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                                seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
                     calls = turn.message.tool_calls or []
-            if not calls and self.policy.check_answer_numbers and in_prompt and not checked and ran.calls \
-                    and index < self.max_steps - 1:
-                numbers = ungrounded_numbers(turn.message.content or "", messages)
-                if numbers:
-                    checked = True
-                    yield Step(kind="notice", index=index, decision="ungrounded_answer",
-                               reason=f"answer not taken: it states {', '.join(numbers)}, found in no tool result "
-                                      "or message; the model was asked to call for what is missing or answer "
-                                      "from the results")
-                    question = _question(messages).content or ""
-                    inserts.append((len(messages), [turn.message, _prompt_only(answer_numbers_prompt(question, numbers))]))
-                    continue
+            objection = None if calls or objected or not in_prompt or index == self.max_steps - 1 else \
+                self._objection(turn.message.content or "", messages, ran)
+            if objection is not None:  # the answer is put back to the model once, with what is wrong with it
+                objected = True
+                decision, reason, prompt = objection
+                yield Step(kind="notice", index=index, decision=decision, reason=reason)
+                inserts.append((len(messages), [turn.message, _prompt_only(prompt)]))
+                continue
             if not calls:
                 messages.append(turn.message)
                 record.end = "answer"
@@ -291,6 +290,21 @@ class Agent:
             yield Step(kind="notice", index=index, decision="max_steps",
                        reason=f"{self.max_steps} model turns without a final answer")
         yield from self._answer_turn(messages, ran, index + 1, record)
+
+    def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> tuple[Decision, str, str] | None:
+        """What is wrong with an answer, when the policy checks for it: (decision, reason, the user message that
+        puts it to the model)."""
+        question = _question(messages).content or ""
+        invented = written_call(answer) if self.policy.check_invented_tools else None
+        if invented is not None:
+            return ("invented_tool", f"answer not taken: it is a call of {invented}, which is no tool here; the model "
+                    "was asked to call an offered tool or answer in plain words", invented_tool_prompt(question, invented))
+        numbers = ungrounded_numbers(answer, messages) if self.policy.check_answer_numbers and ran.calls else []
+        if numbers:
+            return ("ungrounded_answer", f"answer not taken: it states {', '.join(numbers)}, found in no tool result "
+                    "or message; the model was asked to call for what is missing or answer from the results",
+                    answer_numbers_prompt(question, numbers))
+        return None
 
     def _answer_turn(self, messages: list[Message], ran: _Ran, index: int,
                      record: _Record) -> Generator[Any, Any, None]:
@@ -473,6 +487,9 @@ class EpisodePolicy:
             one step of arithmetic on them) is not taken at once: the model reads it back, once per episode,
             with its question and is asked to call the tool for the missing part or answer from the results
             (small Qwens answer two-part questions after one call, the second part invented). Not in ReAct.
+        check_invented_tools: an answer that is only a call of a tool nobody offered (`{"name": "cat_joke",
+            "arguments": ...}`, the 0.5B's answer to "Tell me a joke") is not taken at once: the model is told,
+            once per episode, that there is no such tool, and to call an offered one or answer in plain words.
     """
 
     skip_repeats: bool = True
@@ -481,6 +498,7 @@ class EpisodePolicy:
     skip_ungrounded_after_repeat: bool = True
     confirm_ungrounded: bool = False
     check_answer_numbers: bool = True
+    check_invented_tools: bool = True
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,19 @@ ANSWER_NUMBERS = {
     ),
 }
 
+#: an answer that is a call of a tool nobody offered (`EpisodePolicy.check_invented_tools`); tools still on offer
+INVENTED_TOOL = {
+    "en": (
+        "There is no tool named {name}. If one of the tools you were given serves my request, call it; otherwise "
+        "answer my request directly, in plain words.\n"
+        "My request: {question}"
+    ),
+    "zh": (
+        "没有名为 {name} 的工具。如果提供给你的工具中有能满足我请求的，请调用它；否则请直接用自然语言回答我的请求。\n"
+        "我的请求：{question}"
+    ),
+}
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -76,6 +89,11 @@ def after_results_prompt(question: str) -> str:
 def answer_numbers_prompt(question: str, numbers: Sequence[str]) -> str:
     """The user message that follows an answer stating figures no tool result gave."""
     return render(ANSWER_NUMBERS[_lang(question)], question=question.strip(), numbers=", ".join(numbers))
+
+
+def invented_tool_prompt(question: str, name: str) -> str:
+    """The user message that follows an answer written as a call of a tool nobody offered."""
+    return render(INVENTED_TOOL[_lang(question)], question=question.strip(), name=name)
 
 
 def _lang(question: str) -> str:

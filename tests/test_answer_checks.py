@@ -1,6 +1,7 @@
-"""An answer whose figures no tool result gave (`EpisodePolicy.check_answer_numbers`): the real small Qwens answer
-a two-part question after one call, the second part invented ("Paris: 14°C ... Tokyo: 15°C"). The scripted LLM
-replays Hermes text; `ungrounded_numbers` is checked on figures worked out by hand."""
+"""Answers put back to the model once: figures no tool result gave (`EpisodePolicy.check_answer_numbers`: the real
+small Qwens answer a two-part question after one call, the second part invented, "Paris: 14°C ... Tokyo: 15°C"),
+and a call of a tool nobody offered written as the answer (`check_invented_tools`). The scripted LLM replays
+Hermes text; `ungrounded_numbers` is checked on figures worked out by hand."""
 
 from __future__ import annotations
 
@@ -99,6 +100,35 @@ def test_react_is_not_checked() -> None:
                        "Thought: I know.\nFinal Answer: Tokyo: 15°C"])
     result = Agent(llm, [get_weather], tool_format="react").run_result("Weather in Paris and Tokyo?")
     assert RUNS == ["Paris"] and result.answer == "Tokyo: 15°C"
+
+
+JOKE_CALL = '{"name": "cat_joke", "arguments": {"message": "Why did the cat sit on the computer?"}}'  # the 0.5B's
+
+
+def test_a_call_of_an_invented_tool_is_no_answer_the_model_is_told_and_answers() -> None:
+    llm, result = run([JOKE_CALL, "Why did the cat sit on the computer? To keep an eye on the mouse."],
+                      query="Tell me a short joke about cats.")
+    assert RUNS == [] and result.end == "answer" and result.answer.endswith("the mouse.")
+    assert kinds(result) == [("turn", None), ("notice", "invented_tool"), ("turn", None), ("final", None)]
+    second = llm.calls[1][0]
+    assert second[-2].content == JOKE_CALL and second[-1].content == (
+        "There is no tool named cat_joke. If one of the tools you were given serves my request, call it; otherwise "
+        "answer my request directly, in plain words.\nMy request: Tell me a short joke about cats.")
+    assert [m.role for m in result.messages] == ["user", "assistant"]
+
+
+def test_told_of_its_invented_tool_the_model_may_call_an_offered_one() -> None:
+    fenced = '```json\n{"name": "weather_report", "arguments": {"location": "Paris"}}\n```'
+    _, result = run([fenced, call("Paris"), "Paris: 14°C, light rain."], query="Weather in Paris?")
+    assert RUNS == ["Paris"] and result.answer == "Paris: 14°C, light rain."
+    assert ("notice", "invented_tool") in kinds(result)
+
+
+def test_the_invented_tool_objection_speaks_chinese_and_can_be_turned_off() -> None:
+    llm, result = run([JOKE_CALL, "好的。"], query="讲个关于猫的笑话。")
+    assert llm.calls[1][0][-1].content.startswith("没有名为 cat_joke 的工具。") and result.answer == "好的。"
+    _, result = run([JOKE_CALL], query="Tell me a joke.", policy=EpisodePolicy(check_invented_tools=False))
+    assert result.answer == JOKE_CALL and len(result.steps) == 2
 
 
 def conversation(*texts: str) -> list[Message]:
