@@ -21,14 +21,28 @@ from typing import Any
 from qwen_agent.aio import in_thread, run_sync
 from qwen_agent.errors import ConfigurationError, RunCancelled
 from qwen_agent.formats import ToolFormat
+from qwen_agent.formats.json_calls import written_call
 from qwen_agent.function_calling import RESTATED_QUESTION
-from qwen_agent.grounding import conversation_text, is_echo, is_partly_ungrounded, is_ungrounded
+from qwen_agent.grounding import (
+    conversation_text,
+    is_echo,
+    is_partly_ungrounded,
+    is_ungrounded,
+    ungrounded_numbers,
+)
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
-from qwen_agent.prompts.answer_turn import after_results_prompt, answer_turn_prompt, ungrounded_prompt
+from qwen_agent.prompts.answer_turn import (
+    after_results_prompt,
+    answer_numbers_prompt,
+    answer_turn_prompt,
+    invented_tool_prompt,
+    ungrounded_prompt,
+)
 from qwen_agent.prompts.react import Lang
 from qwen_agent.schema import (
     AgentResult,
+    Decision,
     EpisodeEnd,
     GenerationConfig,
     Message,
@@ -198,11 +212,12 @@ class Agent:
         ran = _Ran()
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
-        asked_at: list[int] = []  # where `ask_after_results` follows a turn's results (prompts only)
+        objected = False  # an answer was put back to the model once in this episode
+        inserts: list[tuple[int, list[Message]]] = []  # prompt-only messages and where they go in `messages`
         # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
-        ask_after_results = self.policy.ask_after_results and self._format_name() != "react"
+        in_prompt = self._format_name() != "react"
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            turn: Turn = yield _Plan(_asking_after_results(messages, asked_at) if asked_at else messages)
+            turn: Turn = yield _Plan(_with_inserts(messages, inserts) if inserts else messages)
             record.usage = record.usage + turn.usage
             yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                        seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
@@ -221,6 +236,14 @@ class Agent:
                     yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
                                seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
                     calls = turn.message.tool_calls or []
+            objection = None if calls or objected or not in_prompt or index == self.max_steps - 1 else \
+                self._objection(turn.message.content or "", messages, ran)
+            if objection is not None:  # the answer is put back to the model once, with what is wrong with it
+                objected = True
+                decision, reason, prompt = objection
+                yield Step(kind="notice", index=index, decision=decision, reason=reason)
+                inserts.append((len(messages), [turn.message, _prompt_only(prompt)]))
+                continue
             if not calls:
                 messages.append(turn.message)
                 record.end = "answer"
@@ -258,8 +281,8 @@ class Agent:
                 result = results.get(call.id) or ran.result_of(call, call.id)
                 messages.append(result)
                 ran.add(call, result)
-            if ask_after_results:
-                asked_at.append(len(messages))
+            if self.policy.ask_after_results and in_prompt:
+                inserts.append((len(messages), [_prompt_only(after_results_prompt(_question(messages).content or ""))]))
             if stale:  # every new call brought back what an earlier call already did: nothing more to learn
                 break
         else:
@@ -267,6 +290,21 @@ class Agent:
             yield Step(kind="notice", index=index, decision="max_steps",
                        reason=f"{self.max_steps} model turns without a final answer")
         yield from self._answer_turn(messages, ran, index + 1, record)
+
+    def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> tuple[Decision, str, str] | None:
+        """What is wrong with an answer, when the policy checks for it: (decision, reason, the user message that
+        puts it to the model)."""
+        question = _question(messages).content or ""
+        invented = written_call(answer) if self.policy.check_invented_tools else None
+        if invented is not None:
+            return ("invented_tool", f"answer not taken: it is a call of {invented}, which is no tool here; the model "
+                    "was asked to call an offered tool or answer in plain words", invented_tool_prompt(question, invented))
+        numbers = ungrounded_numbers(answer, messages) if self.policy.check_answer_numbers and ran.calls else []
+        if numbers:
+            return ("ungrounded_answer", f"answer not taken: it states {', '.join(numbers)}, found in no tool result "
+                    "or message; the model was asked to call for what is missing or answer from the results",
+                    answer_numbers_prompt(question, numbers))
+        return None
 
     def _answer_turn(self, messages: list[Message], ran: _Ran, index: int,
                      record: _Record) -> Generator[Any, Any, None]:
@@ -445,6 +483,13 @@ class EpisodePolicy:
         confirm_ungrounded: a call none of whose argument values appears in the conversation
             (`qwen_agent.grounding`) is not run at once: the model is asked, once per episode, to call with
             values from the request or answer directly; what it then calls runs.
+        check_answer_numbers: once tools ran, an answer that states figures found in no result or message (nor
+            one step of arithmetic on them) is not taken at once: the model reads it back, once per episode,
+            with its question and is asked to call the tool for the missing part or answer from the results
+            (small Qwens answer two-part questions after one call, the second part invented). Not in ReAct.
+        check_invented_tools: an answer that is only a call of a tool nobody offered (`{"name": "cat_joke",
+            "arguments": ...}`, the 0.5B's answer to "Tell me a joke") is not taken at once: the model is told,
+            once per episode, that there is no such tool, and to call an offered one or answer in plain words.
     """
 
     skip_repeats: bool = True
@@ -452,6 +497,8 @@ class EpisodePolicy:
     ask_after_results: bool = True
     skip_ungrounded_after_repeat: bool = True
     confirm_ungrounded: bool = False
+    check_answer_numbers: bool = True
+    check_invented_tools: bool = True
 
 
 @dataclass(frozen=True)
@@ -514,15 +561,23 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     return [*earlier, Message.user(prompt)]
 
 
-def _asking_after_results(messages: Sequence[Message], asked_at: Sequence[int]) -> list[Message]:
-    """`messages` with the after-results question inserted at each position of `asked_at` (earlier ones kept, so
-    every prompt extends the one before)."""
-    last_user = max(i for i, m in enumerate(messages) if m.role == "user")
-    ask = Message(role="user", content=after_results_prompt(messages[last_user].content or ""),
-                  name=RESTATED_QUESTION)  # not a new user turn: a forced call stays answered
+def _question(messages: Sequence[Message]) -> Message:
+    """The user message this episode answers (the last one)."""
+    return messages[max(i for i, m in enumerate(messages) if m.role == "user")]
+
+
+def _prompt_only(text: str) -> Message:
+    """A user message the loop puts in the prompt only; it starts no new user turn (a forced call stays
+    answered)."""
+    return Message(role="user", content=text, name=RESTATED_QUESTION)
+
+
+def _with_inserts(messages: Sequence[Message], inserts: Sequence[tuple[int, list[Message]]]) -> list[Message]:
+    """`messages` with each insert's messages put at its position (earlier ones kept, so every prompt extends
+    the one before)."""
     prompt = list(messages)
-    for at in reversed(asked_at):  # the last first, so the earlier positions still hold
-        prompt.insert(at, ask)
+    for at, extra in reversed(inserts):  # the last first, so the earlier positions still hold
+        prompt[at:at] = extra
     return prompt
 
 

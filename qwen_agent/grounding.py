@@ -4,12 +4,15 @@
 A value is grounded when the conversation holds it: the whole value (case and spaces aside, digit-group commas
 dropped), or every word and number in it. A call is ungrounded only when it has values and none of them is
 grounded, so a call that derives some arguments (an airport code, a date) from others the user wrote passes.
+
+Answers are checked by their numbers: after one call for a two-part question ("the weather in Paris and in
+Tokyo"), small Qwens answer both parts, the second with a figure no tool gave ("Tokyo: 15°C").
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qwen_agent.schema import Message, ToolCall
@@ -17,6 +20,10 @@ from qwen_agent.schema import Message, ToolCall
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _DIGIT_GROUPS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)?(?![A-Za-z0-9_.]*\d)")  # not inside a word or a version
+# a figure may be restated in another unit, a power of ten (123.3 million = 123,300,000; 1410 million = 14.1亿)
+_SCALES = tuple(10.0**k for k in range(10))
+_SMALL = 10  # counts and list markers ("2 cities", "1.") are not checked
 
 
 def conversation_text(messages: Iterable[Message]) -> str:
@@ -72,3 +79,46 @@ def _grounded(value: str, text: str) -> bool:
 
 def _normal(text: str) -> str:
     return " ".join(_DIGIT_GROUPS.sub("", text).casefold().split())
+
+
+def ungrounded_numbers(answer: str, messages: Iterable[Message]) -> list[str]:
+    """The numbers of `answer` that `messages` neither state nor give by one step of arithmetic (a sum,
+    difference, product or ratio of two of their numbers, or a number restated in another unit of ten), as
+    written in `answer`, in order. Integers up to 10 are left out (counts, list markers)."""
+    known = _numbers(" \n ".join(_said(m) for m in messages))
+    found: list[str] = []
+    for text in _NUMBER.findall(_DIGIT_GROUPS.sub("", answer)):
+        value = float(text)
+        if (value <= _SMALL and value.is_integer()) or text in found or _derivable(value, text, known):
+            continue
+        found.append(text)
+    return found
+
+
+def _said(message: Message) -> str:
+    """A message's text and its calls' arguments (a calculator's expression holds numbers too)."""
+    calls = " ".join(c.arguments for c in message.tool_calls or [])
+    return f"{message.content or ''} {calls}"
+
+
+def _numbers(text: str) -> list[float]:
+    return sorted({float(n) for n in _NUMBER.findall(_DIGIT_GROUPS.sub("", text))})
+
+
+def _derivable(value: float, written: str, known: Sequence[float]) -> bool:
+    """`value` (shown with `written`'s decimals) is a known number, in some unit of ten, or one operation on two."""
+    decimals = len(written.partition(".")[2])
+    tolerance = 0.5 * 10 ** -decimals + 1e-9
+
+    def near(x: float) -> bool:
+        return abs(x - value) <= tolerance * max(1.0, abs(value) * 1e-6)
+
+    if any(near(k * s) or near(k / s) for k in known for s in _SCALES):
+        return True
+    for i, a in enumerate(known):
+        for b in known[i:]:
+            if near(a + b) or near(abs(a - b)) or near(a * b) or (b and near(a / b)) or (a and near(b / a)):
+                return True
+            if near(a * b / 100) or (b and near(100 * a / b)) or (a and near(100 * b / a)):  # percentages
+                return True
+    return False

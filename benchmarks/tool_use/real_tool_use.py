@@ -13,7 +13,9 @@ its own executions: a call the agent declines to run is not an execution. Each t
 
 - exact episodes: every expected call executed, no other execution (an identical repeat is executed again,
   so it counts against), and a final answer that uses the result (numbers compared as numbers); for a
-  no-tool question: no execution, and an answer. Reported over all tasks and over the held-out share apart.
+  no-tool question: no execution, and an answer. A call written as the answer (`{"name": "cat_joke",
+  "arguments": ...}`, a tool nobody offered) is no answer. Reported over all tasks and over the held-out
+  share apart.
 - model turns, tool executions and seconds per episode.
 
 Beside it, the first turn and the older episode columns:
@@ -28,7 +30,8 @@ Beside it, the first turn and the older episode columns:
 
 Each record names how an inexact episode failed (`failures`): `repeat` (an execution identical to an earlier
 one), `vary` (an asked-for tool run with other arguments), `wander` (a tool nobody asked for), `missed` (an
-expected call never run), `no answer` (no final answer), `answer without result` (an answer that does not use it).
+expected call never run), `no answer` (no final answer, or a call written as the answer), `answer without result` (an
+answer that does not use it).
 
 Results go to a resumable jsonl (one line per task and format); `--limit N` runs N tasks taken round-robin over
 the kinds, `--max-steps 1` scores first turns only (much faster on a CPU; no episode figures then).
@@ -51,6 +54,7 @@ from benchmarks import _harness as h
 from qwen_agent import Agent, EpisodePolicy, GenerationConfig, Tool, tool
 from qwen_agent.errors import ConfigurationError
 from qwen_agent.formats import FORMATS
+from qwen_agent.formats.json_calls import written_call
 
 DATA = Path(__file__).parents[1] / "data" / "real_tool_use.jsonl"
 
@@ -213,12 +217,18 @@ def _same(a: tuple[str, dict[str, Any] | None], b: tuple[str, dict[str, Any] | N
     return a[0] == b[0] and json.dumps(a[1], sort_keys=True) == json.dumps(b[1], sort_keys=True)
 
 
+def is_answer(text: str) -> bool:
+    """Text a user can read as an answer: not empty, and not a tool call written out as one (the 0.5B answers
+    "Tell me a joke" with `{"name": "cat_joke", "arguments": {...}}`, a tool nobody offered)."""
+    return bool(text.strip()) and written_call(text) is None
+
+
 def exact_episode(task: dict[str, Any], executed: Sequence[tuple[str, dict[str, Any]]], finished: bool,
                   answer: str) -> bool:
     """The episode a user wants: each expected call executed once and nothing else executed (an identical
     repeat is a second execution), then an answer that uses the result; no execution and an answer when no
     tool is needed."""
-    if not finished or not answer.strip():
+    if not finished or not is_answer(answer):
         return False
     if not task["calls"]:
         return not executed
@@ -243,7 +253,7 @@ def failures(task: dict[str, Any], executed: Sequence[tuple[str, dict[str, Any]]
             found.append("wander" if call[0] not in wanted else "vary")
     if left:
         found.append("missed")
-    if not finished or not answer.strip():
+    if not finished or not is_answer(answer):
         found.append("no answer")
     elif task["calls"] and not answer_uses_result(task, answer):
         found.append("answer without result")

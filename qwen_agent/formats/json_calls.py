@@ -169,3 +169,21 @@ def read_calls(body: str, tools: Sequence[ToolSpec], *, trusted: bool) -> tuple[
     left.append(body[pos:])
     rest = "".join(left)
     return calls, "" if _NOISE.fullmatch(rest) else rest.strip()
+
+
+_FENCE = re.compile(r"^```[A-Za-z0-9_+-]*\s*|\s*```$")
+
+
+def written_call(text: str) -> str | None:
+    """The tool name, when the whole of `text` is one call object (fenced or not) naming it; else None. The
+    0.5B answers "Tell me a joke about cats" with `{"name": "cat_joke", "arguments": {...}}`, a tool nobody
+    offered, which no reader takes as a call: it is no answer either."""
+    body = _FENCE.sub("", text.strip())
+    if not body.startswith("{"):
+        return None
+    value, end = read_object_at(body, 0)
+    if not isinstance(value, dict) or body[end:].strip() or not any(k in value for k in _ARGUMENT_KEYS):
+        return None
+    name = value.get("name")
+    return name if isinstance(name, str) and name.strip() else None
+

@@ -43,6 +43,34 @@ AFTER_RESULTS = {
     ),
 }
 
+#: an answer that states figures no result gave (`EpisodePolicy.check_answer_numbers`); tools still on offer
+ANSWER_NUMBERS = {
+    "en": (
+        "Your answer gives {numbers}, which none of the tool results states. If a part of my question is not "
+        "answered by the results yet, call the tool for that part now; otherwise answer again, using only the "
+        "results.\n"
+        "My question: {question}"
+    ),
+    "zh": (
+        "你的回答中的 {numbers} 没有出现在任何工具结果中。如果我的问题还有部分没有被结果回答，请现在调用工具获取；"
+        "否则请只根据这些结果重新回答。\n"
+        "我的问题：{question}"
+    ),
+}
+
+#: an answer that is a call of a tool nobody offered (`EpisodePolicy.check_invented_tools`); tools still on offer
+INVENTED_TOOL = {
+    "en": (
+        "There is no tool named {name}. If one of the tools you were given serves my request, call it; otherwise "
+        "answer my request directly, in plain words.\n"
+        "My request: {question}"
+    ),
+    "zh": (
+        "没有名为 {name} 的工具。如果提供给你的工具中有能满足我请求的，请调用它；否则请直接用自然语言回答我的请求。\n"
+        "我的请求：{question}"
+    ),
+}
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -56,6 +84,16 @@ def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]]) -> str
 def after_results_prompt(question: str) -> str:
     """The user message that follows a turn's tool results: answer from them, or call what is missing."""
     return render(AFTER_RESULTS[_lang(question)], question=question.strip())
+
+
+def answer_numbers_prompt(question: str, numbers: Sequence[str]) -> str:
+    """The user message that follows an answer stating figures no tool result gave."""
+    return render(ANSWER_NUMBERS[_lang(question)], question=question.strip(), numbers=", ".join(numbers))
+
+
+def invented_tool_prompt(question: str, name: str) -> str:
+    """The user message that follows an answer written as a call of a tool nobody offered."""
+    return render(INVENTED_TOOL[_lang(question)], question=question.strip(), name=name)
 
 
 def _lang(question: str) -> str:

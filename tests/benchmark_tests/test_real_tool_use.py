@@ -165,6 +165,11 @@ def test_the_calculator_run_on_its_own_result_is_a_repeat():
 def test_a_no_tool_question_is_exact_with_no_execution_and_an_answer():
     assert b.exact_episode(HELLO, [], True, "I'm well, thanks!")
     assert not b.exact_episode(HELLO, [], True, "  ")  # no answer
+    # the real 0.5B's answers to "Tell me a short joke about cats." and "Translate 'good morning' into Spanish."
+    for call in ('{"name": "cat_joke", "arguments": {"message": "Why did the cat sleep all night?"}}',
+                 '```json\n{"name": "good morning", "arguments": {"city": "Paris"}}\n```'):
+        assert not b.exact_episode(HELLO, [], True, call) and b.failures(HELLO, [], True, call) == ["no answer"]
+    assert b.exact_episode(HELLO, [], True, '{"greeting": "hi"}')  # JSON asked for is an answer
     beijing = ("get_weather", {"city": "Beijing"})
     assert not b.exact_episode(HELLO, [beijing], True, "Beijing: 9°C")
     assert b.failures(HELLO, [beijing], True, "Beijing: 9°C") == ["wander"]
