@@ -34,7 +34,6 @@ from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.answer_turn import (
     after_results_prompt,
-    answer_directly_prompt,
     answer_numbers_prompt,
     answer_turn_prompt,
     invented_tool_prompt,
@@ -565,7 +564,8 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
     earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
     question = messages[last_user].content or ""
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
-    prompt = answer_turn_prompt(question, results) if results else answer_directly_prompt(question)
+    # no result: the question as the user asked it (told "no tool is available", the 0.5B answered about tools)
+    prompt = answer_turn_prompt(question, results) if results else question
     return [*earlier, Message.user(prompt)]
 
 

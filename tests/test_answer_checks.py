@@ -133,8 +133,7 @@ def test_a_second_invented_call_gets_the_answer_turn_with_the_question_alone() -
                              ("turn", None), ("final", None)]
     prompt, _ = llm.calls[2]  # no tools on offer, no results: the question, to answer directly
     assert [m.role for m in prompt] == ["system", "user"] and "<tools>" not in (prompt[0].content or "")
-    assert prompt[1].content == (
-        "Tell me a short joke about cats.\n\nNo tool is available for this. Answer directly, in plain words.")
+    assert prompt[1].content == "Tell me a short joke about cats."
 
 
 def test_the_invented_tool_objection_speaks_chinese_and_can_be_turned_off() -> None:

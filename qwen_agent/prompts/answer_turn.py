@@ -30,12 +30,6 @@ ANSWER_TURN = {
     ),
 }
 
-#: the answer turn when no tool ran (the model kept calling tools nobody offered)
-ANSWER_DIRECTLY = {
-    "en": "{question}\n\nNo tool is available for this. Answer directly, in plain words.",
-    "zh": "{question}\n\n没有可用的工具。请直接用自然语言回答。",
-}
-
 #: after each turn's results, tools still on offer (`EpisodePolicy.ask_after_results`); the question last again
 AFTER_RESULTS = {
     "en": (
@@ -85,11 +79,6 @@ def answer_turn_prompt(question: str, results: Sequence[tuple[str, str]]) -> str
     when it holds Chinese characters, else English)."""
     lines = "\n".join(f"- {call} -> {_one_line(returned)}" for call, returned in results)
     return render(ANSWER_TURN[_lang(question)], question=question.strip(), results=lines)
-
-
-def answer_directly_prompt(question: str) -> str:
-    """The answer turn's one user message when no tool ran: the question, to answer without tools."""
-    return render(ANSWER_DIRECTLY[_lang(question)], question=question.strip())
 
 
 def after_results_prompt(question: str) -> str:
