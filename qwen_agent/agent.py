@@ -213,6 +213,7 @@ class Agent:
         index = 0
         confirmed = False  # an ungrounded call was put to the model once in this episode
         objected = False  # an answer was put back to the model once in this episode
+        inventing = False  # the model kept writing calls of tools nobody offered
         inserts: list[tuple[int, list[Message]]] = []  # prompt-only messages and where they go in `messages`
         # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
         in_prompt = self._format_name() != "react"
@@ -242,6 +243,9 @@ class Agent:
                 yield Step(kind="notice", index=index, decision=decision, reason=reason)
                 inserts.append((len(messages), [turn.message, _prompt_only(prompt)]))
                 continue
+            if not calls and objected and self.policy.answer_turn and written_call(turn.message.content or ""):
+                inventing = True  # told there is no such tool, it wrote another: the answer turn offers none
+                break
             if not calls:
                 messages.append(turn.message)
                 record.end = "answer"
@@ -287,7 +291,7 @@ class Agent:
             index = self.max_steps - 1
             yield Step(kind="notice", index=index, decision="max_steps",
                        reason=f"{self.max_steps} model turns without a final answer")
-        yield from self._answer_turn(messages, ran, index + 1, record)
+        yield from self._answer_turn(messages, ran, index + 1, record, direct=inventing)
 
     def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> tuple[Decision, str, str] | None:
         """What is wrong with an answer, when the policy checks for it: (decision, reason, the user message that
@@ -304,16 +308,17 @@ class Agent:
                     answer_numbers_prompt(question, numbers))
         return None
 
-    def _answer_turn(self, messages: list[Message], ran: _Ran, index: int,
-                     record: _Record) -> Generator[Any, Any, None]:
-        """Ask for the answer with no tools on offer and the results stated plainly (or stop, when that is
-        turned off or nothing ran)."""
-        if not self.policy.answer_turn or not ran.calls:
+    def _answer_turn(self, messages: list[Message], ran: _Ran, index: int, record: _Record,
+                     direct: bool = False) -> Generator[Any, Any, None]:
+        """Ask for the answer with no tools on offer and the results stated plainly, or `direct`ly, the question
+        alone, when no tool ran (or stop, when that is turned off or no tool ran for calls that were made)."""
+        if not self.policy.answer_turn or not (ran.calls or direct):
             record.end = "max_steps"
             yield Step(kind="stopped", index=index, answer=ran.last_observation, reason="no final answer")
             return
+        source = "from the tool results" if ran.calls else "directly"
         yield Step(kind="notice", index=index, decision="answer_turn",
-                   reason="asked the model for its answer from the tool results, with no tools on offer")
+                   reason=f"asked the model for its answer {source}, with no tools on offer")
         turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls), answer_turn=True)
         record.usage = record.usage + turn.usage
         yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
@@ -326,7 +331,7 @@ class Agent:
             return
         messages.append(Message.assistant(answer, None, turn.message.reasoning_content))
         record.end = "answer_turn"
-        yield Step(kind="final", index=index, answer=answer, reason="answered when asked, from the tool results")
+        yield Step(kind="final", index=index, answer=answer, reason=f"answered when asked, {source}")
 
     def _drive(self, query: Query, history: Sequence[Message], record: _Record,
                on_text: TextCallback | None, controls: dict[str, Any]) -> Iterator[Step]:
@@ -560,11 +565,14 @@ class _Ran:
 
 def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCall, Message]]) -> list[Message]:
     """The conversation for the answer turn: earlier exchanges without their tool traffic, then one user message
-    with this question and every result, stated plainly."""
+    with this question and every result, stated plainly (or, when no tool ran, the question alone, to answer
+    directly)."""
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     earlier = [m for m in messages[:last_user] if m.role != "tool" and not (m.role == "assistant" and m.tool_calls)]
+    question = messages[last_user].content or ""
     results = [(f"{call.name}({call.arguments})", result.content or "") for call, result in ran]
-    prompt = answer_turn_prompt(messages[last_user].content or "", results)
+    # no result: the question as the user asked it (told "no tool is available", the 0.5B answered about tools)
+    prompt = answer_turn_prompt(question, results) if results else question
     return [*earlier, Message.user(prompt)]
 
 

@@ -124,6 +124,18 @@ def test_told_of_its_invented_tool_the_model_may_call_an_offered_one() -> None:
     assert ("notice", "invented_tool") in kinds(result)
 
 
+def test_a_second_invented_call_gets_the_answer_turn_with_the_question_alone() -> None:
+    again = '{"name": "cat_joke", "arguments": {"message": "Why did the cat sleep all night?"}}'
+    llm, result = run([JOKE_CALL, again, "Why did the cat sleep all night? It was a cat-nap."],
+                      query="Tell me a short joke about cats.")
+    assert RUNS == [] and result.end == "answer_turn" and result.answer.endswith("cat-nap.")
+    assert kinds(result) == [("turn", None), ("notice", "invented_tool"), ("turn", None), ("notice", "answer_turn"),
+                             ("turn", None), ("final", None)]
+    prompt, _ = llm.calls[2]  # no tools on offer, no results: the question, to answer directly
+    assert [m.role for m in prompt] == ["system", "user"] and "<tools>" not in (prompt[0].content or "")
+    assert prompt[1].content == "Tell me a short joke about cats."
+
+
 def test_the_invented_tool_objection_speaks_chinese_and_can_be_turned_off() -> None:
     llm, result = run([JOKE_CALL, "好的。"], query="讲个关于猫的笑话。")
     assert llm.calls[1][0][-1].content.startswith("没有名为 cat_joke 的工具。") and result.answer == "好的。"
