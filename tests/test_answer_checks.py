@@ -41,6 +41,9 @@ def call(city: str) -> str:
     return f"<tool_call>\n{json.dumps({'name': 'get_weather', 'arguments': {'city': city}})}\n</tool_call>"
 
 
+NUMBERS = EpisodePolicy(check_answer_numbers=True)  # off by default: measured no gain on either real model
+
+
 def run(script: list[str], query: str, **kw: Any):  # noqa: ANN201
     llm = ScriptedLLM(script)
     return llm, Agent(llm, [get_weather], tool_format="hermes", **kw).run_result(query)
@@ -53,7 +56,7 @@ def kinds(result) -> list[tuple[str, str | None]]:  # noqa: ANN001
 def test_an_invented_figure_sends_the_model_back_and_it_calls_for_the_missing_part() -> None:
     invented = "Paris: 14°C, light rain\nTokyo: 15°C, sunny"  # the real 0.5B's answer, word for word
     llm, result = run([call("Paris"), invented, call("Tokyo"), "Paris: 14°C. Tokyo: 22°C."],
-                      query="What's the weather in Paris and in Tokyo?")
+                      query="What's the weather in Paris and in Tokyo?", policy=NUMBERS)
     assert RUNS == ["Paris", "Tokyo"]
     assert kinds(result) == [("turn", None), ("observation", None), ("turn", None), ("notice", "ungrounded_answer"),
                              ("turn", None), ("observation", None), ("turn", None), ("final", None)]
@@ -71,19 +74,19 @@ def test_an_invented_figure_sends_the_model_back_and_it_calls_for_the_missing_pa
 
 
 def test_the_objection_is_made_once_and_the_next_answer_is_taken() -> None:
-    _, result = run([call("Paris"), "Tokyo: 15°C", "Tokyo is 16°C."], query="Weather in Paris and Tokyo?")
+    _, result = run([call("Paris"), "Tokyo: 15°C", "Tokyo is 16°C."], query="Weather in Paris and Tokyo?",
+                    policy=NUMBERS)
     assert RUNS == ["Paris"] and result.answer == "Tokyo is 16°C." and result.end == "answer"
     assert [d for _, d in kinds(result)].count("ungrounded_answer") == 1
 
 
 def test_figures_worked_out_from_the_results_are_taken() -> None:
     _, result = run([call("Cairo"), call("London"), "Cairo is 20 degrees warmer than London (31°C vs 11°C)."],
-                    query="Is it warmer in Cairo or in London?")
+                    query="Is it warmer in Cairo or in London?", policy=NUMBERS)
     assert RUNS == ["Cairo", "London"] and "ungrounded_answer" not in [d for _, d in kinds(result)]
 
 
-@pytest.mark.parametrize("policy, max_steps", [(EpisodePolicy(check_answer_numbers=False), 3),
-                                               (EpisodePolicy(), 2)])  # off; no turn left to call in
+@pytest.mark.parametrize("policy, max_steps", [(EpisodePolicy(), 3), (NUMBERS, 2)])  # off; no turn left to call in
 def test_the_check_turned_off_or_without_a_turn_left_takes_the_answer(policy: EpisodePolicy, max_steps: int) -> None:
     _, result = run([call("Paris"), "Tokyo: 15°C"], query="Weather in Paris and Tokyo?", policy=policy,
                     max_steps=max_steps)
@@ -91,14 +94,14 @@ def test_the_check_turned_off_or_without_a_turn_left_takes_the_answer(policy: Ep
 
 
 def test_an_answer_without_tools_is_not_checked() -> None:
-    _, result = run(["Paris has about 2.1 million people."], query="How big is Paris?")
+    _, result = run(["Paris has about 2.1 million people."], query="How big is Paris?", policy=NUMBERS)
     assert result.answer == "Paris has about 2.1 million people." and len(result.steps) == 2
 
 
 def test_react_is_not_checked() -> None:
     llm = ScriptedLLM(["Action: get_weather\nAction Input: {\"city\": \"Paris\"}\n",
                        "Thought: I know.\nFinal Answer: Tokyo: 15°C"])
-    result = Agent(llm, [get_weather], tool_format="react").run_result("Weather in Paris and Tokyo?")
+    result = Agent(llm, [get_weather], tool_format="react", policy=NUMBERS).run_result("Weather in Paris and Tokyo?")
     assert RUNS == ["Paris"] and result.answer == "Tokyo: 15°C"
 
 
