@@ -29,6 +29,7 @@ from qwen_agent.grounding import (
     is_partly_ungrounded,
     is_ungrounded,
     ungrounded_numbers,
+    uses_results,
 )
 from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
@@ -243,6 +244,9 @@ class Agent:
                 yield Step(kind="notice", index=index, decision=decision, reason=reason)
                 inserts.append((len(messages), [turn.message, _prompt_only(prompt)]))
                 continue
+            if not calls and turn.usage.repeats_avoided and self.policy.answer_turn and ran.calls \
+                    and not uses_results(turn.message.content or "", messages):
+                break  # steered off a repeated call, it wrote from none of the results: the answer turn states them
             if not calls and objected and self.policy.answer_turn and written_call(turn.message.content or ""):
                 inventing = True  # told there is no such tool, it wrote another: the answer turn offers none
                 break

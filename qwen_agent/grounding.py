@@ -122,3 +122,12 @@ def _derivable(value: float, written: str, known: Sequence[float]) -> bool:
             if near(a * b / 100) or (b and near(100 * a / b)) or (a and near(100 * b / a)):  # percentages
                 return True
     return False
+
+
+def uses_results(answer: str, messages: Iterable[Message]) -> bool:
+    """Whether `answer` holds a word or number that the tool results of `messages` hold and its user messages do
+    not (a word of one letter aside): an answer written from the results, not from the question alone."""
+    question = {t for m in messages if m.role == "user" for t in _TOKEN.findall(_normal(m.content or ""))}
+    given = {t for m in messages if m.role == "tool" for t in _TOKEN.findall(_normal(m.content or ""))}
+    text = _normal(answer)
+    return any(t in text for t in given - question if len(t) > 1 or t.isdigit())

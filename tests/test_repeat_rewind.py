@@ -226,6 +226,38 @@ def test_the_agent_ends_in_two_turns_and_says_it_took_a_repeat_back(tiny):
     assert len([s for s in result.steps if s.kind == "turn"]) == 3 and result.usage.repeats_avoided == 0
 
 
+def test_a_reply_in_place_of_a_repeat_that_uses_no_result_gets_the_answer_turn(tiny):
+    """The real 0.5B, after "no data for this city", steered off its repeated call, wrote "currently cloudy"."""
+    from qwen_agent import Agent, EpisodePolicy, tool
+
+    ran = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        ran.append(city)
+        return "no data for this city"
+
+    tiny.steer.write(FENCED, ANSWER)  # ANSWER ("sunny ... 30 degrees") holds nothing the result said
+    llm_calls = []
+    tiny_generate = tiny.generate
+
+    def recording(prompt, **kw):  # noqa: ANN001, ANN003, ANN202 - records what each turn was asked with
+        llm_calls.append(prompt)
+        return tiny_generate(prompt, **kw)
+
+    tiny.generate = recording
+    try:
+        result = Agent(tiny, [get_weather], tool_format="hermes",
+                       policy=EpisodePolicy(avoid_repeats=True)).run_result(QUESTION.content)
+    finally:
+        del tiny.generate
+    notices = [s.decision for s in result.steps if s.kind == "notice"]
+    assert ran == ["Cairo"] and notices == ["repeat_avoided", "answer_turn"]
+    assert len([s for s in result.steps if s.kind == "turn"]) == 3
+    assert "no data for this city" in (llm_calls[-1][-1].content or "")  # the answer turn states the result
+
+
 @pytest.mark.real_model
 @pytest.mark.slow
 def test_the_real_qwen_answers_the_weather_question_in_two_turns(real_qwen_gguf):
