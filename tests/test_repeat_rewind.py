@@ -221,7 +221,8 @@ def test_the_agent_ends_in_two_turns_and_says_it_took_a_repeat_back(tiny):
 
     ran.clear()
     tiny.steer.write(FENCED, ANSWER)
-    result = Agent(tiny, [get_weather], tool_format="hermes").run_result(QUESTION.content)  # off by default
+    result = Agent(tiny, [get_weather], tool_format="hermes",
+                   policy=EpisodePolicy(avoid_repeats=False)).run_result(QUESTION.content)  # turned off
     assert "repeat_not_run" in [s.decision for s in result.steps] and ran == ["Cairo"]
     assert len([s for s in result.steps if s.kind == "turn"]) == 3 and result.usage.repeats_avoided == 0
 
