@@ -117,9 +117,8 @@ def _build_agent(args: argparse.Namespace) -> Agent:
     return Agent(llm_from_args(args), tools, system=args.system, tool_format=args.tool_format, lang=lang, max_steps=args.max_steps, tool_timeout=args.tool_timeout)
 
 
-def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = False) -> None:
-    """Show one agent event, whatever format the model wrote it in. `answer_shown`: the final answer was
-    already streamed, so only a line break ends it."""
+def print_step(step: Step, out: TextIO = sys.stdout) -> None:
+    """Show one agent event, whatever format the model wrote it in."""
     if step.kind == "turn" and step.message is not None and step.message.tool_calls:
         if step.message.reasoning_content:
             print(f"[thinking] {step.message.reasoning_content}", file=out)
@@ -130,35 +129,45 @@ def print_step(step: Step, out: TextIO = sys.stdout, *, answer_shown: bool = Fal
     elif step.kind == "observation":
         print(f"<- {step.tool_call.name if step.tool_call else 'tool'}: {step.observation}", file=out)
     elif step.kind == "final":
-        print("" if answer_shown else step.answer, file=out)
+        print(step.answer, file=out)
     elif step.kind == "stopped":
         print(f"[{step.reason}]\nPartial result: {step.answer}", file=out)
     out.flush()
 
 
-class _Echo:
-    """Writes the model's answer text as it streams, remembering whether this turn showed any."""
+class StepPrinter:
+    """Shows an episode on `out` as it happens: the answer text as it streams (`text`), each step (`step`) on
+    its own line. A final answer that was streamed is not printed again; a `repeat_avoided` notice follows the
+    very turn it is about, so the text streamed before it stays the answer."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.shown = False
+        self.shown = False  # the current turn's answer text was streamed
+        self.open = False  # streamed text ends the last line: a step needs a line break first
 
-    def __call__(self, text: str) -> None:
-        self.out.write(text)
+    def text(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.shown = self.open = True
+
+    def step(self, step: Step) -> None:
+        ends_answer = step.kind == "final" and self.shown
+        if self.open:
+            self.out.write("\n")
+            self.open = False
+        if not ends_answer:
+            print_step(step, self.out)
         self.out.flush()
-        self.shown = True
+        answer_stays = step.kind == "turn" and not (step.message and step.message.tool_calls)
+        if not (answer_stays or step.decision == "repeat_avoided"):
+            self.shown = False  # what was streamed was not the answer (a call, an answer put back): it streams anew
 
 
 def answer(agent: Agent, query: str, history: Sequence[Message] = (), out: TextIO = sys.stdout) -> AgentResult:
     """Run one query, streaming the answer text and showing each step on `out` as it happens."""
-    echo = _Echo(out)
-
-    def show(step: Step) -> None:
-        print_step(step, out, answer_shown=step.kind == "final" and echo.shown)
-        if step.kind != "turn" or (step.message is not None and step.message.tool_calls):
-            echo.shown = False  # what was streamed belonged to this step; the answer turn streams anew
-
-    return agent.run_result(query, history=history, on_text=echo, on_step=show)
+    printer = StepPrinter(out)
+    return agent.run_result(query, history=history, on_text=printer.text, on_step=printer.step)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

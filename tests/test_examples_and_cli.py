@@ -152,3 +152,40 @@ def test_cli_server_down_is_a_clear_error() -> None:
 def test_cli_usage_errors(argv: list[str]) -> None:
     out = _run(argv, "http://127.0.0.1:9/v1")
     assert out.returncode == 2
+
+
+# --- the CLI's printer: the streamed answer once, every step on its own line -----------------------------------
+TURN = object()  # a model turn that wrote an answer (no call)
+
+
+def _printed(events: list) -> str:  # noqa: ANN001
+    import io
+
+    from qwen_agent.cli import StepPrinter
+    from qwen_agent.schema import Message, Step
+
+    out = io.StringIO()
+    printer = StepPrinter(out)
+    for event in events:
+        if event is TURN:
+            printer.step(Step(kind="turn", index=0, message=Message.assistant("x")))
+        elif isinstance(event, str):
+            printer.text(event)
+        else:
+            kind, decision, answer = event
+            printer.step(Step(kind=kind, index=0, decision=decision, reason=decision, answer=answer))
+    return out.getvalue()
+
+
+def test_a_streamed_answer_is_printed_once_and_a_notice_about_it_starts_its_own_line() -> None:
+    # the local backend took a repeated call back: the notice follows the streamed answer's turn
+    assert _printed(["The result is 5.", TURN, ("notice", "repeat_avoided", None),
+                     ("final", None, "The result is 5.")]) == "The result is 5.\n[repeat_avoided]\n"
+    assert _printed(["Hi!", TURN, ("final", None, "Hi!")]) == "Hi!\n"
+    assert _printed([("final", None, "Not streamed.")]) == "Not streamed.\n"  # a backend that did not stream
+
+
+def test_an_answer_put_back_to_the_model_is_not_taken_for_the_final_one() -> None:
+    printed = _printed(['{"name": "cat_joke"}', TURN, ("notice", "invented_tool", None), "A cat joke.", TURN,
+                        ("final", None, "A cat joke.")])
+    assert printed == '{"name": "cat_joke"}\n[invented_tool]\nA cat joke.\n'
