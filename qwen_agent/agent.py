@@ -325,8 +325,7 @@ class Agent:
                    reason=f"asked the model for its answer {source}, with no tools on offer")
         turn: Turn = yield _Plan(answer_turn_messages(messages, ran.calls), answer_turn=True)
         record.usage = record.usage + turn.usage
-        yield Step(kind="turn", index=index, message=turn.message, raw=turn.raw, usage=turn.usage,
-                   seconds=turn.seconds, first_token_seconds=turn.first_token_seconds)
+        yield from _turn_steps(index, turn)
         answer = (turn.message.content or "").strip()
         if not answer:
             record.end = "max_steps"

@@ -186,4 +186,3 @@ def written_call(text: str) -> str | None:
         return None
     name = value.get("name")
     return name if isinstance(name, str) and name.strip() else None
-
