@@ -28,6 +28,7 @@ from qwen_agent.grounding import (
     is_echo,
     is_partly_ungrounded,
     is_ungrounded,
+    uncovered_terms,
     ungrounded_numbers,
     uses_results,
 )
@@ -35,6 +36,7 @@ from qwen_agent.llm.base import LLM
 from qwen_agent.planner import FormatPlanner, Planner, TextCallback
 from qwen_agent.prompts.answer_turn import (
     after_results_prompt,
+    answer_coverage_prompt,
     answer_numbers_prompt,
     answer_turn_prompt,
     invented_tool_prompt,
@@ -305,6 +307,12 @@ class Agent:
         if invented is not None:
             return ("invented_tool", f"answer not taken: it is a call of {invented}, which is no tool here; the model "
                     "was asked to call an offered tool or answer in plain words", invented_tool_prompt(question, invented))
+        uncovered = uncovered_terms(answer, question, *zip(*ran.calls, strict=True)) \
+            if self.policy.check_answer_coverage and ran.calls else []
+        if uncovered:
+            return ("uncovered_answer", f"answer not taken: it speaks of {', '.join(uncovered)}, for which no tool was "
+                    "called; the model was asked to call for that part or answer from the results",
+                    answer_coverage_prompt(question, uncovered))
         numbers = ungrounded_numbers(answer, messages) if self.policy.check_answer_numbers and ran.calls else []
         if numbers:
             return ("ungrounded_answer", f"answer not taken: it states {', '.join(numbers)}, found in no tool result "
@@ -515,6 +523,7 @@ class EpisodePolicy:
     confirm_ungrounded: bool = False
     check_answer_numbers: bool = False
     check_invented_tools: bool = True
+    check_answer_coverage: bool = False
     avoid_repeats: bool = True
 
 

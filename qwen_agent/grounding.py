@@ -5,8 +5,9 @@ A value is grounded when the conversation holds it: the whole value (case and sp
 dropped), or every word and number in it. A call is ungrounded only when it has values and none of them is
 grounded, so a call that derives some arguments (an airport code, a date) from others the user wrote passes.
 
-Answers are checked by their numbers: after one call for a two-part question ("the weather in Paris and in
-Tokyo"), small Qwens answer both parts, the second with a figure no tool gave ("Tokyo: 15°C").
+Answers are checked by their numbers and by what they speak of: after one call for a two-part question ("the
+weather in Paris and in Tokyo"), small Qwens answer both parts, the second with a figure no tool gave ("Tokyo:
+15°C"), or about a name of the question no call was made for ("Tokyo is also 14°C").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)?(?![A-Za-z0-9_.]*\d)")  # not inside a word or a version
 # a figure may be restated in another unit, a power of ten (123.3 million = 123,300,000; 1410 million = 14.1亿)
 _SCALES = tuple(10.0**k for k in range(10))
+_TERM = re.compile(r"(?<![\w.])(?:[A-Z][A-Za-z]*|\d+(?:\.\d+)?)(?![\w])")  # a word's first capital, a figure
 _SMALL = 10  # counts and list markers ("2 cities", "1.") are not checked
 
 
@@ -93,6 +95,34 @@ def ungrounded_numbers(answer: str, messages: Iterable[Message]) -> list[str]:
             continue
         found.append(text)
     return found
+
+
+def uncovered_terms(answer: str, question: str, calls: Iterable[ToolCall], results: Iterable[Message]) -> list[str]:
+    """The names and numbers of `question` that `answer` speaks of, but that no call's arguments and no result
+    hold, in the question's order: the part of a two-part question the model answered without a tool.
+
+    A name is a capitalised word or a code (Tokyo, GBP) that does not open a sentence; a number is any figure
+    (17, 1,000,000). A term that begins a word of the calls or results is covered (US: USD)."""
+    covered = set(_TOKEN.findall(_normal(" ".join([*(c.arguments for c in calls), *(r.content or "" for r in results)]))))
+    spoken = set(_TOKEN.findall(_normal(answer)))
+    found: list[str] = []
+    for term in _question_terms(question):
+        key = _normal(term)
+        if key in spoken and not any(c.startswith(key) for c in covered) and term not in found:
+            found.append(term)
+    return found
+
+
+def _question_terms(question: str) -> list[str]:
+    """Figures, and capitalised words that do not open a sentence (those are capitalised anyway)."""
+    terms = []
+    text = _DIGIT_GROUPS.sub("", question)
+    for match in _TERM.finditer(text):
+        word, before = match.group(), text[:match.start()].rstrip()
+        opens = not before or before[-1] in ".?!。？！"
+        if word[0].isdigit() or (len(word) > 1 and not opens):
+            terms.append(word)
+    return terms
 
 
 def _said(message: Message) -> str:

@@ -58,6 +58,20 @@ ANSWER_NUMBERS = {
     ),
 }
 
+#: an answer speaking of names or figures of the question no call was made for (`EpisodePolicy.check_answer_coverage`)
+ANSWER_COVERAGE = {
+    "en": (
+        "Your answer speaks of {terms}, but no tool was called for {them}. If one of the tools serves that part "
+        "of my question, call it now; otherwise answer again, using only the results.\n"
+        "My question: {question}"
+    ),
+    "zh": (
+        "你的回答提到了 {terms}，但没有为{them}调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据"
+        "结果重新回答。\n"
+        "我的问题：{question}"
+    ),
+}
+
 #: an answer that is a call of a tool nobody offered (`EpisodePolicy.check_invented_tools`); tools still on offer
 INVENTED_TOOL = {
     "en": (
@@ -89,6 +103,13 @@ def after_results_prompt(question: str) -> str:
 def answer_numbers_prompt(question: str, numbers: Sequence[str]) -> str:
     """The user message that follows an answer stating figures no tool result gave."""
     return render(ANSWER_NUMBERS[_lang(question)], question=question.strip(), numbers=", ".join(numbers))
+
+
+def answer_coverage_prompt(question: str, terms: Sequence[str]) -> str:
+    """The user message that follows an answer speaking of parts of the question no tool was called for."""
+    lang = _lang(question)
+    them = ("它" if len(terms) == 1 else "它们") if lang == "zh" else ("it" if len(terms) == 1 else "them")
+    return render(ANSWER_COVERAGE[lang], question=question.strip(), terms=", ".join(terms), them=them)
 
 
 def invented_tool_prompt(question: str, name: str) -> str:
