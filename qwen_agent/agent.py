@@ -219,7 +219,8 @@ class Agent:
         inventing = False  # the model kept writing calls of tools nobody offered
         inserts: list[tuple[int, list[Message]]] = []  # prompt-only messages and where they go in `messages`
         # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
-        in_prompt = self._format_name() != "react"
+        format_for = getattr(self.planner, "format_for", None)
+        in_prompt = not (format_for and format_for(self.llm).results_in_scratchpad)
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
             turn: Turn = yield _Plan(_with_inserts(messages, inserts) if inserts else messages)
             record.usage = record.usage + turn.usage

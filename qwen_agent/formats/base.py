@@ -143,6 +143,8 @@ class ToolFormat(ABC):
     think_opened: bool = False
     #: the openings of a call: one ends unclosed reasoning, and a `</think>` after one is the call's text
     call_markers: tuple[str, ...] = ()
+    #: results are read inside the model's own turn (ReAct's scratchpad), so no user message may follow them
+    results_in_scratchpad: ClassVar[bool] = False
 
     def render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], choice: ToolChoice | None = None

@@ -169,6 +169,7 @@ class ReactFormat(ToolFormat):
     """Qwen's ReAct prompt in (English or Chinese instructions), ReAct text out. The Thought is the reasoning."""
 
     name = "react"
+    results_in_scratchpad = True
 
     def __init__(self, lang: Lang = "en") -> None:
         if lang not in REACT_TEMPLATE:

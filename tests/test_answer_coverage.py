@@ -1,0 +1,120 @@
+"""An answer that speaks of a part of the question no tool was called for is put back once
+(`EpisodePolicy.check_answer_coverage`): both real small Qwens answer a two-part question after one call ("The
+weather in Paris is 14°C ... The weather in Tokyo is also 14°C", the 1.5B's words). The scripted LLM replays
+Hermes text; `uncovered_terms` is checked on cases worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qwen_agent import Agent, EpisodePolicy, ScriptedLLM, tool
+from qwen_agent.grounding import uncovered_terms
+from qwen_agent.schema import Message, ToolCall
+
+RUNS: list[str] = []
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather of a city.
+
+    Args:
+        city: the city
+    """
+    RUNS.append(city)
+    return f"{city}: " + {"paris": "14°C, light rain", "tokyo": "22°C, clear skies"}[city.lower()]
+
+
+@pytest.fixture(autouse=True)
+def _clear_runs() -> None:
+    RUNS.clear()
+
+
+def call(city: str) -> str:
+    return f"<tool_call>\n{json.dumps({'name': 'get_weather', 'arguments': {'city': city}})}\n</tool_call>"
+
+
+COVERAGE = EpisodePolicy(check_answer_coverage=True)
+HALF = "The weather in Paris is 14°C and it's raining. The weather in Tokyo is also 14°C and it's raining."
+
+
+def run(script: list[str], query: str, policy: EpisodePolicy = COVERAGE, max_steps: int = 3):  # noqa: ANN201
+    llm = ScriptedLLM(script)
+    return llm, Agent(llm, [get_weather], tool_format="hermes", policy=policy, max_steps=max_steps).run_result(query)
+
+
+def test_an_answer_about_a_city_no_call_was_made_for_sends_the_model_back_and_it_calls() -> None:
+    llm, result = run([call("Paris"), HALF, call("Tokyo"), "Paris: 14°C, rain. Tokyo: 22°C, clear."],
+                      query="What's the weather in Paris and in Tokyo?", max_steps=4)
+    assert RUNS == ["Paris", "Tokyo"]
+    assert [(s.kind, s.decision) for s in result.steps] == [
+        ("turn", None), ("observation", None), ("turn", None), ("notice", "uncovered_answer"),
+        ("turn", None), ("observation", None), ("turn", None), ("final", None)]
+    assert "Tokyo" in (result.steps[3].reason or "")
+    third = llm.calls[2][0]  # its answer read back, then what is missing, with the question last
+    assert third[-2].role == "assistant" and third[-2].content == HALF
+    assert third[-1].content == (
+        "Your answer speaks of Tokyo, but no tool was called for it. If one of the tools serves that part of my "
+        "question, call it now; otherwise answer again, using only the results.\n"
+        "My question: What's the weather in Paris and in Tokyo?")
+    assert llm.calls[3][0][:len(third)] == third  # the next prompt extends it (prefix caches hold)
+    assert result.answer == "Paris: 14°C, rain. Tokyo: 22°C, clear." and HALF not in [m.content for m in result.messages]
+
+
+def test_put_back_once_then_the_next_answer_is_taken() -> None:
+    _, result = run([call("Paris"), HALF, HALF], query="What's the weather in Paris and in Tokyo?")
+    assert RUNS == ["Paris"] and result.answer == HALF and result.end == "answer"
+    assert [s.decision for s in result.steps].count("uncovered_answer") == 1
+
+
+@pytest.mark.parametrize(("policy", "max_steps"), [(EpisodePolicy(), 3), (COVERAGE, 2)])
+def test_off_by_default_and_never_without_a_turn_left(policy: EpisodePolicy, max_steps: int) -> None:
+    _, result = run([call("Paris"), HALF], query="What's the weather in Paris and in Tokyo?", policy=policy,
+                    max_steps=max_steps)
+    assert result.answer == HALF and "uncovered_answer" not in [s.decision for s in result.steps]
+
+
+def test_an_answer_about_what_the_call_covered_is_taken() -> None:
+    _, result = run([call("Paris"), "It is raining in Paris (14°C)."], query="Is it raining in Paris?")
+    assert result.answer == "It is raining in Paris (14°C)." and len(result.steps) == 4
+
+
+def test_the_objection_speaks_chinese() -> None:
+    llm, _ = run([call("Paris"), "Paris 14°C，Tokyo 15°C。", "Paris 14°C。"], query="Paris 和 Tokyo 的天气怎么样？")
+    assert llm.calls[2][0][-1].content == (
+        "你的回答提到了 Tokyo，但没有为它调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据结果重新回答。\n"
+        "我的问题：Paris 和 Tokyo 的天气怎么样？")
+
+
+def calls_and_results(*pairs: tuple[str, dict, str]) -> tuple[list[ToolCall], list[Message]]:
+    calls = [ToolCall(name=name, arguments=json.dumps(args)) for name, args, _ in pairs]
+    return calls, [Message.tool(text, tool_call_id="c", name=name) for name, _, text in pairs]
+
+
+@pytest.mark.parametrize(("answer", "question", "ran", "uncovered"), [
+    # the 1.5B's answers to two-part questions, after one call
+    (HALF, "What's the weather in Paris and in Tokyo?",
+     [("get_weather", {"city": "Paris"}, "Paris: 14°C, light rain")], ["Tokyo"]),
+    ("The weather in London is 11°C, and 17 * 23 equals 391.", "What is the weather in London, and what is 17 * 23?",
+     [("get_weather", {"city": "London"}, "London: 11°C, overcast")], ["17", "23"]),
+    ("The conversion of 100 USD to EUR is 92 EUR, and of 100 USD to GBP is 92 GBP.",
+     "Convert 100 USD to EUR and 100 USD to GBP.",
+     [("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "EUR"}, "100 USD = 92 EUR")],
+     ["GBP"]),
+    # covered: a code that a question word begins (US: USD), figures with digit groups, both cities
+    ("250 US dollars is 230 euros.", "Convert 250 US dollars to euros.",
+     [("convert_currency", {"amount": 250, "from_currency": "USD", "to_currency": "EUR"}, "250 USD = 230 EUR")], []),
+    ("1,000,000 JPY is 6,400 USD.", "Convert 1,000,000 JPY to USD.",
+     [("convert_currency", {"amount": 1000000, "from_currency": "JPY", "to_currency": "USD"}, "6,400 USD")], []),
+    ("Cairo: 31°C. London: 11°C.", "Is it warmer in Cairo or in London?",
+     [("get_weather", {"city": "Cairo"}, "Cairo: 31°C"), ("get_weather", {"city": "London"}, "London: 11°C")], []),
+    # words that open a sentence are capitalised anyway; a part the answer does not speak of is not its claim
+    ("The answer is 8.", "What's 0.125 times 64? Use the calculator.",
+     [("calculator", {"expression": "0.125 * 64"}, "8")], []),
+    ("Paris: 14°C.", "What's the weather in Paris and in Tokyo?",
+     [("get_weather", {"city": "Paris"}, "Paris: 14°C")], []),
+])
+def test_uncovered_terms(answer: str, question: str, ran: list, uncovered: list[str]) -> None:
+    assert uncovered_terms(answer, question, *calls_and_results(*ran)) == uncovered
