@@ -245,7 +245,9 @@ class Agent:
                 objected = True
                 decision, reason, prompt = objection
                 yield Step(kind="notice", index=index, decision=decision, reason=reason)
-                inserts.append((len(messages), [turn.message, _prompt_only(prompt)]))
+                # an answer read back is copied word for word by small Qwens; one about a missing part is left out
+                shown = [] if decision == "uncovered_answer" else [turn.message]
+                inserts.append((len(messages), [*shown, _prompt_only(prompt)]))
                 continue
             if not calls and turn.usage.repeats_avoided and self.policy.answer_turn and ran.calls \
                     and not uses_results(turn.message.content or "", messages):

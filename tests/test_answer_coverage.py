@@ -53,11 +53,12 @@ def test_an_answer_about_a_city_no_call_was_made_for_sends_the_model_back_and_it
         ("turn", None), ("observation", None), ("turn", None), ("notice", "uncovered_answer"),
         ("turn", None), ("observation", None), ("turn", None), ("final", None)]
     assert "Tokyo" in (result.steps[3].reason or "")
-    third = llm.calls[2][0]  # its answer read back, then what is missing, with the question last
-    assert third[-2].role == "assistant" and third[-2].content == HALF
+    third = llm.calls[2][0]  # what is missing, after the restated question; its answer is not read back (the
+    assert HALF not in [m.content for m in third]  # real models, shown it, wrote it again word for word)
+    assert third[-2].content.startswith("If these results answer my question")
     assert third[-1].content == (
-        "Your answer speaks of Tokyo, but no tool was called for it. If one of the tools serves that part of my "
-        "question, call it now; otherwise answer again, using only the results.\n"
+        "No tool has been called for Tokyo yet. If one of the tools serves that part of my question, call it now; "
+        "otherwise answer from the results only.\n"
         "My question: What's the weather in Paris and in Tokyo?")
     assert llm.calls[3][0][:len(third)] == third  # the next prompt extends it (prefix caches hold)
     assert result.answer == "Paris: 14°C, rain. Tokyo: 22°C, clear." and HALF not in [m.content for m in result.messages]
@@ -84,7 +85,7 @@ def test_an_answer_about_what_the_call_covered_is_taken() -> None:
 def test_the_objection_speaks_chinese() -> None:
     llm, _ = run([call("Paris"), "Paris 14°C，Tokyo 15°C。", "Paris 14°C。"], query="Paris 和 Tokyo 的天气怎么样？")
     assert llm.calls[2][0][-1].content == (
-        "你的回答提到了 Tokyo，但没有为它调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据结果重新回答。\n"
+        "还没有为 Tokyo 调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据结果回答。\n"
         "我的问题：Paris 和 Tokyo 的天气怎么样？")
 
 

@@ -61,13 +61,12 @@ ANSWER_NUMBERS = {
 #: an answer speaking of names or figures of the question no call was made for (`EpisodePolicy.check_answer_coverage`)
 ANSWER_COVERAGE = {
     "en": (
-        "Your answer speaks of {terms}, but no tool was called for {them}. If one of the tools serves that part "
-        "of my question, call it now; otherwise answer again, using only the results.\n"
+        "No tool has been called for {terms} yet. If one of the tools serves that part of my question, call it "
+        "now; otherwise answer from the results only.\n"
         "My question: {question}"
     ),
     "zh": (
-        "你的回答提到了 {terms}，但没有为{them}调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据"
-        "结果重新回答。\n"
+        "还没有为 {terms} 调用任何工具。如果有工具能回答我问题的这一部分，请现在调用它；否则请只根据结果回答。\n"
         "我的问题：{question}"
     ),
 }
@@ -107,9 +106,7 @@ def answer_numbers_prompt(question: str, numbers: Sequence[str]) -> str:
 
 def answer_coverage_prompt(question: str, terms: Sequence[str]) -> str:
     """The user message that follows an answer speaking of parts of the question no tool was called for."""
-    lang = _lang(question)
-    them = ("它" if len(terms) == 1 else "它们") if lang == "zh" else ("it" if len(terms) == 1 else "them")
-    return render(ANSWER_COVERAGE[lang], question=question.strip(), terms=", ".join(terms), them=them)
+    return render(ANSWER_COVERAGE[_lang(question)], question=question.strip(), terms=", ".join(terms))
 
 
 def invented_tool_prompt(question: str, name: str) -> str:
