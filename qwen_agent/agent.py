@@ -25,6 +25,7 @@ from qwen_agent.formats.json_calls import written_call
 from qwen_agent.function_calling import RESTATED_QUESTION
 from qwen_agent.grounding import (
     conversation_text,
+    invented_figures,
     is_echo,
     is_partly_ungrounded,
     is_ungrounded,
@@ -218,14 +219,33 @@ class Agent:
         objected = False  # an answer was put back to the model once in this episode
         inventing = False  # the model kept writing calls of tools nobody offered
         inserts: list[tuple[int, list[Message]]] = []  # prompt-only messages and where they go in `messages`
+        withheld: frozenset[str] = frozenset()  # a tool called with made-up figures is off the offer from then on
         # ReAct reads results inside the assistant's own scratchpad: a user message there would start a new question
         format_for = getattr(self.planner, "format_for", None)
         in_prompt = not (format_for and format_for(self.llm).results_in_scratchpad)
         for index in range(self.max_steps):  # noqa: B007 - the last index is the notice's below
-            turn: Turn = yield _Plan(_with_inserts(messages, inserts) if inserts else messages)
+            prompt = _with_inserts(messages, inserts) if inserts else messages
+            turn: Turn = yield _Plan(prompt, withheld=withheld)
             record.usage = record.usage + turn.usage
             yield from _turn_steps(index, turn)
             calls = turn.message.tool_calls or []
+            invented = self._invented_figures(calls, messages) if not withheld else None
+            if invented is not None:  # the turn again, without that tool: the model's next choice of tool
+                call, figures = invented
+                withheld = frozenset([call.name])
+                yield Step(kind="notice", index=index, decision="invented_figure", tool_call=call,
+                           reason=f"call not run: its arguments hold {', '.join(figures)}, found nowhere in the "
+                                  f"conversation; the turn was asked again without {call.name}")
+                turn = yield _Plan(prompt, withheld=withheld)
+                record.usage = record.usage + turn.usage
+                yield from _turn_steps(index, turn)
+                calls = turn.message.tool_calls or []
+            if withheld and any(c.name in withheld for c in calls):
+                calls = [c for c in calls if c.name not in withheld]
+                turn = turn.model_copy(update={"message": turn.message.model_copy(update={"tool_calls": calls})})
+                if not calls and not (turn.message.content or "").strip():
+                    inventing = not ran.calls  # it kept to the tool it was denied: the answer turn
+                    break
             if calls and self.policy.confirm_ungrounded and not confirmed:
                 text = conversation_text(messages)
                 doubtful = [c for c in calls if not ran.has(c) and is_ungrounded(c, text)]
@@ -301,6 +321,12 @@ class Agent:
             yield Step(kind="notice", index=index, decision="max_steps",
                        reason=f"{self.max_steps} model turns without a final answer")
         yield from self._answer_turn(messages, ran, index + 1, record, direct=inventing)
+
+    def _invented_figures(self, calls: list[ToolCall], messages: list[Message]) -> tuple[ToolCall, list[str]] | None:
+        """The first call whose numeric arguments hold figures the conversation never gave, with them."""
+        if not self.policy.check_call_figures:
+            return None
+        return next(((c, figures) for c in calls if (figures := invented_figures(c, messages))), None)
 
     def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> tuple[Decision, str, str] | None:
         """What is wrong with an answer, when the policy checks for it: (decision, reason, the user message that
@@ -424,7 +450,8 @@ class Agent:
         if ask.answer_turn:
             return _answering(self.planner), []
         avoiding = getattr(self.planner, "avoiding_repeats", None) if self.policy.avoid_repeats else None
-        return (avoiding() if avoiding else self.planner), specs
+        offered = [s for s in specs if s.name not in ask.withheld] if ask.withheld else specs
+        return (avoiding() if avoiding else self.planner), offered
 
     def _without_calls(self, turn: Turn, specs: list[ToolSpec]) -> Turn:
         """An answer turn whose text is a tool call after all (no tools were on offer, so nothing read it as
@@ -527,6 +554,7 @@ class EpisodePolicy:
     check_answer_numbers: bool = False
     check_invented_tools: bool = True
     check_answer_coverage: bool = False
+    check_call_figures: bool = False
     avoid_repeats: bool = True
 
 
@@ -536,6 +564,7 @@ class _Plan:
 
     messages: list[Message]
     answer_turn: bool = False
+    withheld: frozenset[str] = frozenset()  # tools not on offer this turn (`EpisodePolicy.check_call_figures`)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)?(?![A-Za-z0-9_.]*\d)")  # 
 # a figure may be restated in another unit, a power of ten (123.3 million = 123,300,000; 1410 million = 14.1亿)
 _SCALES = tuple(10.0**k for k in range(10))
 _TERM = re.compile(r"(?<![\w.])(?:[A-Z][A-Za-z]*|\d+(?:\.\d+)?)(?![\w])")  # a word's first capital, a figure
-_SMALL = 10  # counts and list markers ("2 cities", "1.") are not checked
+_SMALL = 10
+_CONSTANTS = frozenset(10.0**k for k in range(7))
+_ARITHMETIC = re.compile(r"[\d\s.+\-*/%()^e]+")  # a number, or arithmetic on numbers (normalised: lower case)
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")  # counts and list markers ("2 cities", "1.") are not checked
 
 
 def conversation_text(messages: Iterable[Message]) -> str:
@@ -95,6 +98,29 @@ def ungrounded_numbers(answer: str, messages: Iterable[Message]) -> list[str]:
             continue
         found.append(text)
     return found
+
+
+def invented_figures(call: ToolCall, messages: Iterable[Message]) -> list[str]:
+    """The figures in `call`'s numeric arguments (numbers, and arithmetic like "250 * 1.10") that `messages` do
+    not state, neither as such nor in another power of ten (15 percent: 0.15), as written: an exchange rate or a
+    constant the model made up for a calculator. Integers up to 10 and powers of ten up to a million pass (the
+    100 of a percentage); dates are not arithmetic."""
+    known = _numbers(" \n ".join(_said(m) for m in messages))
+    found: list[str] = []
+    for value in _leaves(call.parsed_arguments() or {}):
+        if not _ARITHMETIC.fullmatch(value) or _DATE.search(value):
+            continue
+        for text in _NUMBER.findall(value):
+            number = float(text)
+            if (number <= _SMALL and number.is_integer()) or number in _CONSTANTS or text in found:
+                continue
+            if not any(_close(number, k * s) or _close(number, k / s) for k in known for s in _SCALES):
+                found.append(text)
+    return found
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a))
 
 
 def uncovered_terms(answer: str, question: str, calls: Iterable[ToolCall], results: Iterable[Message]) -> list[str]:

@@ -279,7 +279,8 @@ StepKind = Literal["turn", "observation", "notice", "final", "stopped"]
 
 #: what the loop decided on its own (a `notice` step's `decision`)
 Decision = Literal["repeat_not_run", "repeat_avoided", "answer_turn", "max_steps", "ungrounded_call",
-                   "ungrounded_after_repeat", "ungrounded_answer", "uncovered_answer", "invented_tool"]
+                   "ungrounded_after_repeat", "ungrounded_answer", "uncovered_answer", "invented_tool",
+                   "invented_figure"]
 
 #: how an episode ended (`AgentResult.end`)
 EpisodeEnd = Literal["answer", "answer_turn", "max_steps", "cancelled"]

@@ -119,3 +119,71 @@ def calls_and_results(*pairs: tuple[str, dict, str]) -> tuple[list[ToolCall], li
 ])
 def test_uncovered_terms(answer: str, question: str, ran: list, uncovered: list[str]) -> None:
     assert uncovered_terms(answer, question, *calls_and_results(*ran)) == uncovered
+
+
+# --- a call with figures the conversation never gave (`EpisodePolicy.check_call_figures`) ---------------------
+EXECUTED: list[tuple[str, str]] = []
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression.
+
+    Args:
+        expression: the expression, e.g. "12 * (3 + 4)"
+    """
+    EXECUTED.append(("calculator", expression))
+    return {"250 * 1.10": "275", "17 * 23": "391"}[expression]
+
+
+@tool
+def convert_currency(amount: float, from_currency: str, to_currency: str) -> str:
+    """Convert money between currencies.
+
+    Args:
+        amount: how much
+        from_currency: ISO code, e.g. USD
+        to_currency: ISO code, e.g. EUR
+    """
+    EXECUTED.append(("convert_currency", f"{amount:g} {from_currency} {to_currency}"))
+    return f"{amount:g} {from_currency} = 230 {to_currency}"
+
+
+def hermes(name: str, **arguments: object) -> str:
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
+FIGURES = EpisodePolicy(check_call_figures=True)
+RATE_CALL = hermes("calculator", expression="250 * 1.10")  # the real 0.5B's call, with a rate it made up
+
+
+def run_money(script: list[str], query: str, policy: EpisodePolicy = FIGURES):  # noqa: ANN201
+    EXECUTED.clear()
+    llm = ScriptedLLM(script)
+    agent = Agent(llm, [calculator, convert_currency], tool_format="hermes", policy=policy)
+    return llm, agent.run_result(query)
+
+
+def test_a_call_with_a_made_up_rate_is_asked_again_without_that_tool() -> None:
+    llm, result = run_money([RATE_CALL, hermes("convert_currency", amount=250, from_currency="USD", to_currency="EUR"),
+                             "250 USD is 230 EUR."], query="Convert 250 US dollars to euros.")
+    assert EXECUTED == [("convert_currency", "250 USD EUR")] and result.answer == "250 USD is 230 EUR."
+    notice = result.steps[1]
+    assert (notice.kind, notice.decision, notice.tool_call.name) == ("notice", "invented_figure", "calculator")
+    assert "1.10" in (notice.reason or "")
+    first, again, after = (prompt for prompt, *_ in llm.calls)
+    assert again[1:] == first[1:]  # the same conversation; only the offer in the system prompt differs
+    assert '"name": "calculator"' in first[0].content and "convert_currency" in again[0].content
+    assert '"name": "calculator"' not in again[0].content + after[0].content  # withheld for the rest of the episode
+
+
+def test_figures_from_the_question_pass_and_the_check_is_off_by_default() -> None:
+    _, result = run_money([hermes("calculator", expression="17 * 23"), "391"], query="What is 17 * 23?")
+    assert EXECUTED == [("calculator", "17 * 23")] and "invented_figure" not in [s.decision for s in result.steps]
+    _, result = run_money([RATE_CALL, "275 EUR"], query="Convert 250 US dollars to euros.", policy=EpisodePolicy())
+    assert EXECUTED == [("calculator", "250 * 1.10")]
+
+
+def test_a_model_that_keeps_to_the_withheld_tool_gets_the_answer_turn() -> None:
+    _, result = run_money([RATE_CALL, RATE_CALL, "I cannot convert currencies."], query="Convert 250 US dollars to euros.")
+    assert EXECUTED == [] and result.end == "answer_turn" and result.answer == "I cannot convert currencies."
