@@ -538,6 +538,15 @@ class EpisodePolicy:
         check_invented_tools: an answer that is only a call of a tool nobody offered (`{"name": "cat_joke",
             "arguments": ...}`, the 0.5B's answer to "Tell me a joke") is not taken at once: the model is told,
             once per episode, that there is no such tool, and to call an offered one or answer in plain words.
+        check_answer_coverage: once tools ran, an answer that speaks of a name or figure of the question that no
+            call's arguments nor result hold ("The weather in Tokyo is also 14°C" after one call, for Paris, to
+            "the weather in Paris and in Tokyo?") is not taken at once: the model is told, once per episode, that
+            no tool was called for Tokyo yet, to call it or answer from the results. Its answer is not read back
+            (shown it, both real models wrote it again word for word). Not in ReAct.
+        check_call_figures: a call whose numeric arguments hold a figure the conversation never gave (the 0.5B's
+            `calculator("250 * 1.10")` for "Convert 250 US dollars to euros", with a rate it made up) is not
+            run: the turn is asked again without that tool, which stays off the offer for the episode (once per
+            episode). Integers up to 10, powers of ten, dates and code are not checked.
         avoid_repeats: the backend is told which calls already ran (`CallConstraint.ran`); the local one takes
             back a call identical to one of them as the model closes it and lets the model write its next-best
             reply in the same turn (at most twice a turn; a `notice` step says so). Other backends ignore it.
@@ -553,8 +562,8 @@ class EpisodePolicy:
     confirm_ungrounded: bool = False
     check_answer_numbers: bool = False
     check_invented_tools: bool = True
-    check_answer_coverage: bool = False
-    check_call_figures: bool = False
+    check_answer_coverage: bool = True
+    check_call_figures: bool = True
     avoid_repeats: bool = True
 
 

@@ -36,7 +36,7 @@ def call(city: str) -> str:
     return f"<tool_call>\n{json.dumps({'name': 'get_weather', 'arguments': {'city': city}})}\n</tool_call>"
 
 
-COVERAGE = EpisodePolicy(check_answer_coverage=True)
+COVERAGE = EpisodePolicy()  # on by default
 HALF = "The weather in Paris is 14°C and it's raining. The weather in Tokyo is also 14°C and it's raining."
 
 
@@ -70,11 +70,15 @@ def test_put_back_once_then_the_next_answer_is_taken() -> None:
     assert [s.decision for s in result.steps].count("uncovered_answer") == 1
 
 
-@pytest.mark.parametrize(("policy", "max_steps"), [(EpisodePolicy(), 3), (COVERAGE, 2)])
-def test_off_by_default_and_never_without_a_turn_left(policy: EpisodePolicy, max_steps: int) -> None:
+@pytest.mark.parametrize(("policy", "max_steps"), [(EpisodePolicy(check_answer_coverage=False), 3), (COVERAGE, 2)])
+def test_turned_off_or_without_a_turn_left_the_answer_is_taken(policy: EpisodePolicy, max_steps: int) -> None:
     _, result = run([call("Paris"), HALF], query="What's the weather in Paris and in Tokyo?", policy=policy,
                     max_steps=max_steps)
     assert result.answer == HALF and "uncovered_answer" not in [s.decision for s in result.steps]
+
+
+def test_on_by_default() -> None:
+    assert EpisodePolicy().check_answer_coverage and EpisodePolicy().check_call_figures
 
 
 def test_an_answer_about_what_the_call_covered_is_taken() -> None:
@@ -153,7 +157,7 @@ def hermes(name: str, **arguments: object) -> str:
     return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
-FIGURES = EpisodePolicy(check_call_figures=True)
+FIGURES = EpisodePolicy()  # on by default
 RATE_CALL = hermes("calculator", expression="250 * 1.10")  # the real 0.5B's call, with a rate it made up
 
 
@@ -177,10 +181,11 @@ def test_a_call_with_a_made_up_rate_is_asked_again_without_that_tool() -> None:
     assert '"name": "calculator"' not in again[0].content + after[0].content  # withheld for the rest of the episode
 
 
-def test_figures_from_the_question_pass_and_the_check_is_off_by_default() -> None:
+def test_figures_from_the_question_pass_and_the_check_can_be_turned_off() -> None:
     _, result = run_money([hermes("calculator", expression="17 * 23"), "391"], query="What is 17 * 23?")
     assert EXECUTED == [("calculator", "17 * 23")] and "invented_figure" not in [s.decision for s in result.steps]
-    _, result = run_money([RATE_CALL, "275 EUR"], query="Convert 250 US dollars to euros.", policy=EpisodePolicy())
+    _, result = run_money([RATE_CALL, "275 EUR"], query="Convert 250 US dollars to euros.",
+                          policy=EpisodePolicy(check_call_figures=False))
     assert EXECUTED == [("calculator", "250 * 1.10")]
 
 
