@@ -192,3 +192,19 @@ def test_figures_from_the_question_pass_and_the_check_can_be_turned_off() -> Non
 def test_a_model_that_keeps_to_the_withheld_tool_gets_the_answer_turn() -> None:
     _, result = run_money([RATE_CALL, RATE_CALL, "I cannot convert currencies."], query="Convert 250 US dollars to euros.")
     assert EXECUTED == [] and result.end == "answer_turn" and result.answer == "I cannot convert currencies."
+
+
+def test_in_react_too_a_made_up_rate_is_asked_again_without_that_tool() -> None:
+    _, result = run_money_react([
+        'Thought: multiply by the rate\nAction: calculator\nAction Input: {"expression": "250 * 1.10"}\n',
+        'Thought: convert it\nAction: convert_currency\nAction Input: {"amount": 250, "from_currency": "USD", '
+        '"to_currency": "EUR"}\n',
+        "Thought: I know the answer.\nFinal Answer: 250 USD is 230 EUR."])
+    assert EXECUTED == [("convert_currency", "250 USD EUR")] and result.answer == "250 USD is 230 EUR."
+    assert "invented_figure" in [s.decision for s in result.steps]
+
+
+def run_money_react(script: list[str]):  # noqa: ANN201
+    EXECUTED.clear()
+    agent = Agent(ScriptedLLM(script), [calculator, convert_currency], tool_format="react")
+    return None, agent.run_result("Convert 250 US dollars to euros.")

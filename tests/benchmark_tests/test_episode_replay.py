@@ -5,8 +5,9 @@ does not change what a recorded episode means). The loop must decide as it did l
 run (counted by the tools themselves), the same end, the same answer.
 
 Each recorded episode shows one habit of the small models (a repeated call, its own result fed back as a call,
-a repeat followed by invented calls, arguments of another tool, a call of an invented tool as the answer), so a change to the loop that would have run
-something else on real model text fails here without loading a model.
+a repeat followed by invented calls, arguments of another tool, a call of an invented tool as the answer, a made-up
+exchange rate in a calculator call, a two-part question answered after one call), so a change to the loop that
+would have run something else on real model text fails here without loading a model.
 """
 
 from __future__ import annotations
@@ -41,4 +42,5 @@ def test_the_recorded_episodes_cover_the_habits() -> None:
     """The corpus keeps at least one episode of each habit the loop answers (checked by hand when recorded)."""
     habits = {e["habit"] for e in RECORDED}
     assert {"repeat", "own result fed back", "repeat then invented calls", "another tool's arguments",
-            "answers after the result", "a call of an invented tool as the answer"} <= habits
+            "answers after the result", "a call of an invented tool as the answer", "a made-up figure in a call",
+            "a two-part question answered after one call"} <= habits
