@@ -15,7 +15,7 @@ HEAVY = ["torch", "transformers", "jupyter_client", "langchain_core", "openai", 
 LAYERS = {
     "errors": 0, "access": 1, "aio": 1, "lazy": 1, "schema": 1, "jsonish": 1, "text": 1, "prompts": 2, "llm.base": 2, "llm.stops": 2, "tools.base": 2,
     "tools.function": 2, "interpreter": 2, "formats": 2, "grounding": 2, "model_fetch": 1, "conversations": 2,
-    "telemetry": 2, "llm": 3, "llm.local": 3, "tools": 3, "function_calling": 4, "planner": 4,
+    "telemetry": 2, "episode_policy": 1, "llm": 3, "llm.local": 3, "tools": 3, "function_calling": 4, "planner": 4,
     "agent": 5, "settings": 5, "llm_options": 5, "hf_agent": 6, "integrations": 6, "server": 6, "mcp_server": 6, "ui": 6, "cli": 7,
 }
 

@@ -2,7 +2,7 @@
 
 Small Qwens given a call and its `tool` result often ask for the same call again; given the question and the
 results as plain text in one user message, they answer from them. The agent asks this when the model only
-repeats itself or runs out of steps (`qwen_agent.agent.EpisodePolicy`).
+repeats itself or runs out of steps (`qwen_agent.episode_policy.EpisodePolicy`).
 """
 
 from __future__ import annotations
