@@ -365,7 +365,8 @@ class Agent:
         record.usage = record.usage + turn.usage
         yield from _turn_steps(index, turn)
         answer = (turn.message.content or "").strip()
-        if not answer:
+        # the 0.5B, asked "Convert 1,000,000 JPY to USD." with the result beside it, wrote the question back
+        if not answer or _same_text(answer, _question(messages).content or ""):
             record.end = "max_steps"
             yield Step(kind="stopped", index=index, answer=ran.last_observation,
                        reason="the model gave no answer when asked for one")
@@ -578,6 +579,10 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
 def _question(messages: Sequence[Message]) -> Message:
     """The user message this episode answers (the last one)."""
     return messages[max(i for i, m in enumerate(messages) if m.role == "user")]
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def _prompt_only(text: str) -> Message:

@@ -12,6 +12,7 @@ weather in Paris and in Tokyo"), small Qwens answer both parts, the second with 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -112,9 +113,12 @@ def invented_figures(call: ToolCall, messages: Iterable[Message]) -> list[str]:
             continue
         for text in _NUMBER.findall(value):
             number = float(text)
-            if (number <= _SMALL and number.is_integer()) or number in _CONSTANTS or text in found:
+            if math.isfinite(number) and ((number <= _SMALL and number.is_integer()) or number in _CONSTANTS):
                 continue
-            if not any(_close(number, k * s) or _close(number, k / s) for k in known for s in _SCALES):
+            if text in found:
+                continue
+            if not math.isfinite(number) or not any(_close(number, k * s) or _close(number, k / s)
+                                                    for k in known for s in _SCALES):
                 found.append(text)
     return found
 

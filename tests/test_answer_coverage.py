@@ -208,3 +208,19 @@ def run_money_react(script: list[str]):  # noqa: ANN201
     EXECUTED.clear()
     agent = Agent(ScriptedLLM(script), [calculator, convert_currency], tool_format="react")
     return None, agent.run_result("Convert 250 US dollars to euros.")
+
+
+def test_a_rate_too_large_for_a_float_is_made_up_too() -> None:
+    # the real 0.5B's call for "How many US dollars do I get for 46 euros?": 46 times a 1 with hundreds of zeros
+    huge = hermes("calculator", expression="46 * 1" + "0" * 400)
+    _, result = run_money([huge, hermes("convert_currency", amount=46, from_currency="EUR", to_currency="USD"),
+                           "46 EUR is 230 USD."], query="How many US dollars do I get for 46 euros?")
+    assert EXECUTED == [("convert_currency", "46 EUR USD")] and "invented_figure" in [s.decision for s in result.steps]
+
+
+def test_an_answer_turn_that_writes_the_question_back_is_no_answer() -> None:
+    # the real 0.5B, in the answer turn after convert_currency returned "... = 230 EUR"
+    rate = hermes("convert_currency", amount=250, from_currency="USD", to_currency="EUR")
+    _, result = run_money([rate, rate, "Convert 250 US dollars to euros."], query="Convert 250 US dollars to euros.")
+    assert not result.finished and result.end == "max_steps" and result.answer == "250 USD = 230 EUR"
+    assert result.steps[-1].kind == "stopped"
