@@ -41,7 +41,8 @@ class EpisodePolicy:
         check_call_figures: a call whose numeric arguments hold a figure the conversation never gave (the 0.5B's
             `calculator("250 * 1.10")` for "Convert 250 US dollars to euros", with a rate it made up) is not
             run: the turn is asked again without that tool, which stays off the offer for the episode (once per
-            episode). Integers up to 10, powers of ten, dates and code are not checked.
+            episode). Only fractions and huge integers are suspect; whole numbers derived from words ("half an
+            hour": 30), powers of ten, dates and code pass.
         avoid_repeats: the backend is told which calls already ran (`CallConstraint.ran`); the local one takes
             back a call identical to one of them as the model closes it and lets the model write its next-best
             reply in the same turn (at most twice a turn; a `notice` step says so). Other backends ignore it.

@@ -27,7 +27,8 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)?(?![A-Za-z0-9_.]*\d)")  # 
 _SCALES = tuple(10.0**k for k in range(10))
 _TERM = re.compile(r"(?<![\w.])(?:[A-Z][A-Za-z]*|\d+(?:\.\d+)?)(?![\w])")  # a word's first capital, a figure
 _SMALL = 10
-_CONSTANTS = frozenset(10.0**k for k in range(7))
+_CONSTANTS = frozenset(10.0**k for k in range(-6, 7))
+_HUGE = 1e15  # an integer argument beyond any count or amount a question holds
 _ARITHMETIC = re.compile(r"[\d\s.+\-*/%()^e]+")  # a number, or arithmetic on numbers (normalised: lower case)
 _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")  # counts and list markers ("2 cities", "1.") are not checked
 
@@ -104,8 +105,9 @@ def ungrounded_numbers(answer: str, messages: Iterable[Message]) -> list[str]:
 def invented_figures(call: ToolCall, messages: Iterable[Message]) -> list[str]:
     """The figures in `call`'s numeric arguments (numbers, and arithmetic like "250 * 1.10") that `messages` do
     not state, neither as such nor in another power of ten (15 percent: 0.15), as written: an exchange rate or a
-    constant the model made up for a calculator. Integers up to 10 and powers of ten up to a million pass (the
-    100 of a percentage); dates are not arithmetic."""
+    constant the model made up for a calculator. Only fractions and integers beyond any count are suspect: whole
+    numbers a model rightly derives from words ("half an hour": 30, "a dozen": 12) pass, as do powers of ten (the
+    0.01 of a percentage); dates are not arithmetic."""
     known = _numbers(" \n ".join(_said(m) for m in messages))
     found: list[str] = []
     for value in _leaves(call.parsed_arguments() or {}):
@@ -113,12 +115,10 @@ def invented_figures(call: ToolCall, messages: Iterable[Message]) -> list[str]:
             continue
         for text in _NUMBER.findall(value):
             number = float(text)
-            if math.isfinite(number) and ((number <= _SMALL and number.is_integer()) or number in _CONSTANTS):
+            if text in found or not ("." in text or not math.isfinite(number) or number > _HUGE):
                 continue
-            if text in found:
-                continue
-            if not math.isfinite(number) or not any(_close(number, k * s) or _close(number, k / s)
-                                                    for k in known for s in _SCALES):
+            if not math.isfinite(number) or not (number in _CONSTANTS or any(
+                    _close(number, k * s) or _close(number, k / s) for k in known for s in _SCALES)):
                 found.append(text)
     return found
 

@@ -224,3 +224,19 @@ def test_an_answer_turn_that_writes_the_question_back_is_no_answer() -> None:
     _, result = run_money([rate, rate, "Convert 250 US dollars to euros."], query="Convert 250 US dollars to euros.")
     assert not result.finished and result.end == "max_steps" and result.answer == "250 USD = 230 EUR"
     assert result.steps[-1].kind == "stopped"
+
+
+@pytest.mark.parametrize(("arguments", "question", "made_up"), [
+    ({"expression": "250 * 1.10"}, "Convert 250 US dollars to euros.", ["1.10"]),  # the 0.5B's rate
+    ({"expression": "1000000 * 0.01715"}, "Convert 1,000,000 JPY to USD.", ["0.01715"]),
+    ({"expression": "0.15 * 80"}, "What is 15 percent of 80?", []),  # 15 in another power of ten
+    ({"expression": "15 * 80 * 0.01"}, "What is 15 percent of 80?", []),
+    ({"minutes": 30}, "Set a timer for half an hour.", []),  # whole numbers derived from words pass
+    ({"amount": 99.5, "from_currency": "GBP"}, "How many yen is 99.5 pounds?", []),
+    ({"date": "2024-05-03"}, "Flights to Rome tomorrow?", []),  # a date is not arithmetic
+    ({"code": "print(2 ** 100 * 1.5)"}, "Use Python.", []),  # nor is code
+])
+def test_invented_figures(arguments: dict, question: str, made_up: list[str]) -> None:
+    from qwen_agent.grounding import invented_figures
+    call = ToolCall(name="tool", arguments=json.dumps(arguments))
+    assert invented_figures(call, [Message.user(question)]) == made_up
