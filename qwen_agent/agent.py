@@ -30,6 +30,7 @@ from qwen_agent.grounding import (
     is_echo,
     is_partly_ungrounded,
     is_ungrounded,
+    same_text,
     uncovered_terms,
     ungrounded_numbers,
     uses_results,
@@ -264,11 +265,9 @@ class Agent:
                 self._objection(turn.message.content or "", messages, ran)
             if objection is not None:  # the answer is put back to the model once, with what is wrong with it
                 objected = True
-                decision, reason, prompt = objection
-                yield Step(kind="notice", index=index, decision=decision, reason=reason)
-                # an answer read back is copied word for word by small Qwens; one about a missing part is left out
-                shown = [] if decision == "uncovered_answer" else [turn.message]
-                inserts.append((len(messages), [*shown, _prompt_only(prompt)]))
+                yield Step(kind="notice", index=index, decision=objection.decision, reason=objection.reason)
+                shown = [turn.message] if objection.read_back else []
+                inserts.append((len(messages), [*shown, _prompt_only(objection.prompt)]))
                 continue
             if not calls and turn.usage.repeats_avoided and self.policy.answer_turn and ran.calls \
                     and not uses_results(turn.message.content or "", messages):
@@ -329,25 +328,26 @@ class Agent:
             return None
         return next(((c, figures) for c in calls if (figures := invented_figures(c, messages))), None)
 
-    def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> tuple[Decision, str, str] | None:
-        """What is wrong with an answer, when the policy checks for it: (decision, reason, the user message that
-        puts it to the model)."""
+    def _objection(self, answer: str, messages: list[Message], ran: _Ran) -> _Objection | None:
+        """What is wrong with an answer, when the policy checks for it."""
         question = _question(messages).content or ""
         invented = written_call(answer) if self.policy.check_invented_tools else None
         if invented is not None:
-            return ("invented_tool", f"answer not taken: it is a call of {invented}, which is no tool here; the model "
-                    "was asked to call an offered tool or answer in plain words", invented_tool_prompt(question, invented))
+            return _Objection("invented_tool", f"answer not taken: it is a call of {invented}, which is no tool here; "
+                              "the model was asked to call an offered tool or answer in plain words",
+                              invented_tool_prompt(question, invented))
         uncovered = uncovered_terms(answer, question, *zip(*ran.calls, strict=True)) \
             if self.policy.check_answer_coverage and ran.calls else []
         if uncovered:
-            return ("uncovered_answer", f"answer not taken: it speaks of {', '.join(uncovered)}, for which no tool was "
-                    "called; the model was asked to call for that part or answer from the results",
-                    answer_coverage_prompt(question, uncovered))
+            # not read back: shown their answer, both real models wrote it again word for word
+            return _Objection("uncovered_answer", f"answer not taken: it speaks of {', '.join(uncovered)}, for which "
+                              "no tool was called; the model was asked to call for that part or answer from the "
+                              "results", answer_coverage_prompt(question, uncovered), read_back=False)
         numbers = ungrounded_numbers(answer, messages) if self.policy.check_answer_numbers and ran.calls else []
         if numbers:
-            return ("ungrounded_answer", f"answer not taken: it states {', '.join(numbers)}, found in no tool result "
-                    "or message; the model was asked to call for what is missing or answer from the results",
-                    answer_numbers_prompt(question, numbers))
+            return _Objection("ungrounded_answer", f"answer not taken: it states {', '.join(numbers)}, found in no "
+                              "tool result or message; the model was asked to call for what is missing or answer "
+                              "from the results", answer_numbers_prompt(question, numbers))
         return None
 
     def _answer_turn(self, messages: list[Message], ran: _Ran, index: int, record: _Record,
@@ -366,7 +366,7 @@ class Agent:
         yield from _turn_steps(index, turn)
         answer = (turn.message.content or "").strip()
         # the 0.5B, asked "Convert 1,000,000 JPY to USD." with the result beside it, wrote the question back
-        if not answer or _same_text(answer, _question(messages).content or ""):
+        if not answer or same_text(answer, _question(messages).content or ""):
             record.end = "max_steps"
             yield Step(kind="stopped", index=index, answer=ran.last_observation,
                        reason="the model gave no answer when asked for one")
@@ -522,6 +522,17 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class _Objection:
+    """An answer not taken: the notice's decision and reason, the prompt-only message that puts it to the model,
+    and whether the model reads its answer back first."""
+
+    decision: Decision
+    reason: str
+    prompt: str
+    read_back: bool = True
+
+
+@dataclass(frozen=True)
 class _Tools:
     """The episode asks for these calls' outcomes, in call order."""
 
@@ -579,10 +590,6 @@ def answer_turn_messages(messages: Sequence[Message], ran: Sequence[tuple[ToolCa
 def _question(messages: Sequence[Message]) -> Message:
     """The user message this episode answers (the last one)."""
     return messages[max(i for i, m in enumerate(messages) if m.role == "user")]
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def _prompt_only(text: str) -> Message:

@@ -26,11 +26,11 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)?(?![A-Za-z0-9_.]*\d)")  # 
 # a figure may be restated in another unit, a power of ten (123.3 million = 123,300,000; 1410 million = 14.1亿)
 _SCALES = tuple(10.0**k for k in range(10))
 _TERM = re.compile(r"(?<![\w.])(?:[A-Z][A-Za-z]*|\d+(?:\.\d+)?)(?![\w])")  # a word's first capital, a figure
-_SMALL = 10
+_SMALL = 10  # counts and list markers ("2 cities", "1.") are not checked
 _CONSTANTS = frozenset(10.0**k for k in range(-6, 7))
 _HUGE = 1e15  # an integer argument beyond any count or amount a question holds
 _ARITHMETIC = re.compile(r"[\d\s.+\-*/%()^e]+")  # a number, or arithmetic on numbers (normalised: lower case)
-_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")  # counts and list markers ("2 cities", "1.") are not checked
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
 
 def conversation_text(messages: Iterable[Message]) -> str:
@@ -82,6 +82,11 @@ def _grounded(value: str, text: str) -> bool:
         return False
     tokens = _TOKEN.findall(value)
     return bool(tokens) and all(t in text for t in tokens)
+
+
+def same_text(a: str, b: str) -> bool:
+    """`a` and `b` say the same, case and spaces aside (an answer that only writes the question back)."""
+    return _normal(a) == _normal(b)
 
 
 def _normal(text: str) -> str:
